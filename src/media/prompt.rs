@@ -1,0 +1,281 @@
+//! The prompt library: every WAV under the prompts directory, decoded, resampled and encoded
+//! once per codec at start-up into 20 ms frames. Calls share the frames (`Bytes` slices of one
+//! buffer per prompt), so playing a prompt copies bytes and never transcodes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Resampler};
+
+use super::codec::{linear_to_alaw, linear_to_ulaw, Codec};
+
+/// One prompt, ready to send in every codec the server was configured with.
+#[derive(Debug)]
+pub struct Prompt {
+    pub name: String,
+    frames: HashMap<Codec, Vec<Bytes>>,
+}
+
+impl Prompt {
+    pub fn frames(&self, codec: Codec) -> &[Bytes] {
+        self.frames.get(&codec).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn duration_ms(&self) -> u64 {
+        self.frames.values().next().map_or(0, |f| f.len() as u64 * 20)
+    }
+}
+
+#[derive(Debug)]
+pub struct PromptLibrary {
+    prompts: HashMap<String, Arc<Prompt>>,
+    silence: HashMap<Codec, Bytes>,
+}
+
+impl PromptLibrary {
+    /// Loads every `*.wav` below `dir`; a prompt's name is its path without `.wav`
+    /// (`welcome`, `greetings/1001`).
+    pub fn load(dir: &Path, codecs: &[Codec]) -> Result<PromptLibrary> {
+        let mut files = Vec::new();
+        collect_wavs(dir, &mut files).with_context(|| format!("prompts dir {}", dir.display()))?;
+        let mut encoders = Encoders::new(codecs)?;
+        let mut prompts = HashMap::new();
+        for path in files {
+            let name = prompt_name(dir, &path);
+            let (samples, rate) = read_wav_mono(&path)?;
+            let mut frames = HashMap::new();
+            for &codec in codecs {
+                let resampled = resample(&samples, rate, codec.encode_rate())
+                    .with_context(|| format!("resampling {}", path.display()))?;
+                frames.insert(codec, encoders.encode(codec, &resampled)?);
+            }
+            prompts.insert(name.clone(), Arc::new(Prompt { name, frames }));
+        }
+        let silence = codecs
+            .iter()
+            .map(|&c| {
+                let frame = encoders.encode(c, &vec![0; c.samples_per_frame()])?;
+                Ok((c, frame[0].clone()))
+            })
+            .collect::<Result<_>>()?;
+        Ok(PromptLibrary { prompts, silence })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Prompt>> {
+        self.prompts.get(name).cloned()
+    }
+
+    /// Fails naming every prompt in `names` that the directory lacks.
+    pub fn require(&self, names: &[&str], dir: &Path) -> Result<()> {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !self.prompts.contains_key(**n))
+            .map(|n| dir.join(format!("{n}.wav")).display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            bail!("missing prompt file(s): {}", missing.join(", "));
+        }
+        Ok(())
+    }
+
+    pub fn silence(&self, codec: Codec) -> Bytes {
+        self.silence.get(&codec).cloned().unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.prompts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prompts.is_empty()
+    }
+}
+
+fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_wavs(&path, out)?;
+        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+fn prompt_name(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Decodes any PCM or float WAV to mono f32 in [-1, 1], averaging channels.
+pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
+    let mut reader =
+        hound::WavReader::open(path).with_context(|| format!("reading prompt {}", path.display()))?;
+    let spec = reader.spec();
+    if !matches!(spec.sample_rate, 8000 | 16000 | 22050 | 44100 | 48000) {
+        bail!(
+            "prompt {}: unsupported sample rate {} Hz (use 8, 16, 22.05, 44.1 or 48 kHz)",
+            path.display(),
+            spec.sample_rate
+        );
+    }
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
+        }
+    }
+    .with_context(|| format!("decoding prompt {}", path.display()))?;
+    let channels = spec.channels.max(1) as usize;
+    let mono = interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    Ok((mono, spec.sample_rate))
+}
+
+/// Band-limited FFT resampling of a whole clip, then conversion to 16-bit samples.
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<i16>> {
+    let resampled = if from == to || samples.is_empty() {
+        samples.to_vec()
+    } else {
+        let mut resampler = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input)?;
+        let input = InterleavedSlice::new(samples, 1, samples.len())?;
+        resampler.process_all(&input, samples.len(), None)?.take_data()
+    };
+    Ok(resampled
+        .iter()
+        .map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect())
+}
+
+struct Encoders {
+    #[cfg(feature = "opus")]
+    opus: Option<audiopus::coder::Encoder>,
+}
+
+impl Encoders {
+    fn new(codecs: &[Codec]) -> Result<Encoders> {
+        #[cfg(feature = "opus")]
+        {
+            use audiopus::{coder::Encoder, Application, Channels, SampleRate};
+            let opus = if codecs.contains(&Codec::Opus) {
+                Some(Encoder::new(SampleRate::Hz48000, Channels::Mono, Application::Voip)?)
+            } else {
+                None
+            };
+            Ok(Encoders { opus })
+        }
+        #[cfg(not(feature = "opus"))]
+        {
+            let _ = codecs;
+            Ok(Encoders {})
+        }
+    }
+
+    /// Splits into 20 ms frames, padding the last one with silence so no short packet clicks.
+    fn encode(&mut self, codec: Codec, samples: &[i16]) -> Result<Vec<Bytes>> {
+        let per_frame = codec.samples_per_frame();
+        let mut padded = samples.to_vec();
+        let frames = padded.len().div_ceil(per_frame).max(1);
+        padded.resize(frames * per_frame, 0);
+        match codec {
+            Codec::Pcmu | Codec::Pcma => {
+                let law = if codec == Codec::Pcmu { linear_to_ulaw } else { linear_to_alaw };
+                let all = Bytes::from(padded.iter().map(|&s| law(s)).collect::<Vec<u8>>());
+                Ok((0..frames).map(|i| all.slice(i * per_frame..(i + 1) * per_frame)).collect())
+            }
+            Codec::Opus => self.encode_opus(&padded, per_frame),
+        }
+    }
+
+    #[cfg(feature = "opus")]
+    fn encode_opus(&mut self, samples: &[i16], per_frame: usize) -> Result<Vec<Bytes>> {
+        let encoder = self.opus.as_mut().context("opus encoder not configured")?;
+        let mut all = Vec::new();
+        let mut bounds = Vec::new();
+        let mut packet = [0u8; 1500];
+        for chunk in samples.chunks(per_frame) {
+            let n = encoder.encode(chunk, &mut packet)?;
+            let start = all.len();
+            all.extend_from_slice(&packet[..n]);
+            bounds.push(start..all.len());
+        }
+        let all = Bytes::from(all);
+        Ok(bounds.into_iter().map(|r| all.slice(r)).collect())
+    }
+
+    #[cfg(not(feature = "opus"))]
+    fn encode_opus(&mut self, _samples: &[i16], _per_frame: usize) -> Result<Vec<Bytes>> {
+        bail!("opus support is not built in")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, hz: f32, seconds: f32) -> Vec<f32> {
+        let n = (rate as f32 * seconds) as usize;
+        (0..n)
+            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn resampling_keeps_duration_and_tone() {
+        let input = tone(44100, 1000.0, 1.0);
+        let out = resample(&input, 44100, 8000).unwrap();
+        assert!((out.len() as i32 - 8000).abs() <= 2, "got {} samples", out.len());
+        // A 1 kHz tone at 8 kHz crosses zero about 2000 times a second.
+        let crossings = out.windows(2).filter(|w| (w[0] >= 0) != (w[1] >= 0)).count();
+        assert!((1950..=2050).contains(&crossings), "{crossings} zero crossings");
+    }
+
+    #[test]
+    fn frames_are_twenty_ms_and_last_is_padded() {
+        let mut enc = Encoders::new(&[Codec::Pcmu]).unwrap();
+        let frames = enc.encode(Codec::Pcmu, &[1000; 170]).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert!(frames.iter().all(|f| f.len() == 160));
+        assert_eq!(frames[1][10], linear_to_ulaw(0), "padding is silence");
+    }
+
+    #[test]
+    fn library_loads_wavs_and_names_missing_ones() {
+        let dir = std::env::temp_dir().join(format!("ivr-prompts-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("greetings")).unwrap();
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(dir.join("greetings/7.wav"), spec).unwrap();
+        for s in tone(16000, 440.0, 0.5) {
+            w.write_sample((s * 20000.0) as i16).unwrap();
+            w.write_sample((s * 20000.0) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        let lib = PromptLibrary::load(&dir, &[Codec::Pcmu, Codec::Pcma]).unwrap();
+        let p = lib.get("greetings/7").expect("nested prompt is named by its path");
+        assert_eq!(p.frames(Codec::Pcma).len(), 25);
+        assert_eq!(p.duration_ms(), 500);
+        let err = lib.require(&["greetings/7", "welcome"], &dir).unwrap_err().to_string();
+        assert!(err.contains("welcome.wav"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,258 @@
+//! The switchboard: starts the SIP stack and, for every call it reports, negotiates the
+//! session, leases an RTP port, starts the media stream and, once the ACK confirms the call,
+//! the flow. Dropping a call's entry ends its stream, frees its port and stops its flow.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::ivr::{call::Call, flow};
+use crate::media::codec::Codec;
+use crate::media::ports::PortPool;
+use crate::media::prompt::PromptLibrary;
+use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
+use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
+use crate::sip::transaction::Timers;
+use crate::sip::transport::TransportHandle;
+use crate::sip::ua::{CallRef, UaCommand, UaConfig, UaEvent, UserAgent};
+
+struct ActiveCall {
+    call_id: String,
+    media: mpsc::UnboundedSender<MediaCommand>,
+    /// Handed to the flow when the call is confirmed.
+    media_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
+    local: LocalMedia,
+    /// We sent an offer (INVITE or re-INVITE without SDP); the answer comes in the ACK.
+    awaiting_answer: bool,
+    flow: Option<JoinHandle<()>>,
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        if let Some(flow) = &self.flow {
+            flow.abort();
+        }
+    }
+}
+
+struct Switchboard {
+    settings: Settings,
+    prompts: Arc<PromptLibrary>,
+    pool: PortPool,
+    codecs: Vec<Codec>,
+    media_ip: IpAddr,
+    commands: mpsc::UnboundedSender<UaCommand>,
+    hangups: mpsc::UnboundedSender<CallRef>,
+    calls: HashMap<CallRef, ActiveCall>,
+}
+
+/// Runs the IVR until the process is stopped.
+pub async fn serve(settings: Settings, prompts: Arc<PromptLibrary>) -> Result<()> {
+    let (transport, inbound) = TransportHandle::start(settings.sip.listen).await?;
+    let public_ip = settings.public_ip()?;
+    let public = SocketAddr::new(public_ip, transport.local_addr().port());
+    let (first, last) = settings.rtp_port_range()?;
+    let bind_ip = settings.sip.listen.ip();
+    let pool = PortPool::new(bind_ip, first, last);
+    tracing::info!(
+        listen = %transport.local_addr(), %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
+        "IVR listening on UDP and TCP"
+    );
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let ua_config = UaConfig {
+        timers: Timers {
+            t1: std::time::Duration::from_millis(settings.sip.t1_ms),
+            t2: std::time::Duration::from_millis(settings.sip.t2_ms),
+            t4: std::time::Duration::from_millis(settings.sip.t4_ms),
+        },
+        public,
+        user_agent: settings.sip.user_agent.clone(),
+    };
+    tokio::spawn(UserAgent::new(ua_config, transport, events_tx).run(inbound, commands_rx));
+    let (hangups, hangups_rx) = mpsc::unbounded_channel();
+    let switchboard = Switchboard {
+        codecs: settings.codecs(),
+        settings,
+        prompts,
+        pool,
+        media_ip: public_ip,
+        commands,
+        hangups,
+        calls: HashMap::new(),
+    };
+    switchboard.run(events, hangups_rx).await;
+    Ok(())
+}
+
+fn media_params(n: &Negotiated) -> MediaParams {
+    MediaParams {
+        codec: n.codec,
+        payload_type: n.payload_type,
+        telephone_event: n.telephone_event,
+        remote: n.remote,
+        send: n.direction.sends(),
+        peer_sends: n.peer_sends,
+    }
+}
+
+fn rejection(call: CallRef, r: Rejection) -> UaCommand {
+    match r {
+        Rejection::Malformed(why) => UaCommand::Reject {
+            call,
+            status: 400,
+            reason: "Bad Request",
+            warning: Some(format!("399 {why}")),
+        },
+        Rejection::NotAcceptable { warn_code, text } => UaCommand::Reject {
+            call,
+            status: 488,
+            reason: "Not Acceptable Here",
+            warning: Some(format!("{warn_code} {text}")),
+        },
+    }
+}
+
+impl Switchboard {
+    async fn run(mut self, mut events: mpsc::UnboundedReceiver<UaEvent>, mut hangups: mpsc::UnboundedReceiver<CallRef>) {
+        loop {
+            tokio::select! {
+                Some(event) = events.recv() => self.on_event(event),
+                Some(call) = hangups.recv() => {
+                    let _ = self.commands.send(UaCommand::Hangup { call });
+                }
+                else => return,
+            }
+        }
+    }
+
+    fn command(&self, command: UaCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    fn on_event(&mut self, event: UaEvent) {
+        match event {
+            UaEvent::Incoming { call, call_id, offer, .. } => self.on_incoming(call, call_id, offer),
+            UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
+            UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
+            UaEvent::Info { .. } => {}
+            UaEvent::Ended { call, reason } => {
+                if let Some(active) = self.calls.remove(&call) {
+                    tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
+                }
+            }
+        }
+    }
+
+    fn on_incoming(&mut self, call: CallRef, call_id: String, offer: Option<Vec<u8>>) {
+        let Some(lease) = self.pool.lease() else {
+            tracing::warn!(%call_id, "no free RTP port, refusing the call");
+            return self.command(UaCommand::Reject {
+                call,
+                status: 503,
+                reason: "Service Unavailable",
+                warning: Some("399 No media port available".into()),
+            });
+        };
+        let local = LocalMedia {
+            ip: self.media_ip,
+            port: lease.port(),
+            session_id: rand::random::<u32>() as u64,
+            version: 1,
+        };
+        let (params, sdp, awaiting_answer) = match offer {
+            Some(offer) => match negotiate::answer(&offer, &self.codecs, &local) {
+                Ok((n, sdp)) => (media_params(&n), sdp, false),
+                Err(r) => {
+                    tracing::info!(%call_id, "offer refused: {r:?}");
+                    return self.command(rejection(call, r));
+                }
+            },
+            None => {
+                let codec = self.codecs[0];
+                let params = MediaParams {
+                    codec,
+                    payload_type: codec.default_payload_type(),
+                    telephone_event: None,
+                    remote: None,
+                    send: true,
+                    peer_sends: false,
+                };
+                (params, negotiate::offer(&self.codecs, &local), true)
+            }
+        };
+        tracing::info!(%call_id, codec = params.codec.sdp_name(), rtp_port = local.port, remote = ?params.remote, "session negotiated");
+        let (media, media_rx) = mpsc::unbounded_channel();
+        let (media_events_tx, media_events) = mpsc::unbounded_channel();
+        let stream = RtpStream::new(lease, params, self.prompts.clone(), self.settings.inactivity_timeout(), media_events_tx);
+        tokio::spawn(stream.run(media_rx));
+        self.calls.insert(
+            call,
+            ActiveCall {
+                call_id,
+                media,
+                media_events: Some(media_events),
+                local,
+                awaiting_answer,
+                flow: None,
+            },
+        );
+        self.command(UaCommand::Answer { call, sdp });
+    }
+
+    fn on_reinvite(&mut self, call: CallRef, offer: Option<Vec<u8>>) {
+        let Some(active) = self.calls.get_mut(&call) else { return };
+        active.local.version += 1;
+        let command = match offer {
+            Some(offer) => match negotiate::answer(&offer, &self.codecs, &active.local) {
+                Ok((n, sdp)) => {
+                    tracing::info!(call_id = %active.call_id, direction = n.direction.attribute(), "session updated");
+                    let _ = active.media.send(MediaCommand::Update(media_params(&n)));
+                    UaCommand::Answer { call, sdp }
+                }
+                Err(r) => rejection(call, r),
+            },
+            None => {
+                active.awaiting_answer = true;
+                UaCommand::Answer {
+                    call,
+                    sdp: negotiate::offer(&self.codecs, &active.local),
+                }
+            }
+        };
+        self.command(command);
+    }
+
+    fn on_confirmed(&mut self, call: CallRef, answer: Option<Vec<u8>>) {
+        let Some(active) = self.calls.get_mut(&call) else { return };
+        if active.awaiting_answer {
+            active.awaiting_answer = false;
+            match answer.as_deref().map(|a| negotiate::read_answer(a, &self.codecs)) {
+                Some(Ok(n)) => {
+                    tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), "answer received in ACK");
+                    let _ = active.media.send(MediaCommand::Update(media_params(&n)));
+                }
+                failed => {
+                    tracing::warn!(call_id = %active.call_id, "ACK without a usable answer ({failed:?}), hanging up");
+                    return self.command(UaCommand::Hangup { call });
+                }
+            }
+        }
+        if let Some(events) = active.media_events.take() {
+            let handle = Call::new(
+                active.call_id.clone(),
+                call,
+                active.media.clone(),
+                events,
+                self.hangups.clone(),
+                self.prompts.clone(),
+            );
+            active.flow = Some(tokio::spawn(flow::run(handle)));
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! SIP messages as the layers above need them: rsip parses, and this module lifts out the
+//! headers a user agent acts on (Via, tags, CSeq, Contact, Record-Route) and writes responses
+//! and requests back as text. A message too broken for rsip can still get an answer when its
+//! Via, From, To, Call-ID and CSeq lines can be found.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use rsip::headers::UntypedHeader;
+use rsip::{Header, Method, SipMessage};
+
+use super::framing;
+
+#[derive(Debug, Clone)]
+pub struct Via {
+    pub transport: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub branch: String,
+    pub rport: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub uri: String,
+    /// Every Via value, one per hop, top first; the top one already carries received/rport.
+    pub vias: Vec<String>,
+    pub top_via: Via,
+    pub from: String,
+    pub from_tag: Option<String>,
+    pub to: String,
+    pub to_tag: Option<String>,
+    pub call_id: String,
+    pub cseq: u32,
+    pub cseq_method: Method,
+    pub contact: Option<String>,
+    pub record_route: Vec<String>,
+    pub max_forwards: Option<u32>,
+    pub require: Vec<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub branch: Option<String>,
+    pub cseq_method: Method,
+    pub call_id: String,
+}
+
+#[derive(Debug)]
+pub enum Message {
+    Request(Box<Request>),
+    Response(Response),
+}
+
+/// Why a message could not be used, and what we can still answer with.
+#[derive(Debug)]
+pub struct Unusable {
+    pub why: String,
+    pub reply: Option<Bytes>,
+}
+
+const SIP_METHODS: &[&str] = &[
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "SUBSCRIBE", "NOTIFY", "REFER",
+    "MESSAGE", "UPDATE", "PRACK", "PUBLISH",
+];
+
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+
+/// Parses one datagram or framed stream message.
+pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
+    let normalized = framing::normalize(bytes).map_err(|why| unusable(bytes, why, source))?;
+    let parsed = SipMessage::try_from(normalized.as_slice())
+        .map_err(|e| unusable(&normalized, &format!("rsip: {e}"), source))?;
+    match parsed {
+        SipMessage::Request(r) => lift_request(r, source)
+            .map(|r| Message::Request(Box::new(r)))
+            .map_err(|why| unusable(&normalized, why, source)),
+        SipMessage::Response(r) => lift_response(r)
+            .map(Message::Response)
+            .map_err(|why| Unusable {
+                why: why.to_string(),
+                reply: None,
+            }),
+    }
+}
+
+fn values<'a>(headers: &'a rsip::Headers, want: fn(&'a Header) -> Option<&'a str>) -> Vec<&'a str> {
+    headers.iter().filter_map(want).collect()
+}
+
+fn first<'a>(headers: &'a rsip::Headers, want: fn(&'a Header) -> Option<&'a str>) -> Option<&'a str> {
+    headers.iter().find_map(want)
+}
+
+fn split_list(values: Vec<&str>) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'static str> {
+    let h = &r.headers;
+    let mut vias = split_list(values(h, |h| match h {
+        Header::Via(v) => Some(v.value()),
+        _ => None,
+    }));
+    let top = vias.first().ok_or("no Via")?;
+    let top_via = parse_via(top).ok_or("unreadable top Via")?;
+    vias[0] = stamp_via(top, &top_via, source);
+    let from = first(h, |h| match h {
+        Header::From(v) => Some(v.value()),
+        _ => None,
+    })
+    .ok_or("no From")?;
+    let to = first(h, |h| match h {
+        Header::To(v) => Some(v.value()),
+        _ => None,
+    })
+    .ok_or("no To")?;
+    let call_id = first(h, |h| match h {
+        Header::CallId(v) => Some(v.value()),
+        _ => None,
+    })
+    .ok_or("no Call-ID")?;
+    let (cseq, cseq_method) = first(h, |h| match h {
+        Header::CSeq(v) => Some(v.value()),
+        _ => None,
+    })
+    .and_then(parse_cseq)
+    .ok_or("no readable CSeq")?;
+    if cseq_method != r.method && !(r.method == Method::Ack && cseq_method == Method::Invite) {
+        return Err("CSeq method does not match the request");
+    }
+    let max_forwards = match first(h, |h| match h {
+        Header::MaxForwards(v) => Some(v.value()),
+        _ => None,
+    }) {
+        Some(v) => Some(v.trim().parse().map_err(|_| "bad Max-Forwards")?),
+        None => None,
+    };
+    Ok(Request {
+        method: r.method,
+        uri: r.uri.to_string(),
+        top_via,
+        vias,
+        from_tag: tag_of(from),
+        from: from.trim().to_string(),
+        to_tag: tag_of(to),
+        to: to.trim().to_string(),
+        call_id: call_id.trim().to_string(),
+        cseq,
+        cseq_method,
+        contact: first(h, |h| match h {
+            Header::Contact(v) => Some(v.value()),
+            _ => None,
+        })
+        .and_then(uri_of),
+        record_route: split_list(values(h, |h| match h {
+            Header::RecordRoute(v) => Some(v.value()),
+            _ => None,
+        })),
+        max_forwards,
+        require: split_list(values(h, |h| match h {
+            Header::Require(v) => Some(v.value()),
+            _ => None,
+        })),
+        content_type: first(h, |h| match h {
+            Header::ContentType(v) => Some(v.value()),
+            _ => None,
+        })
+        .map(|v| v.trim().to_ascii_lowercase()),
+        body: r.body,
+    })
+}
+
+fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
+    let h = &r.headers;
+    let via = first(h, |h| match h {
+        Header::Via(v) => Some(v.value()),
+        _ => None,
+    })
+    .ok_or("no Via")?;
+    let (_, cseq_method) = first(h, |h| match h {
+        Header::CSeq(v) => Some(v.value()),
+        _ => None,
+    })
+    .and_then(parse_cseq)
+    .ok_or("no readable CSeq")?;
+    Ok(Response {
+        status: r.status_code.code(),
+        branch: via.split(',').next().and_then(parse_via).map(|v| v.branch),
+        cseq_method,
+        call_id: first(h, |h| match h {
+            Header::CallId(v) => Some(v.value()),
+            _ => None,
+        })
+        .unwrap_or_default()
+        .trim()
+        .to_string(),
+    })
+}
+
+fn parse_cseq(value: &str) -> Option<(u32, Method)> {
+    let mut parts = value.split_ascii_whitespace();
+    let number = parts.next()?.parse().ok()?;
+    let method = parts.next()?.parse().ok()?;
+    Some((number, method))
+}
+
+/// `SIP/2.0/UDP host:port;branch=...;rport`
+pub fn parse_via(value: &str) -> Option<Via> {
+    let value = value.trim();
+    let (protocol, rest) = value.split_once(char::is_whitespace)?;
+    let transport = protocol.rsplit('/').next()?.to_ascii_uppercase();
+    let mut params = rest.split(';');
+    let sent_by = params.next()?.trim();
+    let (host, port) = split_host_port(sent_by)?;
+    let mut via = Via {
+        transport,
+        host,
+        port,
+        branch: String::new(),
+        rport: false,
+    };
+    for param in params {
+        let (name, val) = param.split_once('=').unwrap_or((param, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "branch" => via.branch = val.trim().to_string(),
+            "rport" => via.rport = true,
+            _ => {}
+        }
+    }
+    Some(via)
+}
+
+pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_string(), Some(port.parse().ok()?))),
+        None if !s.is_empty() => Some((s.to_string(), None)),
+        None => None,
+    }
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: record where the request really came from.
+fn stamp_via(raw: &str, via: &Via, source: SocketAddr) -> String {
+    let mut out = String::with_capacity(raw.len() + 40);
+    let mut params = raw.split(';');
+    out.push_str(params.next().unwrap_or_default());
+    for p in params {
+        let name = p.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if name == "received" || name == "rport" {
+            continue;
+        }
+        out.push(';');
+        out.push_str(p);
+    }
+    if via.host != source.ip().to_string() || via.rport {
+        let _ = write!(out, ";received={}", source.ip());
+    }
+    if via.rport {
+        let _ = write!(out, ";rport={}", source.port());
+    }
+    out
+}
+
+fn tag_of(value: &str) -> Option<String> {
+    let params = match value.rfind('>') {
+        Some(i) => &value[i + 1..],
+        None => value,
+    };
+    params
+        .split(';')
+        .skip(usize::from(!value.contains('>')))
+        .find_map(|p| {
+            let (name, val) = p.split_once('=')?;
+            name.trim().eq_ignore_ascii_case("tag").then(|| val.trim().to_string())
+        })
+}
+
+/// The URI inside a name-addr (`"Bob" <sip:bob@h>;x`) or an addr-spec (`sip:bob@h;x`).
+pub fn uri_of(value: &str) -> Option<String> {
+    let value = value.split(',').next()?.trim();
+    if let Some(start) = value.find('<') {
+        let end = value[start..].find('>')? + start;
+        return Some(value[start + 1..end].to_string());
+    }
+    let uri = value.split(';').next()?.trim();
+    (!uri.is_empty() && uri != "*").then(|| uri.to_string())
+}
+
+/// A response to `req`. `to_tag` is added to To unless it already has one.
+pub fn response(
+    req: &Request,
+    status: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Bytes {
+    let mut out = String::with_capacity(512);
+    let _ = write!(out, "SIP/2.0 {status} {reason}\r\n");
+    for via in &req.vias {
+        let _ = write!(out, "Via: {via}\r\n");
+    }
+    let _ = write!(out, "From: {}\r\n", req.from);
+    match (to_tag, &req.to_tag) {
+        (Some(tag), None) => {
+            let _ = write!(out, "To: {};tag={tag}\r\n", req.to);
+        }
+        _ => {
+            let _ = write!(out, "To: {}\r\n", req.to);
+        }
+    }
+    let _ = write!(out, "Call-ID: {}\r\nCSeq: {} {}\r\n", req.call_id, req.cseq, req.cseq_method);
+    finish(out, extra, body)
+}
+
+pub fn finish(mut out: String, extra: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Bytes {
+    for (name, value) in extra {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    let mut bytes = match body {
+        Some((content_type, body)) => {
+            let _ = write!(out, "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len());
+            let mut b = out.into_bytes();
+            b.extend_from_slice(body);
+            b
+        }
+        None => {
+            out.push_str("Content-Length: 0\r\n\r\n");
+            out.into_bytes()
+        }
+    };
+    bytes.shrink_to_fit();
+    Bytes::from(bytes)
+}
+
+fn unusable(bytes: &[u8], why: &str, source: SocketAddr) -> Unusable {
+    Unusable {
+        why: why.to_string(),
+        reply: fallback_reply(bytes, why, source),
+    }
+}
+
+/// Answers a request rsip refused by copying its raw Via, From, To, Call-ID and CSeq lines:
+/// 501 for an unknown method, 400 for anything else. Responses are never answered.
+fn fallback_reply(bytes: &[u8], why: &str, source: SocketAddr) -> Option<Bytes> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next()?;
+    let mut words = request_line.split(' ');
+    let method = words.next()?;
+    if method.starts_with("SIP/") || method == "ACK" || words.clone().last()? != "SIP/2.0" {
+        return None;
+    }
+    if !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)) {
+        return None;
+    }
+    let mut vias = Vec::new();
+    let (mut from, mut to, mut call_id, mut cseq) = (None, None, None, None);
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "via" | "v" => vias.extend(value.split(',').map(str::trim)),
+            "from" | "f" => from = Some(value),
+            "to" | "t" => to = Some(value),
+            "call-id" | "i" => call_id = Some(value),
+            "cseq" => cseq = Some(value),
+            _ => {}
+        }
+    }
+    let top = parse_via(vias.first()?)?;
+    let (from, to, call_id, cseq) = (from?, to?, call_id?, cseq?);
+    let known = SIP_METHODS.contains(&method);
+    let (status, reason) = if known { (400, "Bad Request") } else { (501, "Not Implemented") };
+    let mut out = format!("SIP/2.0 {status} {reason}\r\n");
+    let _ = write!(out, "Via: {}\r\n", stamp_via(vias[0], &top, source));
+    for via in &vias[1..] {
+        let _ = write!(out, "Via: {via}\r\n");
+    }
+    let tag = if tag_of(to).is_some() { "" } else { ";tag=bad" };
+    let _ = write!(out, "From: {from}\r\nTo: {to}{tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n");
+    let warning = format!("399 ivr \"{}\"", why.replace(['"', '\r', '\n'], "'"));
+    let extra: &[(&str, &str)] = if known {
+        &[("Warning", &warning)]
+    } else {
+        &[("Allow", ALLOW)]
+    };
+    Some(finish(out, extra, None))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,10 @@
+//! SIP signalling: transport (UDP/TCP), framing and messages (rsip underneath), RFC 3261
+//! transactions and dialogs, and the user-agent core that drives them and talks to the
+//! layer above through events and commands.
+
+pub mod dialog;
+pub mod framing;
+pub mod message;
+pub mod transaction;
+pub mod transport;
+pub mod ua;

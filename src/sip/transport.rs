@@ -1,0 +1,223 @@
+//! SIP over UDP and TCP on one listen address. Reader tasks parse what arrives and hand it to
+//! the user-agent core through one channel; sending never blocks the core (UDP `try_send_to`,
+//! TCP through a per-connection writer task).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use super::framing::{next_frame, Frame, MAX_MESSAGE};
+use super::message::{self, Message, Unusable};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn reliable(self) -> bool {
+        self == Transport::Tcp
+    }
+
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug)]
+pub struct Inbound {
+    pub message: Result<Message, Unusable>,
+    pub source: SocketAddr,
+    pub transport: Transport,
+}
+
+const MAX_TCP_CONNECTIONS: usize = 4096;
+
+type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>;
+
+#[derive(Clone)]
+pub struct TransportHandle {
+    udp: Arc<UdpSocket>,
+    connections: Connections,
+    inbound: mpsc::Sender<Inbound>,
+    local: SocketAddr,
+}
+
+impl TransportHandle {
+    /// Binds UDP and TCP on `listen` and starts the reader tasks.
+    pub async fn start(listen: SocketAddr) -> Result<(TransportHandle, mpsc::Receiver<Inbound>)> {
+        let udp = Arc::new(
+            UdpSocket::bind(listen)
+                .await
+                .with_context(|| format!("binding SIP UDP {listen}"))?,
+        );
+        let local = udp.local_addr()?;
+        let tcp = TcpListener::bind(SocketAddr::new(listen.ip(), local.port()))
+            .await
+            .with_context(|| format!("binding SIP TCP {listen}"))?;
+        let (inbound, rx) = mpsc::channel(4096);
+        let handle = TransportHandle {
+            udp,
+            connections: Arc::default(),
+            inbound,
+            local,
+        };
+        tokio::spawn(handle.clone().udp_reader());
+        tokio::spawn(handle.clone().tcp_acceptor(tcp));
+        Ok((handle, rx))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn send(&self, dest: Destination, bytes: Bytes) {
+        match dest.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.try_send_to(&bytes, dest.addr) {
+                    tracing::debug!(to = %dest.addr, "SIP UDP send failed: {e}");
+                }
+            }
+            Transport::Tcp => self.send_tcp(dest.addr, bytes),
+        }
+    }
+
+    fn send_tcp(&self, addr: SocketAddr, bytes: Bytes) {
+        let existing = self.connections.lock().ok().and_then(|c| c.get(&addr).cloned());
+        if let Some(writer) = existing {
+            if writer.try_send(bytes).is_err() {
+                tracing::debug!(to = %addr, "SIP TCP connection busy or closed, message dropped");
+            }
+            return;
+        }
+        let handle = self.clone();
+        tokio::spawn(async move {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    let writer = handle.adopt(stream, addr);
+                    let _ = writer.send(bytes).await;
+                }
+                Err(e) => tracing::debug!(to = %addr, "SIP TCP connect failed: {e}"),
+            }
+        });
+    }
+
+    async fn udp_reader(self) {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (len, source) = match self.udp.recv_from(&mut buf).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!("SIP UDP receive error: {e}");
+                    continue;
+                }
+            };
+            let data = &buf[..len];
+            if data.iter().all(|b| b.is_ascii_whitespace()) {
+                continue; // CRLF keep-alive
+            }
+            let message = message::parse(data, source);
+            if self
+                .inbound
+                .send(Inbound {
+                    message,
+                    source,
+                    transport: Transport::Udp,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    async fn tcp_acceptor(self, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let full = self.connections.lock().map(|c| c.len() >= MAX_TCP_CONNECTIONS);
+                    if full.unwrap_or(true) {
+                        tracing::warn!(%peer, "too many SIP TCP connections, refusing");
+                        continue;
+                    }
+                    self.adopt(stream, peer);
+                }
+                Err(e) => tracing::debug!("SIP TCP accept error: {e}"),
+            }
+        }
+    }
+
+    /// Registers a connection and starts its reader and writer.
+    fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> mpsc::Sender<Bytes> {
+        let (mut read, mut write) = stream.into_split();
+        let (writer, mut outgoing) = mpsc::channel::<Bytes>(64);
+        if let Ok(mut c) = self.connections.lock() {
+            c.insert(peer, writer.clone());
+        }
+        tokio::spawn(async move {
+            while let Some(bytes) = outgoing.recv().await {
+                if write.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let handle = self.clone();
+        let ours = writer.clone();
+        tokio::spawn(async move {
+            let mut buf = BytesMut::with_capacity(8192);
+            'read: loop {
+                match read.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                loop {
+                    match next_frame(&buf) {
+                        Frame::Incomplete => break,
+                        Frame::KeepAlive { skip } => buf.advance(skip),
+                        Frame::Message { len } => {
+                            let frame = buf.split_to(len);
+                            let inbound = Inbound {
+                                message: message::parse(&frame, peer),
+                                source: peer,
+                                transport: Transport::Tcp,
+                            };
+                            if handle.inbound.send(inbound).await.is_err() {
+                                break 'read;
+                            }
+                        }
+                        Frame::Broken(why) => {
+                            tracing::debug!(%peer, "closing SIP TCP connection: {why}");
+                            break 'read;
+                        }
+                    }
+                }
+                if buf.capacity() > MAX_MESSAGE * 2 {
+                    buf.reserve(0);
+                }
+            }
+            if let Ok(mut c) = handle.connections.lock() {
+                if c.get(&peer).is_some_and(|w| w.same_channel(&ours)) {
+                    c.remove(&peer);
+                }
+            }
+        });
+        writer
+    }
+}
