@@ -33,6 +33,8 @@ pub struct SipSettings {
     /// Codec preference, first match in the caller's offer wins.
     pub codecs: Vec<String>,
     pub user_agent: String,
+    /// Ring (180) this long before answering; 0 answers at once.
+    pub answer_delay_ms: u64,
 }
 
 impl Default for SipSettings {
@@ -49,6 +51,7 @@ impl Default for SipSettings {
             t4_ms: 5000,
             codecs,
             user_agent: format!("ivr/{}", env!("CARGO_PKG_VERSION")),
+            answer_delay_ms: 0,
         }
     }
 }
@@ -144,11 +147,12 @@ impl Settings {
     /// The address peers should reach us at.
     pub fn public_ip(&self) -> Result<IpAddr> {
         if !self.sip.public_addr.is_empty() {
-            return self
-                .sip
-                .public_addr
-                .parse()
-                .with_context(|| format!("sip.public_addr: not an IP address: {:?}", self.sip.public_addr));
+            return self.sip.public_addr.parse().with_context(|| {
+                format!(
+                    "sip.public_addr: not an IP address: {:?}",
+                    self.sip.public_addr
+                )
+            });
         }
         let ip = self.sip.listen.ip();
         if !ip.is_unspecified() {

@@ -13,7 +13,10 @@ use ivr::ivr::flow::REQUIRED_PROMPTS;
 use ivr::media::prompt::PromptLibrary;
 
 #[derive(Parser)]
-#[command(version, about = "A SIP IVR: answers calls, plays prompts, reads keys.")]
+#[command(
+    version,
+    about = "A SIP IVR: answers calls, plays prompts, reads keys."
+)]
 struct Cli {
     /// Settings file; every key can be overridden by IVR_<SECTION>__<KEY>.
     #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
@@ -56,11 +59,18 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
-            println!("configuration OK: {} prompts, codecs {:?}", prompts.len(), settings.sip.codecs);
+            println!(
+                "configuration OK: {} prompts, codecs {:?}",
+                prompts.len(),
+                settings.sip.codecs
+            );
             ExitCode::SUCCESS
         }
         Command::Serve => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("ivr: cannot start the runtime: {e}");

@@ -119,7 +119,11 @@ fn rejection(call: CallRef, r: Rejection) -> UaCommand {
 }
 
 impl Switchboard {
-    async fn run(mut self, mut events: mpsc::UnboundedReceiver<UaEvent>, mut hangups: mpsc::UnboundedReceiver<CallRef>) {
+    async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<UaEvent>,
+        mut hangups: mpsc::UnboundedReceiver<CallRef>,
+    ) {
         loop {
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event),
@@ -137,7 +141,12 @@ impl Switchboard {
 
     fn on_event(&mut self, event: UaEvent) {
         match event {
-            UaEvent::Incoming { call, call_id, offer, .. } => self.on_incoming(call, call_id, offer),
+            UaEvent::Incoming {
+                call,
+                call_id,
+                offer,
+                ..
+            } => self.on_incoming(call, call_id, offer),
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
             UaEvent::Info { .. } => {}
@@ -189,7 +198,13 @@ impl Switchboard {
         tracing::info!(%call_id, codec = params.codec.sdp_name(), rtp_port = local.port, remote = ?params.remote, "session negotiated");
         let (media, media_rx) = mpsc::unbounded_channel();
         let (media_events_tx, media_events) = mpsc::unbounded_channel();
-        let stream = RtpStream::new(lease, params, self.prompts.clone(), self.settings.inactivity_timeout(), media_events_tx);
+        let stream = RtpStream::new(
+            lease,
+            params,
+            self.prompts.clone(),
+            self.settings.inactivity_timeout(),
+            media_events_tx,
+        );
         tokio::spawn(stream.run(media_rx));
         self.calls.insert(
             call,
@@ -202,11 +217,22 @@ impl Switchboard {
                 flow: None,
             },
         );
-        self.command(UaCommand::Answer { call, sdp });
+        let delay = std::time::Duration::from_millis(self.settings.sip.answer_delay_ms);
+        if delay.is_zero() {
+            return self.command(UaCommand::Answer { call, sdp });
+        }
+        self.command(UaCommand::Ring { call });
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = commands.send(UaCommand::Answer { call, sdp });
+        });
     }
 
     fn on_reinvite(&mut self, call: CallRef, offer: Option<Vec<u8>>) {
-        let Some(active) = self.calls.get_mut(&call) else { return };
+        let Some(active) = self.calls.get_mut(&call) else {
+            return;
+        };
         active.local.version += 1;
         let command = match offer {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &active.local) {
@@ -229,10 +255,15 @@ impl Switchboard {
     }
 
     fn on_confirmed(&mut self, call: CallRef, answer: Option<Vec<u8>>) {
-        let Some(active) = self.calls.get_mut(&call) else { return };
+        let Some(active) = self.calls.get_mut(&call) else {
+            return;
+        };
         if active.awaiting_answer {
             active.awaiting_answer = false;
-            match answer.as_deref().map(|a| negotiate::read_answer(a, &self.codecs)) {
+            match answer
+                .as_deref()
+                .map(|a| negotiate::read_answer(a, &self.codecs))
+            {
                 Some(Ok(n)) => {
                     tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), "answer received in ACK");
                     let _ = active.media.send(MediaCommand::Update(media_params(&n)));

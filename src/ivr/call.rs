@@ -51,10 +51,15 @@ impl Call {
         };
         self.next_id += 1;
         let id = self.next_id;
-        self.media.send(MediaCommand::Play { prompt, id }).map_err(|_| Gone)?;
+        self.media
+            .send(MediaCommand::Play { prompt, id })
+            .map_err(|_| Gone)?;
         loop {
             match self.events.recv().await.ok_or(Gone)? {
-                MediaEvent::PlaybackDone { id: done } | MediaEvent::PlaybackStopped { id: done } if done == id => {
+                MediaEvent::PlaybackDone { id: done }
+                | MediaEvent::PlaybackStopped { id: done }
+                    if done == id =>
+                {
                     return Ok(())
                 }
                 MediaEvent::Inactive => return self.gone_quiet(),

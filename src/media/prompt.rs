@@ -26,7 +26,10 @@ impl Prompt {
     }
 
     pub fn duration_ms(&self) -> u64 {
-        self.frames.values().next().map_or(0, |f| f.len() as u64 * 20)
+        self.frames
+            .values()
+            .next()
+            .map_or(0, |f| f.len() as u64 * 20)
     }
 }
 
@@ -100,7 +103,10 @@ fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             collect_wavs(&path, out)?;
-        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+        {
             out.push(path);
         }
     }
@@ -118,8 +124,8 @@ fn prompt_name(dir: &Path, path: &Path) -> String {
 
 /// Decodes any PCM or float WAV to mono f32 in [-1, 1], averaging channels.
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
-    let mut reader =
-        hound::WavReader::open(path).with_context(|| format!("reading prompt {}", path.display()))?;
+    let mut reader = hound::WavReader::open(path)
+        .with_context(|| format!("reading prompt {}", path.display()))?;
     let spec = reader.spec();
     if !matches!(spec.sample_rate, 8000 | 16000 | 22050 | 44100 | 48000) {
         bail!(
@@ -154,7 +160,9 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<i16>> {
     } else {
         let mut resampler = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input)?;
         let input = InterleavedSlice::new(samples, 1, samples.len())?;
-        resampler.process_all(&input, samples.len(), None)?.take_data()
+        resampler
+            .process_all(&input, samples.len(), None)?
+            .take_data()
     };
     Ok(resampled
         .iter()
@@ -173,7 +181,11 @@ impl Encoders {
         {
             use audiopus::{coder::Encoder, Application, Channels, SampleRate};
             let opus = if codecs.contains(&Codec::Opus) {
-                Some(Encoder::new(SampleRate::Hz48000, Channels::Mono, Application::Voip)?)
+                Some(Encoder::new(
+                    SampleRate::Hz48000,
+                    Channels::Mono,
+                    Application::Voip,
+                )?)
             } else {
                 None
             };
@@ -194,9 +206,15 @@ impl Encoders {
         padded.resize(frames * per_frame, 0);
         match codec {
             Codec::Pcmu | Codec::Pcma => {
-                let law = if codec == Codec::Pcmu { linear_to_ulaw } else { linear_to_alaw };
+                let law = if codec == Codec::Pcmu {
+                    linear_to_ulaw
+                } else {
+                    linear_to_alaw
+                };
                 let all = Bytes::from(padded.iter().map(|&s| law(s)).collect::<Vec<u8>>());
-                Ok((0..frames).map(|i| all.slice(i * per_frame..(i + 1) * per_frame)).collect())
+                Ok((0..frames)
+                    .map(|i| all.slice(i * per_frame..(i + 1) * per_frame))
+                    .collect())
             }
             Codec::Opus => self.encode_opus(&padded, per_frame),
         }
@@ -239,10 +257,20 @@ mod tests {
     fn resampling_keeps_duration_and_tone() {
         let input = tone(44100, 1000.0, 1.0);
         let out = resample(&input, 44100, 8000).unwrap();
-        assert!((out.len() as i32 - 8000).abs() <= 2, "got {} samples", out.len());
+        assert!(
+            (out.len() as i32 - 8000).abs() <= 2,
+            "got {} samples",
+            out.len()
+        );
         // A 1 kHz tone at 8 kHz crosses zero about 2000 times a second.
-        let crossings = out.windows(2).filter(|w| (w[0] >= 0) != (w[1] >= 0)).count();
-        assert!((1950..=2050).contains(&crossings), "{crossings} zero crossings");
+        let crossings = out
+            .windows(2)
+            .filter(|w| (w[0] >= 0) != (w[1] >= 0))
+            .count();
+        assert!(
+            (1950..=2050).contains(&crossings),
+            "{crossings} zero crossings"
+        );
     }
 
     #[test]
@@ -271,10 +299,15 @@ mod tests {
         }
         w.finalize().unwrap();
         let lib = PromptLibrary::load(&dir, &[Codec::Pcmu, Codec::Pcma]).unwrap();
-        let p = lib.get("greetings/7").expect("nested prompt is named by its path");
+        let p = lib
+            .get("greetings/7")
+            .expect("nested prompt is named by its path");
         assert_eq!(p.frames(Codec::Pcma).len(), 25);
         assert_eq!(p.duration_ms(), 500);
-        let err = lib.require(&["greetings/7", "welcome"], &dir).unwrap_err().to_string();
+        let err = lib
+            .require(&["greetings/7", "welcome"], &dir)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("welcome.wav"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -32,7 +32,10 @@ pub struct MediaParams {
 
 #[derive(Debug)]
 pub enum MediaCommand {
-    Play { prompt: Arc<Prompt>, id: u64 },
+    Play {
+        prompt: Arc<Prompt>,
+        id: u64,
+    },
     /// Stop the prompt playing now and drop the queue (barge-in).
     StopPlayback,
     Update(MediaParams),
@@ -40,8 +43,12 @@ pub enum MediaCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
-    PlaybackDone { id: u64 },
-    PlaybackStopped { id: u64 },
+    PlaybackDone {
+        id: u64,
+    },
+    PlaybackStopped {
+        id: u64,
+    },
     /// No RTP from the caller for the inactivity timeout.
     Inactive,
 }

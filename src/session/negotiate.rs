@@ -53,7 +53,8 @@ fn is_rtp_profile(proto: &str) -> bool {
 fn find_codec(media: &Media, codec: Codec) -> Option<u8> {
     media.payload_types().find(|&pt| match media.rtpmap(pt) {
         Some(map) => {
-            map.encoding.eq_ignore_ascii_case(codec.sdp_name()) && map.clock_rate == codec.clock_rate()
+            map.encoding.eq_ignore_ascii_case(codec.sdp_name())
+                && map.clock_rate == codec.clock_rate()
         }
         None => codec.static_payload_type() == Some(pt),
     })
@@ -61,9 +62,9 @@ fn find_codec(media: &Media, codec: Codec) -> Option<u8> {
 
 fn find_telephone_event(media: &Media, clock_rate: u32) -> Option<u8> {
     media.payload_types().find(|&pt| {
-        media
-            .rtpmap(pt)
-            .is_some_and(|m| m.encoding.eq_ignore_ascii_case(TELEPHONE_EVENT) && m.clock_rate == clock_rate)
+        media.rtpmap(pt).is_some_and(|m| {
+            m.encoding.eq_ignore_ascii_case(TELEPHONE_EVENT) && m.clock_rate == clock_rate
+        })
     })
 }
 
@@ -84,7 +85,11 @@ pub fn answer(
     }
     let mut chosen: Option<(usize, Negotiated)> = None;
     for (index, media) in sdp.media.iter().enumerate() {
-        if chosen.is_some() || media.kind != "audio" || media.port == 0 || !is_rtp_profile(&media.proto) {
+        if chosen.is_some()
+            || media.kind != "audio"
+            || media.port == 0
+            || !is_rtp_profile(&media.proto)
+        {
             continue;
         }
         let Some((codec, pt)) = preferences
@@ -127,7 +132,11 @@ pub fn answer(
         if index == chosen_index {
             write_audio(&mut body, local.port, &media.proto, &negotiated);
         } else {
-            let _ = write!(body, "m={} 0 {} {}\r\n", media.kind, media.proto, media.formats[0]);
+            let _ = write!(
+                body,
+                "m={} 0 {} {}\r\n",
+                media.kind, media.proto, media.formats[0]
+            );
         }
     }
     Ok((negotiated, body))
@@ -137,14 +146,26 @@ pub fn answer(
 /// each clock rate in use.
 pub fn offer(preferences: &[Codec], local: &LocalMedia) -> String {
     let mut body = session_header(local);
-    let mut pts: Vec<u8> = preferences.iter().map(|c| c.default_payload_type()).collect();
+    let mut pts: Vec<u8> = preferences
+        .iter()
+        .map(|c| c.default_payload_type())
+        .collect();
     let mut rates: Vec<u32> = preferences.iter().map(|c| c.clock_rate()).collect();
     rates.sort_unstable();
     rates.dedup();
-    let events: Vec<(u8, u32)> = rates.iter().enumerate().map(|(i, &r)| (101 + i as u8, r)).collect();
+    let events: Vec<(u8, u32)> = rates
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| (101 + i as u8, r))
+        .collect();
     pts.extend(events.iter().map(|e| e.0));
     let list: Vec<String> = pts.iter().map(u8::to_string).collect();
-    let _ = write!(body, "m=audio {} RTP/AVP {}\r\n", local.port, list.join(" "));
+    let _ = write!(
+        body,
+        "m=audio {} RTP/AVP {}\r\n",
+        local.port,
+        list.join(" ")
+    );
     for c in preferences {
         let _ = write!(
             body,
@@ -156,7 +177,10 @@ pub fn offer(preferences: &[Codec], local: &LocalMedia) -> String {
         );
     }
     for (pt, rate) in events {
-        let _ = write!(body, "a=rtpmap:{pt} {TELEPHONE_EVENT}/{rate}\r\na=fmtp:{pt} 0-16\r\n");
+        let _ = write!(
+            body,
+            "a=rtpmap:{pt} {TELEPHONE_EVENT}/{rate}\r\na=fmtp:{pt} 0-16\r\n"
+        );
     }
     body.push_str("a=ptime:20\r\na=sendrecv\r\n");
     body
@@ -175,7 +199,12 @@ pub fn read_answer(answer: &[u8], preferences: &[Codec]) -> Result<Negotiated, R
         })?;
     let (codec, pt) = media
         .payload_types()
-        .find_map(|pt| preferences.iter().find(|&&c| find_codec(media, c) == Some(pt)).map(|&c| (c, pt)))
+        .find_map(|pt| {
+            preferences
+                .iter()
+                .find(|&&c| find_codec(media, c) == Some(pt))
+                .map(|&c| (c, pt))
+        })
         .ok_or(Rejection::NotAcceptable {
             warn_code: 305,
             text: "Incompatible media format".into(),

@@ -98,7 +98,10 @@ pub struct SessionDescription {
 impl SessionDescription {
     pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
         if body.len() > MAX_SDP_BYTES {
-            return Err(bad(format!("{} bytes is over the {MAX_SDP_BYTES} byte limit", body.len())));
+            return Err(bad(format!(
+                "{} bytes is over the {MAX_SDP_BYTES} byte limit",
+                body.len()
+            )));
         }
         let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
         let mut sdp = SessionDescription {
@@ -168,7 +171,10 @@ impl SessionDescription {
     }
 
     pub fn media_direction(&self, media: &Media) -> Direction {
-        media.direction.or(self.direction).unwrap_or(Direction::SendRecv)
+        media
+            .direction
+            .or(self.direction)
+            .unwrap_or(Direction::SendRecv)
     }
 }
 
@@ -179,7 +185,9 @@ fn parse_connection(value: &str) -> Result<IpAddr, SdpError> {
     };
     // Multicast forms carry `/ttl`; we only care about the address.
     let addr = addr.split('/').next().unwrap_or(addr);
-    let ip: IpAddr = addr.parse().map_err(|_| bad(format!("c= address {:.40}", addr)))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| bad(format!("c= address {:.40}", addr)))?;
     match (family, ip) {
         ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Ok(ip),
         _ => Err(bad(format!("c= family {family} does not match {ip}"))),

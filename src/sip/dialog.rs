@@ -36,13 +36,21 @@ pub fn new_branch() -> String {
 }
 
 impl Dialog {
-    pub fn from_invite(req: &Request, local_tag: String, source: SocketAddr, transport: Transport) -> Dialog {
+    pub fn from_invite(
+        req: &Request,
+        local_tag: String,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Dialog {
         Dialog {
             call_id: req.call_id.clone(),
             local_tag,
             local_uri: req.to.clone(),
             remote: req.from.clone(),
-            remote_target: req.contact.clone().unwrap_or_else(|| message::uri_of(&req.from).unwrap_or_default()),
+            remote_target: req
+                .contact
+                .clone()
+                .unwrap_or_else(|| message::uri_of(&req.from).unwrap_or_default()),
             route_set: req.record_route.clone(),
             remote_cseq: req.cseq,
             local_cseq: rand::random::<u16>() as u32 + 1,

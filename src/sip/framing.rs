@@ -32,7 +32,11 @@ pub fn content_length(head: &[u8]) -> Result<Option<usize>, &'static str> {
         };
         let name = name.trim();
         if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-            return value.trim().parse().map(Some).map_err(|_| "bad Content-Length");
+            return value
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| "bad Content-Length");
         }
     }
     Ok(None)
@@ -40,7 +44,10 @@ pub fn content_length(head: &[u8]) -> Result<Option<usize>, &'static str> {
 
 /// Finds the first message in a TCP stream buffer.
 pub fn next_frame(buf: &[u8]) -> Frame {
-    let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let skip = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
     if skip > 0 {
         return Frame::KeepAlive { skip };
     }
@@ -84,7 +91,8 @@ const COMPACT: [(&str, &str); 10] = [
 /// and the body cut to Content-Length (a datagram shorter than it declares is an error).
 pub fn normalize(message: &[u8]) -> Result<Vec<u8>, &'static str> {
     let head_len = header_end(message).ok_or("no blank line after the headers")?;
-    let head = std::str::from_utf8(&message[..head_len - 4]).map_err(|_| "headers are not UTF-8")?;
+    let head =
+        std::str::from_utf8(&message[..head_len - 4]).map_err(|_| "headers are not UTF-8")?;
     let body = &message[head_len..];
     let body = match content_length(&message[..head_len])? {
         Some(n) if n > body.len() => return Err("body shorter than Content-Length"),
@@ -111,7 +119,10 @@ pub fn normalize(message: &[u8]) -> Result<Vec<u8>, &'static str> {
 fn expand_name(line: &str) -> Cow<'_, str> {
     if let Some((name, rest)) = line.split_once(':') {
         let trimmed = name.trim();
-        if let Some((_, full)) = COMPACT.iter().find(|(c, _)| trimmed.eq_ignore_ascii_case(c)) {
+        if let Some((_, full)) = COMPACT
+            .iter()
+            .find(|(c, _)| trimmed.eq_ignore_ascii_case(c))
+        {
             return Cow::Owned(format!("{full}:{rest}"));
         }
     }
@@ -136,7 +147,10 @@ mod tests {
             next_frame(b"OPTIONS sip:a SIP/2.0\r\nl: 99999999\r\n\r\n"),
             Frame::Broken("message over 64 KiB")
         );
-        assert!(matches!(next_frame(&vec![b'a'; MAX_MESSAGE + 1]), Frame::Broken(_)));
+        assert!(matches!(
+            next_frame(&vec![b'a'; MAX_MESSAGE + 1]),
+            Frame::Broken(_)
+        ));
     }
 
     #[test]

@@ -65,8 +65,20 @@ pub struct Unusable {
 }
 
 const SIP_METHODS: &[&str] = &[
-    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "SUBSCRIBE", "NOTIFY", "REFER",
-    "MESSAGE", "UPDATE", "PRACK", "PUBLISH",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "INFO",
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "MESSAGE",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
 ];
 
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -80,12 +92,14 @@ pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
         SipMessage::Request(r) => lift_request(r, source)
             .map(|r| Message::Request(Box::new(r)))
             .map_err(|why| unusable(&normalized, why, source)),
-        SipMessage::Response(r) => lift_response(r)
-            .map(Message::Response)
-            .map_err(|why| Unusable {
-                why: why.to_string(),
-                reply: None,
-            }),
+        SipMessage::Response(r) => {
+            lift_response(r)
+                .map(Message::Response)
+                .map_err(|why| Unusable {
+                    why: why.to_string(),
+                    reply: None,
+                })
+        }
     }
 }
 
@@ -93,17 +107,39 @@ fn values<'a>(headers: &'a rsip::Headers, want: fn(&'a Header) -> Option<&'a str
     headers.iter().filter_map(want).collect()
 }
 
-fn first<'a>(headers: &'a rsip::Headers, want: fn(&'a Header) -> Option<&'a str>) -> Option<&'a str> {
+fn first<'a>(
+    headers: &'a rsip::Headers,
+    want: fn(&'a Header) -> Option<&'a str>,
+) -> Option<&'a str> {
     headers.iter().find_map(want)
 }
 
 fn split_list(values: Vec<&str>) -> Vec<String> {
     values
         .iter()
-        .flat_map(|v| v.split(','))
+        .flat_map(|v| split_top_level(v))
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .collect()
+}
+
+/// Splits a header list at commas that are outside quotes and angle brackets.
+fn split_top_level(value: &str) -> Vec<&str> {
+    let (mut parts, mut start, mut quoted, mut angle) = (Vec::new(), 0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
 }
 
 fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'static str> {
@@ -264,7 +300,12 @@ fn stamp_via(raw: &str, via: &Via, source: SocketAddr) -> String {
     let mut params = raw.split(';');
     out.push_str(params.next().unwrap_or_default());
     for p in params {
-        let name = p.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let name = p
+            .split('=')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         if name == "received" || name == "rport" {
             continue;
         }
@@ -290,13 +331,15 @@ fn tag_of(value: &str) -> Option<String> {
         .skip(usize::from(!value.contains('>')))
         .find_map(|p| {
             let (name, val) = p.split_once('=')?;
-            name.trim().eq_ignore_ascii_case("tag").then(|| val.trim().to_string())
+            name.trim()
+                .eq_ignore_ascii_case("tag")
+                .then(|| val.trim().to_string())
         })
 }
 
 /// The URI inside a name-addr (`"Bob" <sip:bob@h>;x`) or an addr-spec (`sip:bob@h;x`).
 pub fn uri_of(value: &str) -> Option<String> {
-    let value = value.split(',').next()?.trim();
+    let value = split_top_level(value).first()?.trim();
     if let Some(start) = value.find('<') {
         let end = value[start..].find('>')? + start;
         return Some(value[start + 1..end].to_string());
@@ -328,7 +371,11 @@ pub fn response(
             let _ = write!(out, "To: {}\r\n", req.to);
         }
     }
-    let _ = write!(out, "Call-ID: {}\r\nCSeq: {} {}\r\n", req.call_id, req.cseq, req.cseq_method);
+    let _ = write!(
+        out,
+        "Call-ID: {}\r\nCSeq: {} {}\r\n",
+        req.call_id, req.cseq, req.cseq_method
+    );
     finish(out, extra, body)
 }
 
@@ -338,7 +385,11 @@ pub fn finish(mut out: String, extra: &[(&str, &str)], body: Option<(&str, &[u8]
     }
     let mut bytes = match body {
         Some((content_type, body)) => {
-            let _ = write!(out, "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = write!(
+                out,
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
             let mut b = out.into_bytes();
             b.extend_from_slice(body);
             b
@@ -370,7 +421,10 @@ fn fallback_reply(bytes: &[u8], why: &str, source: SocketAddr) -> Option<Bytes> 
     if method.starts_with("SIP/") || method == "ACK" || words.clone().last()? != "SIP/2.0" {
         return None;
     }
-    if !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)) {
+    if !method
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    {
         return None;
     }
     let mut vias = Vec::new();
@@ -392,14 +446,21 @@ fn fallback_reply(bytes: &[u8], why: &str, source: SocketAddr) -> Option<Bytes> 
     let top = parse_via(vias.first()?)?;
     let (from, to, call_id, cseq) = (from?, to?, call_id?, cseq?);
     let known = SIP_METHODS.contains(&method);
-    let (status, reason) = if known { (400, "Bad Request") } else { (501, "Not Implemented") };
+    let (status, reason) = if known {
+        (400, "Bad Request")
+    } else {
+        (501, "Not Implemented")
+    };
     let mut out = format!("SIP/2.0 {status} {reason}\r\n");
     let _ = write!(out, "Via: {}\r\n", stamp_via(vias[0], &top, source));
     for via in &vias[1..] {
         let _ = write!(out, "Via: {via}\r\n");
     }
     let tag = if tag_of(to).is_some() { "" } else { ";tag=bad" };
-    let _ = write!(out, "From: {from}\r\nTo: {to}{tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n");
+    let _ = write!(
+        out,
+        "From: {from}\r\nTo: {to}{tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
+    );
     let warning = format!("399 ivr \"{}\"", why.replace(['"', '\r', '\n'], "'"));
     let extra: &[(&str, &str)] = if known {
         &[("Warning", &warning)]

@@ -128,7 +128,9 @@ impl InviteServer {
     /// An INVITE retransmission arrived: the response to repeat, if any.
     pub fn on_retransmission(&self) -> Option<Bytes> {
         match self.state {
-            InviteState::Proceeding | InviteState::Accepted | InviteState::Completed => self.last.clone(),
+            InviteState::Proceeding | InviteState::Accepted | InviteState::Completed => {
+                self.last.clone()
+            }
             _ => None,
         }
     }
@@ -153,10 +155,14 @@ impl InviteServer {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.retransmit.map(|b| b.next), self.give_up, self.linger_until]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.retransmit.map(|b| b.next),
+            self.give_up,
+            self.linger_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {
@@ -280,16 +286,24 @@ impl NonInviteClient {
         self.final_status = Some(status);
         self.retransmit = None;
         self.give_up = None;
-        let linger = if self.reliable { Duration::ZERO } else { self.timers.t4 };
+        let linger = if self.reliable {
+            Duration::ZERO
+        } else {
+            self.timers.t4
+        };
         self.linger_until = Some(now + linger);
         true
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.retransmit.map(|b| b.next), self.give_up, self.linger_until]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.retransmit.map(|b| b.next),
+            self.give_up,
+            self.linger_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {

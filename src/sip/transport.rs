@@ -99,7 +99,11 @@ impl TransportHandle {
     }
 
     fn send_tcp(&self, addr: SocketAddr, bytes: Bytes) {
-        let existing = self.connections.lock().ok().and_then(|c| c.get(&addr).cloned());
+        let existing = self
+            .connections
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&addr).cloned());
         if let Some(writer) = existing {
             if writer.try_send(bytes).is_err() {
                 tracing::debug!(to = %addr, "SIP TCP connection busy or closed, message dropped");
@@ -152,7 +156,10 @@ impl TransportHandle {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    let full = self.connections.lock().map(|c| c.len() >= MAX_TCP_CONNECTIONS);
+                    let full = self
+                        .connections
+                        .lock()
+                        .map(|c| c.len() >= MAX_TCP_CONNECTIONS);
                     if full.unwrap_or(true) {
                         tracing::warn!(%peer, "too many SIP TCP connections, refusing");
                         continue;

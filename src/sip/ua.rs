@@ -15,7 +15,9 @@ use tokio::time::sleep_until;
 
 use super::dialog::{new_tag, Dialog};
 use super::message::{self, Message, Request, Response, ALLOW};
-use super::transaction::{InviteServer, InviteState, NonInviteClient, NonInviteServer, TimerAction, Timers};
+use super::transaction::{
+    InviteServer, InviteState, NonInviteClient, NonInviteServer, TimerAction, Timers,
+};
 use super::transport::{Destination, Inbound, Transport, TransportHandle};
 
 pub type CallRef = u64;
@@ -30,9 +32,15 @@ pub enum UaEvent {
         offer: Option<Vec<u8>>,
     },
     /// A re-INVITE wants an answer (or an offer, when it has no SDP).
-    Reinvite { call: CallRef, offer: Option<Vec<u8>> },
+    Reinvite {
+        call: CallRef,
+        offer: Option<Vec<u8>>,
+    },
     /// The ACK arrived; it carries the answer when we made the offer.
-    Confirmed { call: CallRef, answer: Option<Vec<u8>> },
+    Confirmed {
+        call: CallRef,
+        answer: Option<Vec<u8>>,
+    },
     Info {
         call: CallRef,
         content_type: Option<String>,
@@ -65,9 +73,23 @@ impl EndReason {
 
 #[derive(Debug)]
 pub enum UaCommand {
-    Answer { call: CallRef, sdp: String },
-    Reject { call: CallRef, status: u16, reason: &'static str, warning: Option<String> },
-    Hangup { call: CallRef },
+    /// 180 Ringing while the layer above waits before answering.
+    Ring {
+        call: CallRef,
+    },
+    Answer {
+        call: CallRef,
+        sdp: String,
+    },
+    Reject {
+        call: CallRef,
+        status: u16,
+        reason: &'static str,
+        warning: Option<String>,
+    },
+    Hangup {
+        call: CallRef,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +143,11 @@ pub struct UserAgent {
 }
 
 impl UserAgent {
-    pub fn new(config: UaConfig, transport: TransportHandle, events: mpsc::UnboundedSender<UaEvent>) -> Self {
+    pub fn new(
+        config: UaConfig,
+        transport: TransportHandle,
+        events: mpsc::UnboundedSender<UaEvent>,
+    ) -> Self {
         UserAgent {
             config,
             transport,
@@ -135,7 +161,11 @@ impl UserAgent {
         }
     }
 
-    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, mut commands: mpsc::UnboundedReceiver<UaCommand>) {
+    pub async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut commands: mpsc::UnboundedReceiver<UaCommand>,
+    ) {
         loop {
             let next = self.timers.peek().map(|Reverse((t, _))| *t);
             tokio::select! {
@@ -154,7 +184,11 @@ impl UserAgent {
     }
 
     fn contact(&self, transport: Transport) -> String {
-        let suffix = if transport == Transport::Tcp { ";transport=tcp" } else { "" };
+        let suffix = if transport == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
         match self.config.public {
             SocketAddr::V4(a) => format!("<sip:ivr@{}:{}{suffix}>", a.ip(), a.port()),
             SocketAddr::V6(a) => format!("<sip:ivr@[{}]:{}{suffix}>", a.ip(), a.port()),
@@ -199,7 +233,10 @@ impl UserAgent {
         extra: &[(&str, &str)],
     ) {
         let bytes = message::response(req, status, reason, Some(&new_tag()), extra, None);
-        self.send(Self::reply_destination(req, source, transport), bytes.clone());
+        self.send(
+            Self::reply_destination(req, source, transport),
+            bytes.clone(),
+        );
         if req.method == Method::Ack {
             return;
         }
@@ -215,7 +252,11 @@ impl UserAgent {
         // Retransmissions first: they must never reach the layer above twice.
         if req.method == Method::Invite {
             if let Some(call) = self.invites.get(&branch).and_then(|r| self.calls.get(r)) {
-                if let Some(bytes) = call.invite.as_ref().and_then(|(_, tx)| tx.on_retransmission()) {
+                if let Some(bytes) = call
+                    .invite
+                    .as_ref()
+                    .and_then(|(_, tx)| tx.on_retransmission())
+                {
                     self.send(Self::reply_destination(&req, source, transport), bytes);
                 }
                 return;
@@ -236,7 +277,14 @@ impl UserAgent {
         }
         if !req.require.is_empty() && req.method != Method::Cancel {
             let unsupported = req.require.join(", ");
-            return self.answer_plain(&req, source, transport, 420, "Bad Extension", &[("Unsupported", &unsupported)]);
+            return self.answer_plain(
+                &req,
+                source,
+                transport,
+                420,
+                "Bad Extension",
+                &[("Unsupported", &unsupported)],
+            );
         }
         match req.method {
             Method::Invite if req.to_tag.is_none() => self.on_new_invite(req, source, transport),
@@ -245,12 +293,24 @@ impl UserAgent {
             Method::Bye => self.on_bye(&req, source, transport),
             Method::Options if req.to_tag.is_none() => {
                 let accept = "application/sdp, application/dtmf-relay, application/dtmf";
-                let extra = [("Allow", ALLOW), ("Accept", accept), ("Supported", ""), ("Server", &self.config.user_agent.clone())];
+                let extra = [
+                    ("Allow", ALLOW),
+                    ("Accept", accept),
+                    ("Supported", ""),
+                    ("Server", &self.config.user_agent.clone()),
+                ];
                 self.answer_plain(&req, source, transport, 200, "OK", &extra);
             }
             Method::Options | Method::Info => {
                 let Some(call_ref) = self.find_dialog(&req) else {
-                    return self.answer_plain(&req, source, transport, 481, "Call/Transaction Does Not Exist", &[]);
+                    return self.answer_plain(
+                        &req,
+                        source,
+                        transport,
+                        481,
+                        "Call/Transaction Does Not Exist",
+                        &[],
+                    );
                 };
                 if req.method == Method::Info {
                     let _ = self.events.send(UaEvent::Info {
@@ -261,7 +321,14 @@ impl UserAgent {
                 }
                 self.answer_plain(&req, source, transport, 200, "OK", &[("Allow", ALLOW)]);
             }
-            _ => self.answer_plain(&req, source, transport, 405, "Method Not Allowed", &[("Allow", ALLOW)]),
+            _ => self.answer_plain(
+                &req,
+                source,
+                transport,
+                405,
+                "Method Not Allowed",
+                &[("Allow", ALLOW)],
+            ),
         }
     }
 
@@ -288,7 +355,8 @@ impl UserAgent {
             offer: (!req.body.is_empty()).then(|| req.body.clone()),
         };
         self.invites.insert(req.top_via.branch.clone(), call_ref);
-        self.dialogs.insert((req.call_id.clone(), local_tag), call_ref);
+        self.dialogs
+            .insert((req.call_id.clone(), local_tag), call_ref);
         self.calls.insert(
             call_ref,
             Call {
@@ -307,11 +375,21 @@ impl UserAgent {
 
     fn on_reinvite(&mut self, req: Box<Request>, source: SocketAddr, transport: Transport) {
         let Some(call_ref) = self.find_dialog(&req) else {
-            return self.send_invite_failure(&req, source, transport, 481, "Call/Transaction Does Not Exist");
+            return self.send_invite_failure(
+                &req,
+                source,
+                transport,
+                481,
+                "Call/Transaction Does Not Exist",
+            );
         };
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
         let busy = call.phase != Phase::Confirmed
-            || call.invite.as_ref().is_some_and(|(_, tx)| tx.state() == InviteState::Proceeding || tx.state() == InviteState::Accepted);
+            || call.invite.as_ref().is_some_and(|(_, tx)| {
+                tx.state() == InviteState::Proceeding || tx.state() == InviteState::Accepted
+            });
         if busy {
             return self.send_invite_failure(&req, source, transport, 500, "Server Internal Error");
         }
@@ -322,17 +400,28 @@ impl UserAgent {
         let mut tx = InviteServer::new(self.config.timers, transport.reliable());
         let trying = message::response(&req, 100, "Trying", None, &[], None);
         tx.respond(trying.clone(), 100, Instant::now());
-        self.transport.send(Self::reply_destination(&req, source, transport), trying);
+        self.transport
+            .send(Self::reply_destination(&req, source, transport), trying);
         let offer = (!req.body.is_empty()).then(|| req.body.clone());
         tracing::info!(call_id = %req.call_id, with_sdp = offer.is_some(), "re-INVITE");
         self.invites.insert(req.top_via.branch.clone(), call_ref);
         call.phase = Phase::Offered;
         call.invite = Some((req, tx));
-        let _ = self.events.send(UaEvent::Reinvite { call: call_ref, offer });
+        let _ = self.events.send(UaEvent::Reinvite {
+            call: call_ref,
+            offer,
+        });
     }
 
     /// A failure to an INVITE outside any call still needs its ACK absorbed: a throwaway call.
-    fn send_invite_failure(&mut self, req: &Request, source: SocketAddr, transport: Transport, status: u16, reason: &str) {
+    fn send_invite_failure(
+        &mut self,
+        req: &Request,
+        source: SocketAddr,
+        transport: Transport,
+        status: u16,
+        reason: &str,
+    ) {
         let mut extra: Vec<(&str, &str)> = Vec::new();
         if status == 500 {
             extra.push(("Retry-After", "1"));
@@ -343,7 +432,14 @@ impl UserAgent {
 
     fn on_cancel(&mut self, req: &Request, source: SocketAddr, transport: Transport) {
         let Some(&call_ref) = self.invites.get(&req.top_via.branch) else {
-            return self.answer_plain(req, source, transport, 481, "Call/Transaction Does Not Exist", &[]);
+            return self.answer_plain(
+                req,
+                source,
+                transport,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+            );
         };
         self.answer_plain(req, source, transport, 200, "OK", &[]);
         let ringing = self
@@ -359,7 +455,14 @@ impl UserAgent {
 
     fn on_bye(&mut self, req: &Request, source: SocketAddr, transport: Transport) {
         let Some(call_ref) = self.find_dialog(req) else {
-            return self.answer_plain(req, source, transport, 481, "Call/Transaction Does Not Exist", &[]);
+            return self.answer_plain(
+                req,
+                source,
+                transport,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+            );
         };
         self.answer_plain(req, source, transport, 200, "OK", &[]);
         if let Some(call) = self.calls.get_mut(&call_ref) {
@@ -376,14 +479,21 @@ impl UserAgent {
         let call_ref = match (req.to_tag.as_ref(), self.invites.get(&req.top_via.branch)) {
             // ACK to a failure shares the INVITE's branch.
             (_, Some(&r)) => r,
-            (Some(_), None) => match self.dialogs.get(&(req.call_id.clone(), req.to_tag.clone().unwrap_or_default())) {
+            (Some(_), None) => match self
+                .dialogs
+                .get(&(req.call_id.clone(), req.to_tag.clone().unwrap_or_default()))
+            {
                 Some(&r) => r,
                 None => return,
             },
             _ => return,
         };
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
-        let Some((invite, tx)) = &mut call.invite else { return };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        let Some((invite, tx)) = &mut call.invite else {
+            return;
+        };
         if invite.cseq != req.cseq {
             return;
         }
@@ -399,7 +509,7 @@ impl UserAgent {
             answer: (!req.body.is_empty()).then(|| req.body.clone()),
         });
         if pending {
-            self.send_bye(call_ref);
+            self.send_bye(call_ref, EndReason::HungUp);
         }
         self.rearm(TimerKey::Call(call_ref));
     }
@@ -410,8 +520,13 @@ impl UserAgent {
         }
         let Some(branch) = resp.branch else { return };
         let now = Instant::now();
-        let found = self.calls.iter_mut().find(|(_, c)| c.bye.is_some() && c.dialog.call_id == resp.call_id);
-        let Some((&call_ref, call)) = found else { return };
+        let found = self
+            .calls
+            .iter_mut()
+            .find(|(_, c)| c.bye.is_some() && c.dialog.call_id == resp.call_id);
+        let Some((&call_ref, call)) = found else {
+            return;
+        };
         if let Some((bye, _)) = &mut call.bye {
             if bye.on_response(resp.status, now) {
                 tracing::info!(call_id = %resp.call_id, status = resp.status, %branch, "BYE answered");
@@ -422,11 +537,22 @@ impl UserAgent {
 
     fn on_command(&mut self, command: UaCommand) {
         match command {
+            UaCommand::Ring { call } => self.ring(call),
             UaCommand::Answer { call, sdp } => self.answer(call, sdp),
-            UaCommand::Reject { call, status, reason, warning } => {
-                let offered = self.calls.get(&call).is_some_and(|c| c.phase == Phase::Offered);
+            UaCommand::Reject {
+                call,
+                status,
+                reason,
+                warning,
+            } => {
+                let offered = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Offered);
                 if offered {
-                    let initial = self.calls.get(&call).is_some_and(|c| c.invite.as_ref().is_some_and(|(r, _)| r.to_tag.is_none()));
+                    let initial = self.calls.get(&call).is_some_and(|c| {
+                        c.invite.as_ref().is_some_and(|(r, _)| r.to_tag.is_none())
+                    });
                     self.final_failure(call, status, reason, warning);
                     if initial {
                         self.end(call, EndReason::Rejected);
@@ -439,19 +565,54 @@ impl UserAgent {
         }
     }
 
+    fn ring(&mut self, call_ref: CallRef) {
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        if call.phase != Phase::Offered {
+            return;
+        }
+        let Some((req, tx)) = &mut call.invite else {
+            return;
+        };
+        let bytes = message::response(req, 180, "Ringing", Some(&call.dialog.local_tag), &[], None);
+        tx.respond(bytes.clone(), 180, Instant::now());
+        let dest = Self::reply_destination(req, call.source, call.dialog.transport);
+        self.send(dest, bytes);
+    }
+
     fn answer(&mut self, call_ref: CallRef, sdp: String) {
-        let contact = self.contact(self.calls.get(&call_ref).map_or(Transport::Udp, |c| c.dialog.transport));
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
+        let contact = self.contact(
+            self.calls
+                .get(&call_ref)
+                .map_or(Transport::Udp, |c| c.dialog.transport),
+        );
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
         if call.phase != Phase::Offered || call.ended {
             return;
         }
-        let Some((req, tx)) = &mut call.invite else { return };
+        let Some((req, tx)) = &mut call.invite else {
+            return;
+        };
         let record_route: Vec<String> = req.record_route.clone();
-        let mut extra: Vec<(&str, &str)> = vec![("Contact", &contact), ("Allow", ALLOW), ("Server", &self.config.user_agent)];
+        let mut extra: Vec<(&str, &str)> = vec![
+            ("Contact", &contact),
+            ("Allow", ALLOW),
+            ("Server", &self.config.user_agent),
+        ];
         for rr in &record_route {
             extra.push(("Record-Route", rr));
         }
-        let bytes = message::response(req, 200, "OK", Some(&call.dialog.local_tag), &extra, Some(("application/sdp", sdp.as_bytes())));
+        let bytes = message::response(
+            req,
+            200,
+            "OK",
+            Some(&call.dialog.local_tag),
+            &extra,
+            Some(("application/sdp", sdp.as_bytes())),
+        );
         tx.respond(bytes.clone(), 200, Instant::now());
         let dest = Self::reply_destination(req, call.source, call.dialog.transport);
         call.phase = Phase::Answered;
@@ -460,16 +621,39 @@ impl UserAgent {
         self.rearm(TimerKey::Call(call_ref));
     }
 
-    fn final_failure(&mut self, call_ref: CallRef, status: u16, reason: &str, warning: Option<String>) {
+    fn final_failure(
+        &mut self,
+        call_ref: CallRef,
+        status: u16,
+        reason: &str,
+        warning: Option<String>,
+    ) {
         let host = self.config.public.ip().to_string();
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
-        let Some((req, tx)) = &mut call.invite else { return };
-        let warning = warning.map(|w| format!("{} {host} \"{}\"", w.get(..3).unwrap_or("399"), w.get(4..).unwrap_or(&w)));
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        let Some((req, tx)) = &mut call.invite else {
+            return;
+        };
+        let warning = warning.map(|w| {
+            format!(
+                "{} {host} \"{}\"",
+                w.get(..3).unwrap_or("399"),
+                w.get(4..).unwrap_or(&w)
+            )
+        });
         let mut extra: Vec<(&str, &str)> = Vec::new();
         if let Some(w) = &warning {
             extra.push(("Warning", w));
         }
-        let bytes = message::response(req, status, reason, Some(&call.dialog.local_tag), &extra, None);
+        let bytes = message::response(
+            req,
+            status,
+            reason,
+            Some(&call.dialog.local_tag),
+            &extra,
+            None,
+        );
         tx.respond(bytes.clone(), status, Instant::now());
         let dest = Self::reply_destination(req, call.source, call.dialog.transport);
         tracing::info!(call_id = %call.dialog.call_id, status, "INVITE refused");
@@ -478,44 +662,62 @@ impl UserAgent {
     }
 
     fn hangup(&mut self, call_ref: CallRef) {
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
         match call.phase {
-            Phase::Offered if call.invite.as_ref().is_some_and(|(r, _)| r.to_tag.is_none()) => {
+            Phase::Offered
+                if call
+                    .invite
+                    .as_ref()
+                    .is_some_and(|(r, _)| r.to_tag.is_none()) =>
+            {
                 self.final_failure(call_ref, 480, "Temporarily Unavailable", None);
                 self.end(call_ref, EndReason::HungUp);
             }
             // §15: no BYE before the ACK; it goes when the ACK comes or the wait times out.
             Phase::Answered => call.hangup_pending = true,
             Phase::Ending => {}
-            _ => self.send_bye(call_ref),
+            _ => self.send_bye(call_ref, EndReason::HungUp),
         }
     }
 
-    fn send_bye(&mut self, call_ref: CallRef) {
+    fn send_bye(&mut self, call_ref: CallRef, reason: EndReason) {
         let local = self.transport.local_addr();
         let local = SocketAddr::new(self.config.public.ip(), local.port());
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
         if call.bye.is_some() {
             return;
         }
         let (bytes, dest) = call.dialog.bye(local, &self.config.user_agent);
-        let client = NonInviteClient::new(bytes.clone(), self.config.timers, dest.transport.reliable(), Instant::now());
+        let client = NonInviteClient::new(
+            bytes.clone(),
+            self.config.timers,
+            dest.transport.reliable(),
+            Instant::now(),
+        );
         call.bye = Some((client, dest));
         call.phase = Phase::Ending;
         tracing::info!(call_id = %call.dialog.call_id, to = %dest.addr, "sending BYE");
         self.send(dest, bytes);
-        self.end(call_ref, EndReason::HungUp);
-        self.rearm(TimerKey::Call(call_ref));
+        self.end(call_ref, reason);
     }
 
     /// Tells the layer above, once, that the call is over; the SIP state lingers until its
     /// transactions finish.
     fn end(&mut self, call_ref: CallRef, reason: EndReason) {
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
         if !call.ended {
             call.ended = true;
             tracing::info!(call_id = %call.dialog.call_id, reason = reason.as_str(), "call ended");
-            let _ = self.events.send(UaEvent::Ended { call: call_ref, reason });
+            let _ = self.events.send(UaEvent::Ended {
+                call: call_ref,
+                reason,
+            });
         }
         self.rearm(TimerKey::Call(call_ref));
     }
@@ -523,11 +725,16 @@ impl UserAgent {
     fn rearm(&mut self, key: TimerKey) {
         let (next, armed) = match &key {
             TimerKey::Call(r) => {
-                let Some(call) = self.calls.get_mut(r) else { return };
-                let next = [call.invite.as_ref().and_then(|(_, tx)| tx.next_deadline()), call.bye.as_ref().and_then(|(b, _)| b.next_deadline())]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                let Some(call) = self.calls.get_mut(r) else {
+                    return;
+                };
+                let next = [
+                    call.invite.as_ref().and_then(|(_, tx)| tx.next_deadline()),
+                    call.bye.as_ref().and_then(|(b, _)| b.next_deadline()),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 let done = call.ended && next.is_none();
                 if done {
                     self.forget(*r);
@@ -536,7 +743,9 @@ impl UserAgent {
                 (next, &mut call.armed)
             }
             TimerKey::Server(b, m) => {
-                let Some((server, armed)) = self.servers.get_mut(&(b.clone(), m.clone())) else { return };
+                let Some((server, armed)) = self.servers.get_mut(&(b.clone(), m.clone())) else {
+                    return;
+                };
                 (server.next_deadline(), armed)
             }
         };
@@ -550,7 +759,8 @@ impl UserAgent {
 
     fn forget(&mut self, call_ref: CallRef) {
         if let Some(call) = self.calls.remove(&call_ref) {
-            self.dialogs.remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
+            self.dialogs
+                .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
             self.invites.retain(|_, r| *r != call_ref);
         }
     }
@@ -560,11 +770,15 @@ impl UserAgent {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, key))) = self.timers.pop() else { break };
+            let Some(Reverse((at, key))) = self.timers.pop() else {
+                break;
+            };
             match key {
                 TimerKey::Server(b, m) => {
                     let k = (b, m);
-                    let Some((server, armed)) = self.servers.get_mut(&k) else { continue };
+                    let Some((server, armed)) = self.servers.get_mut(&k) else {
+                        continue;
+                    };
                     if *armed != Some(at) {
                         continue;
                     }
@@ -576,7 +790,9 @@ impl UserAgent {
                     }
                 }
                 TimerKey::Call(r) => {
-                    let Some(call) = self.calls.get_mut(&r) else { continue };
+                    let Some(call) = self.calls.get_mut(&r) else {
+                        continue;
+                    };
                     if call.armed != Some(at) {
                         continue;
                     }
@@ -589,13 +805,19 @@ impl UserAgent {
     }
 
     fn call_timers(&mut self, call_ref: CallRef, now: Instant) {
-        let Some(call) = self.calls.get_mut(&call_ref) else { return };
-        let dest = call.invite.as_ref().map(|(req, _)| Self::reply_destination(req, call.source, call.dialog.transport));
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        let dest = call
+            .invite
+            .as_ref()
+            .map(|(req, _)| Self::reply_destination(req, call.source, call.dialog.transport));
         let mut ack_timeout = false;
         if let Some((_, tx)) = &mut call.invite {
             match tx.on_timer(now) {
                 TimerAction::Retransmit(bytes) => {
                     if let Some(dest) = dest {
+                        tracing::debug!(call_id = %call.dialog.call_id, "retransmitting final response");
                         self.transport.send(dest, bytes);
                     }
                 }
@@ -621,8 +843,7 @@ impl UserAgent {
         if ack_timeout {
             tracing::warn!(call_id = %call.dialog.call_id, "no ACK for 2xx within 64*T1, tearing down");
             call.phase = Phase::Confirmed;
-            self.end(call_ref, EndReason::AckTimeout);
-            self.send_bye(call_ref);
+            self.send_bye(call_ref, EndReason::AckTimeout);
         }
     }
 }

@@ -14,8 +14,10 @@ fn local() -> LocalMedia {
 }
 
 fn sdp(media: &str) -> Vec<u8> {
-    format!("v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n{media}")
-        .into_bytes()
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n{media}"
+    )
+    .into_bytes()
 }
 
 const LINPHONE: &str = "m=audio 7078 RTP/AVP 96 97 98 0 8 18 99 100 101\r\n\
@@ -27,7 +29,10 @@ a=rtpmap:100 telephone-event/16000\r\na=rtpmap:101 telephone-event/8000\r\n";
 fn pcmu_only_offer_is_answered_with_pcmu_and_its_event_type() {
     let offer = sdp("m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n");
     let (n, body) = answer(&offer, PCMU, &local()).unwrap();
-    assert_eq!((n.codec, n.payload_type, n.telephone_event), (Codec::Pcmu, 0, Some(101)));
+    assert_eq!(
+        (n.codec, n.payload_type, n.telephone_event),
+        (Codec::Pcmu, 0, Some(101))
+    );
     assert_eq!(n.remote, Some("198.51.100.7:4000".parse().unwrap()));
     assert!(body.contains("m=audio 30000 RTP/AVP 0 101\r\n"), "{body}");
     assert!(body.contains("a=rtpmap:101 telephone-event/8000\r\n"));
@@ -39,14 +44,20 @@ fn pcmu_only_offer_is_answered_with_pcmu_and_its_event_type() {
 fn pcma_only_offer_is_answered_with_pcma() {
     let offer = sdp("m=audio 4000 RTP/AVP 8\r\n");
     let (n, body) = answer(&offer, PCMU, &local()).unwrap();
-    assert_eq!((n.codec, n.payload_type, n.telephone_event), (Codec::Pcma, 8, None));
+    assert_eq!(
+        (n.codec, n.payload_type, n.telephone_event),
+        (Codec::Pcma, 8, None)
+    );
     assert!(body.contains("m=audio 30000 RTP/AVP 8\r\n"), "{body}");
 }
 
 #[test]
 fn linphone_offer_pairs_telephone_event_with_the_codec_clock_rate() {
     let (n, body) = answer(&sdp(LINPHONE), PCMU, &local()).unwrap();
-    assert_eq!((n.codec, n.payload_type, n.telephone_event), (Codec::Pcmu, 0, Some(101)));
+    assert_eq!(
+        (n.codec, n.payload_type, n.telephone_event),
+        (Codec::Pcmu, 0, Some(101))
+    );
     assert!(body.contains("m=audio 30000 RTP/AVP 0 101\r\n"), "{body}");
     assert!(!body.contains("opus"));
 }
@@ -54,7 +65,10 @@ fn linphone_offer_pairs_telephone_event_with_the_codec_clock_rate() {
 #[test]
 fn opus_preferred_takes_offerers_number_and_event_at_48k() {
     let (n, body) = answer(&sdp(LINPHONE), &[Codec::Opus, Codec::Pcmu], &local()).unwrap();
-    assert_eq!((n.codec, n.payload_type, n.telephone_event), (Codec::Opus, 96, Some(99)));
+    assert_eq!(
+        (n.codec, n.payload_type, n.telephone_event),
+        (Codec::Opus, 96, Some(99))
+    );
     assert!(body.contains("m=audio 30000 RTP/AVP 96 99\r\n"), "{body}");
     assert!(body.contains("a=rtpmap:96 opus/48000/2\r\n"));
     assert!(body.contains("a=rtpmap:99 telephone-event/48000\r\n"));
@@ -89,20 +103,38 @@ fn default_preferences_without_the_feature_refuse_opus_only() {
     if cfg!(feature = "opus") {
         assert_eq!(result.unwrap().0.codec, Codec::Opus);
     } else {
-        assert!(matches!(result, Err(Rejection::NotAcceptable { warn_code: 305, .. })));
+        assert!(matches!(
+            result,
+            Err(Rejection::NotAcceptable { warn_code: 305, .. })
+        ));
     }
 }
 
 #[test]
 fn directions_are_mirrored_and_hold_stops_sending() {
-    let (n, body) = answer(&sdp("m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n"), PCMU, &local()).unwrap();
+    let (n, body) = answer(
+        &sdp("m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n"),
+        PCMU,
+        &local(),
+    )
+    .unwrap();
     assert_eq!(n.direction, Direction::RecvOnly);
     assert!(body.contains("a=recvonly\r\n"));
     assert!(n.peer_sends);
-    let (n, body) = answer(&sdp("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n"), PCMU, &local()).unwrap();
+    let (n, body) = answer(
+        &sdp("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n"),
+        PCMU,
+        &local(),
+    )
+    .unwrap();
     assert_eq!(n.direction, Direction::Inactive);
     assert!(body.contains("a=inactive\r\n") && !n.peer_sends);
-    let (n, _) = answer(&sdp("m=audio 4000 RTP/AVP 0\r\na=recvonly\r\n"), PCMU, &local()).unwrap();
+    let (n, _) = answer(
+        &sdp("m=audio 4000 RTP/AVP 0\r\na=recvonly\r\n"),
+        PCMU,
+        &local(),
+    )
+    .unwrap();
     assert_eq!(n.direction, Direction::SendOnly);
     let held = b"v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
     let (n, _) = answer(held, PCMU, &local()).unwrap();
@@ -112,18 +144,32 @@ fn directions_are_mirrored_and_hold_stops_sending() {
 
 #[test]
 fn other_streams_are_declined_with_port_zero_in_order() {
-    let offer = sdp("m=video 5000 RTP/AVP 31\r\nm=audio 4000 RTP/AVP 0\r\nm=audio 4002 RTP/AVP 0\r\n");
+    let offer =
+        sdp("m=video 5000 RTP/AVP 31\r\nm=audio 4000 RTP/AVP 0\r\nm=audio 4002 RTP/AVP 0\r\n");
     let (_, body) = answer(&offer, PCMU, &local()).unwrap();
     let m: Vec<&str> = body.lines().filter(|l| l.starts_with("m=")).collect();
-    assert_eq!(m, ["m=video 0 RTP/AVP 31", "m=audio 30000 RTP/AVP 0", "m=audio 0 RTP/AVP 0"]);
+    assert_eq!(
+        m,
+        [
+            "m=video 0 RTP/AVP 31",
+            "m=audio 30000 RTP/AVP 0",
+            "m=audio 0 RTP/AVP 0"
+        ]
+    );
 }
 
 #[test]
 fn srtp_only_and_video_only_offers_are_refused() {
     let err = answer(&sdp("m=audio 4000 RTP/SAVP 0\r\n"), PCMU, &local()).unwrap_err();
-    assert!(matches!(err, Rejection::NotAcceptable { warn_code: 305, .. }));
+    assert!(matches!(
+        err,
+        Rejection::NotAcceptable { warn_code: 305, .. }
+    ));
     let err = answer(&sdp("m=video 4000 RTP/AVP 31\r\n"), PCMU, &local()).unwrap_err();
-    assert!(matches!(err, Rejection::NotAcceptable { warn_code: 304, .. }));
+    assert!(matches!(
+        err,
+        Rejection::NotAcceptable { warn_code: 304, .. }
+    ));
 }
 
 #[test]
@@ -133,16 +179,37 @@ fn hostile_sdp_is_refused_without_panic() {
         ("port 0 only", sdp("m=audio 0 RTP/AVP 0\r\n")),
         ("no formats", sdp("m=audio 4000 RTP/AVP\r\n")),
         ("port out of range", sdp("m=audio 99999 RTP/AVP 0\r\n")),
-        ("absurd line", sdp(&format!("a=x:{}\r\nm=audio 4000 RTP/AVP 0\r\n", "A".repeat(5000)))),
+        (
+            "absurd line",
+            sdp(&format!(
+                "a=x:{}\r\nm=audio 4000 RTP/AVP 0\r\n",
+                "A".repeat(5000)
+            )),
+        ),
         ("absurd body", vec![b'v'; 100_000]),
-        ("absurd format list", sdp(&format!("m=audio 4000 RTP/AVP {}\r\n", "0 ".repeat(500)))),
-        ("too many streams", sdp(&"m=audio 4000 RTP/AVP 0\r\n".repeat(40))),
-        ("bad address", sdp("m=audio 4000 RTP/AVP 0\r\nc=IN IP4 999.1.1.1\r\n")),
-        ("family mismatch", sdp("m=audio 4000 RTP/AVP 0\r\nc=IN IP6 10.0.0.1\r\n")),
+        (
+            "absurd format list",
+            sdp(&format!("m=audio 4000 RTP/AVP {}\r\n", "0 ".repeat(500))),
+        ),
+        (
+            "too many streams",
+            sdp(&"m=audio 4000 RTP/AVP 0\r\n".repeat(40)),
+        ),
+        (
+            "bad address",
+            sdp("m=audio 4000 RTP/AVP 0\r\nc=IN IP4 999.1.1.1\r\n"),
+        ),
+        (
+            "family mismatch",
+            sdp("m=audio 4000 RTP/AVP 0\r\nc=IN IP6 10.0.0.1\r\n"),
+        ),
         ("not SDP", b"hello world".to_vec()),
         ("binary", vec![0xff, 0xfe, 0x00, 0x3d]),
         ("empty", Vec::new()),
-        ("rtpmap junk", sdp("m=audio 4000 RTP/AVP 0\r\na=rtpmap:999999 x\r\na=rtpmap:\r\n")),
+        (
+            "rtpmap junk",
+            sdp("m=audio 4000 RTP/AVP 0\r\na=rtpmap:999999 x\r\na=rtpmap:\r\n"),
+        ),
     ];
     for (name, body) in cases {
         let result = answer(&body, PCMU, &local());
@@ -152,7 +219,10 @@ fn hostile_sdp_is_refused_without_panic() {
                 matches!(result, Err(Rejection::NotAcceptable { warn_code: 304, .. })),
                 "{name}: {result:?}"
             ),
-            _ => assert!(matches!(result, Err(Rejection::Malformed(_))), "{name}: {result:?}"),
+            _ => assert!(
+                matches!(result, Err(Rejection::Malformed(_))),
+                "{name}: {result:?}"
+            ),
         }
     }
 }
@@ -164,7 +234,10 @@ fn our_offer_lists_every_codec_and_answer_in_ack_is_read() {
     assert!(body.contains("a=rtpmap:101 telephone-event/8000\r\n"));
     let ack = sdp("m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
     let n = read_answer(&ack, &[Codec::Pcmu, Codec::Pcma]).unwrap();
-    assert_eq!((n.codec, n.payload_type, n.telephone_event), (Codec::Pcma, 8, Some(101)));
+    assert_eq!(
+        (n.codec, n.payload_type, n.telephone_event),
+        (Codec::Pcma, 8, Some(101))
+    );
     assert_eq!(n.direction, Direction::SendRecv);
     let bad = sdp("m=audio 4000 RTP/AVP 18\r\n");
     assert!(read_answer(&bad, &[Codec::Pcmu]).is_err());

@@ -51,9 +51,15 @@ fn ack_stops_retransmission_and_confirms_once() {
     let start = Instant::now();
     let mut tx = InviteServer::new(timers(), false);
     tx.respond(Bytes::from_static(b"200"), 200, start);
-    assert!(matches!(tx.on_timer(start + Duration::from_millis(500)), TimerAction::Retransmit(_)));
+    assert!(matches!(
+        tx.on_timer(start + Duration::from_millis(500)),
+        TimerAction::Retransmit(_)
+    ));
     assert!(tx.on_ack(start + Duration::from_millis(600)));
-    assert!(!tx.on_ack(start + Duration::from_millis(700)), "a repeated ACK confirms nothing");
+    assert!(
+        !tx.on_ack(start + Duration::from_millis(700)),
+        "a repeated ACK confirms nothing"
+    );
     let fired = run_invite(&mut tx, start, Duration::from_secs(60));
     assert_eq!(fired, [(32600, TimerAction::Terminated)]);
 }
@@ -68,7 +74,11 @@ fn retransmitted_invite_gets_the_last_response_again() {
     tx.respond(Bytes::from_static(b"200"), 200, start);
     assert_eq!(tx.on_retransmission(), Some(Bytes::from_static(b"200")));
     tx.on_ack(start);
-    assert_eq!(tx.on_retransmission(), None, "absorbed silently once confirmed");
+    assert_eq!(
+        tx.on_retransmission(),
+        None,
+        "absorbed silently once confirmed"
+    );
 }
 
 #[test]
@@ -87,7 +97,10 @@ fn cancel_before_the_answer_487_waits_for_ack_then_lingers_t4() {
     let mut tx = InviteServer::new(timers(), false);
     tx.respond(Bytes::from_static(b"487"), 487, start);
     assert_eq!(tx.state(), InviteState::Completed);
-    assert!(matches!(tx.on_timer(start + Duration::from_millis(500)), TimerAction::Retransmit(_)));
+    assert!(matches!(
+        tx.on_timer(start + Duration::from_millis(500)),
+        TimerAction::Retransmit(_)
+    ));
     assert!(tx.on_ack(start + Duration::from_secs(1)));
     let fired = run_invite(&mut tx, start, Duration::from_secs(60));
     assert_eq!(fired, [(6000, TimerAction::Terminated)]);
@@ -109,8 +122,14 @@ fn non_invite_server_repeats_its_answer_until_timer_j() {
     let mut tx = NonInviteServer::new(timers(), false);
     tx.respond(Bytes::from_static(b"200"), 200, start);
     assert_eq!(tx.on_retransmission(), Some(Bytes::from_static(b"200")));
-    assert_eq!(tx.on_timer(start + Duration::from_secs(31)), TimerAction::Nothing);
-    assert_eq!(tx.on_timer(start + Duration::from_secs(32)), TimerAction::Terminated);
+    assert_eq!(
+        tx.on_timer(start + Duration::from_secs(31)),
+        TimerAction::Nothing
+    );
+    assert_eq!(
+        tx.on_timer(start + Duration::from_secs(32)),
+        TimerAction::Terminated
+    );
     let mut tcp = NonInviteServer::new(timers(), true);
     tcp.respond(Bytes::from_static(b"200"), 200, start);
     assert_eq!(tcp.on_timer(start), TimerAction::Terminated);
@@ -132,7 +151,10 @@ fn bye_client_retransmits_on_udp_and_times_out_at_timer_f() {
             _ => {}
         }
     }
-    assert_eq!(sent, [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
+    assert_eq!(
+        sent,
+        [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+    );
     assert_eq!(outcome, Some(32000));
 }
 
@@ -142,9 +164,19 @@ fn bye_client_completes_on_final_response_and_lingers_t4() {
     let mut tx = NonInviteClient::new(Bytes::from_static(b"BYE"), timers(), false, start);
     assert!(!tx.on_response(100, start));
     assert!(tx.on_response(200, start + Duration::from_millis(10)));
-    assert!(!tx.on_response(200, start + Duration::from_millis(20)), "retransmitted 200");
+    assert!(
+        !tx.on_response(200, start + Duration::from_millis(20)),
+        "retransmitted 200"
+    );
     assert_eq!(tx.final_status(), Some(200));
-    assert_eq!(tx.next_deadline(), Some(start + Duration::from_millis(5010)));
+    assert_eq!(
+        tx.next_deadline(),
+        Some(start + Duration::from_millis(5010))
+    );
     let mut tcp = NonInviteClient::new(Bytes::from_static(b"BYE"), timers(), true, start);
-    assert_eq!(tcp.next_deadline(), Some(start + Duration::from_secs(32)), "no Timer E on TCP");
+    assert_eq!(
+        tcp.next_deadline(),
+        Some(start + Duration::from_secs(32)),
+        "no Timer E on TCP"
+    );
 }

@@ -1,0 +1,226 @@
+//! Test harness: starts the built `ivr` on free loopback ports with its log captured, and runs
+//! real peers (SIPp, baresip, linphonec) against it. A missing peer fails the test with the
+//! command that installs it.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn require_tool(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "`{tool}` is not installed: run `apt-get install -y {package}` (or the README's test command)");
+}
+
+/// A UDP+TCP port pair free right now on loopback.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+static RTP_BASE: AtomicU16 = AtomicU16::new(0);
+
+/// A block of `n` RTP ports (even start) no other test in this process uses.
+pub fn rtp_block(n: u16) -> (u16, u16) {
+    let base = 32000 + (std::process::id() % 50) as u16 * 400;
+    let offset = RTP_BASE.fetch_add(n.max(2) + n % 2, Ordering::SeqCst);
+    let first = base + offset;
+    (first, first + n - 1)
+}
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    project_dir().join("tests/sipp").join(name)
+}
+
+pub struct Ivr {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    pub rtp: (u16, u16),
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "ivr-test-{tag}-{}-{}",
+            std::process::id(),
+            RTP_BASE.fetch_add(0, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Ivr {
+    /// Starts the server with `env` (IVR_* overrides) on top of the test defaults.
+    pub fn start(tag: &str, env: &[(&str, &str)]) -> Ivr {
+        Self::start_with_ports(tag, env, 10)
+    }
+
+    pub fn start_with_ports(tag: &str, env: &[(&str, &str)], rtp_ports: u16) -> Ivr {
+        let dir = TempDir::new(tag);
+        let port = free_port();
+        let rtp = rtp_block(rtp_ports);
+        let log = dir.0.join("ivr.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivr"));
+        cmd.current_dir(project_dir())
+            .env("IVR_SIP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("IVR_RTP__PORTS", format!("{}-{}", rtp.0, rtp.1))
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start ivr");
+        let ivr = Ivr {
+            child,
+            port,
+            log,
+            rtp,
+            _dir: dir,
+        };
+        ivr.wait_for_log("IVR listening", Duration::from_secs(20));
+        ivr
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.log_text().matches(needle).count()
+    }
+
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        self.wait_for_line(&[needle], timeout);
+    }
+
+    /// Waits for one log line holding every one of `needles`.
+    pub fn wait_for_line(&self, needles: &[&str], timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self
+                .log_text()
+                .lines()
+                .any(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "ivr log never showed {needles:?} within {timeout:?}:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn assert_alive(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "ivr exited:\n{}",
+            self.log_text()
+        );
+    }
+}
+
+impl Drop for Ivr {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- ivr log ---\n{}", self.log_text());
+        }
+    }
+}
+
+/// Runs one SIPp scenario against the IVR and returns its output; exit code 0 means every
+/// message of the scenario went as written.
+pub fn sipp(ivr: &Ivr, scenario_file: &str, extra: &[&str]) -> Output {
+    require_tool("sipp", "sip-tester");
+    let local = free_port();
+    let media = rtp_block(4).0;
+    let dir = TempDir::new("sipp");
+    let mut cmd = Command::new("sipp");
+    cmd.current_dir(&dir.0)
+        .arg(ivr.addr())
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local.to_string(),
+            "-mp",
+            &media.to_string(),
+        ])
+        .args([
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-trace_err",
+        ])
+        .args(extra);
+    let output = cmd.output().expect("run sipp");
+    let errors = std::fs::read_dir(&dir.0)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    if !output.status.success() {
+        eprintln!(
+            "sipp {scenario_file} failed:\n{}\n{errors}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    output
+}
+
+pub fn assert_sipp_ok(ivr: &Ivr, scenario_file: &str, extra: &[&str]) {
+    let out = sipp(ivr, scenario_file, extra);
+    assert!(
+        out.status.success(),
+        "SIPp scenario {scenario_file} failed (exit {:?}); ivr log:\n{}",
+        out.status.code(),
+        ivr.log_text()
+    );
+}
+
+pub fn wav_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
