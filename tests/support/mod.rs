@@ -3,6 +3,8 @@
 //! command that installs it.
 #![allow(dead_code)]
 
+pub mod audio;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

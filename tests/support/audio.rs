@@ -1,0 +1,46 @@
+//! Audio checks for recordings made by real softphones: how long the audible part lasts,
+//! compared with what the prompts should sound like.
+
+use std::path::Path;
+
+use ivr::media::prompt::{read_wav_mono, resample};
+
+/// Samples louder than this (about -34 dBFS) count as sound.
+const THRESHOLD: i32 = 650;
+
+/// Seconds from the first to the last audible sample.
+pub fn active_span(samples: &[i16], rate: u32) -> f64 {
+    let loud = |s: &&i16| (**s as i32).abs() > THRESHOLD;
+    let first = samples.iter().position(|s| loud(&s));
+    let last = samples.iter().rposition(|s| loud(&s));
+    match (first, last) {
+        (Some(a), Some(b)) => (b - a) as f64 / rate as f64,
+        _ => 0.0,
+    }
+}
+
+pub fn read_recording(path: &Path) -> (Vec<i16>, u32) {
+    let mut reader =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    // Phones may close the file before fixing its header lengths: keep what was written.
+    let samples: Vec<i16> = reader.samples::<i16>().map_while(Result::ok).collect();
+    let mono = samples
+        .chunks(spec.channels as usize)
+        .map(|c| c[0])
+        .collect();
+    (mono, spec.sample_rate)
+}
+
+/// The prompts back to back as the IVR sends them at 8 kHz: each padded to a whole 20 ms frame.
+pub fn expected_stream(prompts: &[&str]) -> Vec<i16> {
+    let dir = super::project_dir().join("prompts");
+    let mut out = Vec::new();
+    for name in prompts {
+        let (samples, rate) = read_wav_mono(&dir.join(format!("{name}.wav"))).unwrap();
+        let mut pcm = resample(&samples, rate, 8000).unwrap();
+        pcm.resize(pcm.len().div_ceil(160) * 160, 0);
+        out.extend(pcm);
+    }
+    out
+}
