@@ -418,7 +418,7 @@ fn fallback_reply(bytes: &[u8], why: &str, source: SocketAddr) -> Option<Bytes> 
     let request_line = lines.next()?;
     let mut words = request_line.split(' ');
     let method = words.next()?;
-    if method.starts_with("SIP/") || method == "ACK" || words.clone().last()? != "SIP/2.0" {
+    if method.starts_with("SIP/") || method == "ACK" || words.next_back()? != "SIP/2.0" {
         return None;
     }
     if !method

@@ -46,7 +46,7 @@ fn lifts_the_headers_a_ua_needs_from_compact_and_multi_value_forms() {
     assert_eq!(r.from_tag.as_deref(), Some("a1"));
     assert_eq!(r.to_tag, None);
     assert_eq!(r.call_id, "call-1@example.com");
-    assert_eq!((r.cseq, r.cseq_method.clone()), (7, Method::Invite));
+    assert_eq!((r.cseq, r.cseq_method), (7, Method::Invite));
     assert_eq!(
         r.contact.as_deref(),
         Some("sip:alice@10.0.0.2:5062;transport=udp")

@@ -173,7 +173,7 @@ fn bye_client_completes_on_final_response_and_lingers_t4() {
         tx.next_deadline(),
         Some(start + Duration::from_millis(5010))
     );
-    let mut tcp = NonInviteClient::new(Bytes::from_static(b"BYE"), timers(), true, start);
+    let tcp = NonInviteClient::new(Bytes::from_static(b"BYE"), timers(), true, start);
     assert_eq!(
         tcp.next_deadline(),
         Some(start + Duration::from_secs(32)),

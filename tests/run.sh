@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs the real peers the tests drive when they are
+# missing, then checks formatting and lints and runs every test, without and with Opus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+command -v sipp >/dev/null || packages+=(sip-tester)
+command -v baresip >/dev/null || packages+=(baresip)
+command -v linphonec >/dev/null || packages+=(linphone-cli)
+command -v pkg-config >/dev/null || packages+=(pkg-config)
+dpkg -s libopus-dev >/dev/null 2>&1 || packages+=(libopus-dev)
+if [ ${#packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing: ${packages[*]}; run as root or: sudo apt-get install -y ${packages[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${packages[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --features opus -- -D warnings
+cargo test
+cargo test --features opus
