@@ -272,7 +272,8 @@ mod tests {
         };
         let mut w = hound::WavWriter::create(dir.join("beep.wav"), spec).unwrap();
         for i in 0..780 {
-            w.write_sample(if i % 2 == 0 { 8000i16 } else { -8000 }).unwrap();
+            w.write_sample(if i % 2 == 0 { 8000i16 } else { -8000 })
+                .unwrap();
         }
         w.finalize().unwrap();
         let lib = PromptLibrary::load(Path::new(&dir), &[Codec::Pcmu]).unwrap();
@@ -295,37 +296,76 @@ mod tests {
             peer_sends: true,
         };
         let (events_tx, mut events) = mpsc::unbounded_channel();
-        let stream = RtpStream::new(pool.lease().unwrap(), params, lib.clone(), Duration::from_secs(60), events_tx);
+        let stream = RtpStream::new(
+            pool.lease().unwrap(),
+            params,
+            lib.clone(),
+            Duration::from_secs(60),
+            events_tx,
+        );
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(stream.run(commands_rx));
         let mut packets = Vec::new();
         let mut buf = [0u8; 1500];
         for i in 0..20 {
             if i == 3 {
-                commands.send(MediaCommand::Play { prompt: beep.clone(), id: 7 }).unwrap();
+                commands
+                    .send(MediaCommand::Play {
+                        prompt: beep.clone(),
+                        id: 7,
+                    })
+                    .unwrap();
             }
             let (n, _) = peer.recv_from(&mut buf).await.unwrap();
             let rtp = RtpReader::new(&buf[..n]).unwrap();
-            packets.push((u16::from(rtp.sequence_number()), rtp.timestamp(), rtp.mark(), rtp.payload().to_vec()));
+            packets.push((
+                u16::from(rtp.sequence_number()),
+                rtp.timestamp(),
+                rtp.mark(),
+                rtp.payload().to_vec(),
+            ));
         }
-        assert_eq!(events.recv().await, Some(MediaEvent::PlaybackDone { id: 7 }));
+        assert_eq!(
+            events.recv().await,
+            Some(MediaEvent::PlaybackDone { id: 7 })
+        );
         drop(commands);
         task.await.unwrap();
         assert_eq!(pool.available(), 1, "the port is back once the stream ends");
 
         for pair in packets.windows(2) {
             assert_eq!(pair[1].0, pair[0].0.wrapping_add(1), "sequence runs on");
-            assert_eq!(pair[1].1, pair[0].1.wrapping_add(160), "timestamp advances one frame");
+            assert_eq!(
+                pair[1].1,
+                pair[0].1.wrapping_add(160),
+                "timestamp advances one frame"
+            );
         }
-        assert!(packets.iter().all(|p| p.3.len() == 160), "every frame is 20 ms, the last one padded");
+        assert!(
+            packets.iter().all(|p| p.3.len() == 160),
+            "every frame is 20 ms, the last one padded"
+        );
         let silence = lib.silence(Codec::Pcmu);
-        let first_beep = packets.iter().position(|p| p.3 != silence).expect("the prompt was sent");
+        let first_beep = packets
+            .iter()
+            .position(|p| p.3 != silence)
+            .expect("the prompt was sent");
         let beep_frames: Vec<_> = packets.iter().filter(|p| p.3 != silence).collect();
         assert_eq!(beep_frames.len(), 5, "780 samples make 5 frames");
         assert!(packets[0].2, "marker on the first packet of the stream");
-        assert!(packets[first_beep].2, "marker on the first packet of the prompt");
-        assert_eq!(packets.iter().filter(|p| p.2).count(), 2, "no other markers");
+        assert!(
+            packets[first_beep].2,
+            "marker on the first packet of the prompt"
+        );
+        assert_eq!(
+            packets.iter().filter(|p| p.2).count(),
+            2,
+            "no other markers"
+        );
         let last_beep = &beep_frames[4].3;
-        assert_eq!(last_beep[159], silence[0], "the short last frame is padded with silence");
+        assert_eq!(
+            last_beep[159], silence[0],
+            "the short last frame is padded with silence"
+        );
     }
 }
