@@ -65,10 +65,15 @@ fn withheld_ack_retransmits_200_then_tears_down_with_bye() {
 }
 
 #[test]
-fn reinvite_hold_and_resume_keep_the_call() {
+fn reinvite_hold_resume_and_offerless_reinvite_keep_the_call() {
     let ivr = Ivr::start("hold", &[]);
     assert_sipp_ok(&ivr, "hold_resume.xml", &[]);
-    assert_eq!(ivr.count("re-INVITE"), 2);
+    assert_eq!(ivr.count("re-INVITE"), 3);
+    ivr.wait_for_line(&["re-INVITE", "with_sdp=false"], Duration::from_secs(1));
+    ivr.wait_for_line(
+        &["answer received in ACK", "codec=\"PCMU\""],
+        Duration::from_secs(1),
+    );
     ivr.wait_for_log("direction=\"recvonly\"", Duration::from_secs(1));
     ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(5));
 }
