@@ -23,5 +23,9 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --features opus -- -D warnings
-cargo test
-cargo test --features opus
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test 2>&1 | tee "$log"
+cargo test --features opus 2>&1 | tee -a "$log"
+# One closing line for both runs (pipefail above already failed the script on any red test).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all runs: %d passed, %d failed\n", p, f }' "$log"

@@ -64,6 +64,17 @@ impl Backoff {
     }
 }
 
+fn earliest(
+    retransmit: Option<Backoff>,
+    give_up: Option<Instant>,
+    linger: Option<Instant>,
+) -> Option<Instant> {
+    [retransmit.map(|b| b.next), give_up, linger]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InviteState {
     Proceeding,
@@ -155,14 +166,7 @@ impl InviteServer {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.retransmit.map(|b| b.next),
-            self.give_up,
-            self.linger_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        earliest(self.retransmit, self.give_up, self.linger_until)
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {
@@ -296,14 +300,7 @@ impl NonInviteClient {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.retransmit.map(|b| b.next),
-            self.give_up,
-            self.linger_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        earliest(self.retransmit, self.give_up, self.linger_until)
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {

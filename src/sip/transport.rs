@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use super::framing::{next_frame, Frame, MAX_MESSAGE};
+use super::framing::{next_frame, Frame};
 use super::message::{self, Message, Unusable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -214,9 +214,6 @@ impl TransportHandle {
                             break 'read;
                         }
                     }
-                }
-                if buf.capacity() > MAX_MESSAGE * 2 {
-                    buf.reserve(0);
                 }
             }
             if let Ok(mut c) = handle.connections.lock() {

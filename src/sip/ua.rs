@@ -119,7 +119,6 @@ struct Call {
     hangup_pending: bool,
     ended: bool,
     armed: Option<Instant>,
-    source: SocketAddr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -247,6 +246,17 @@ impl UserAgent {
         self.rearm(TimerKey::Server(key.0, key.1));
     }
 
+    fn no_such_call(&mut self, req: &Request, source: SocketAddr, transport: Transport) {
+        self.answer_plain(
+            req,
+            source,
+            transport,
+            481,
+            "Call/Transaction Does Not Exist",
+            &[],
+        );
+    }
+
     fn on_request(&mut self, req: Box<Request>, source: SocketAddr, transport: Transport) {
         let branch = req.top_via.branch.clone();
         // Retransmissions first: they must never reach the layer above twice.
@@ -303,14 +313,7 @@ impl UserAgent {
             }
             Method::Options | Method::Info => {
                 let Some(call_ref) = self.find_dialog(&req) else {
-                    return self.answer_plain(
-                        &req,
-                        source,
-                        transport,
-                        481,
-                        "Call/Transaction Does Not Exist",
-                        &[],
-                    );
+                    return self.no_such_call(&req, source, transport);
                 };
                 if req.method == Method::Info {
                     let _ = self.events.send(UaEvent::Info {
@@ -367,7 +370,6 @@ impl UserAgent {
                 hangup_pending: false,
                 ended: false,
                 armed: None,
-                source,
             },
         );
         let _ = self.events.send(event);
@@ -432,14 +434,7 @@ impl UserAgent {
 
     fn on_cancel(&mut self, req: &Request, source: SocketAddr, transport: Transport) {
         let Some(&call_ref) = self.invites.get(&req.top_via.branch) else {
-            return self.answer_plain(
-                req,
-                source,
-                transport,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-            );
+            return self.no_such_call(req, source, transport);
         };
         self.answer_plain(req, source, transport, 200, "OK", &[]);
         let ringing = self
@@ -455,14 +450,7 @@ impl UserAgent {
 
     fn on_bye(&mut self, req: &Request, source: SocketAddr, transport: Transport) {
         let Some(call_ref) = self.find_dialog(req) else {
-            return self.answer_plain(
-                req,
-                source,
-                transport,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-            );
+            return self.no_such_call(req, source, transport);
         };
         self.answer_plain(req, source, transport, 200, "OK", &[]);
         if let Some(call) = self.calls.get_mut(&call_ref) {
@@ -577,7 +565,7 @@ impl UserAgent {
         };
         let bytes = message::response(req, 180, "Ringing", Some(&call.dialog.local_tag), &[], None);
         tx.respond(bytes.clone(), 180, Instant::now());
-        let dest = Self::reply_destination(req, call.source, call.dialog.transport);
+        let dest = Self::reply_destination(req, call.dialog.source, call.dialog.transport);
         self.send(dest, bytes);
     }
 
@@ -614,7 +602,7 @@ impl UserAgent {
             Some(("application/sdp", sdp.as_bytes())),
         );
         tx.respond(bytes.clone(), 200, Instant::now());
-        let dest = Self::reply_destination(req, call.source, call.dialog.transport);
+        let dest = Self::reply_destination(req, call.dialog.source, call.dialog.transport);
         call.phase = Phase::Answered;
         tracing::info!(call_id = %call.dialog.call_id, "answered 200 OK");
         self.send(dest, bytes);
@@ -655,7 +643,7 @@ impl UserAgent {
             None,
         );
         tx.respond(bytes.clone(), status, Instant::now());
-        let dest = Self::reply_destination(req, call.source, call.dialog.transport);
+        let dest = Self::reply_destination(req, call.dialog.source, call.dialog.transport);
         tracing::info!(call_id = %call.dialog.call_id, status, "INVITE refused");
         self.send(dest, bytes);
         self.rearm(TimerKey::Call(call_ref));
@@ -808,10 +796,9 @@ impl UserAgent {
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };
-        let dest = call
-            .invite
-            .as_ref()
-            .map(|(req, _)| Self::reply_destination(req, call.source, call.dialog.transport));
+        let dest = call.invite.as_ref().map(|(req, _)| {
+            Self::reply_destination(req, call.dialog.source, call.dialog.transport)
+        });
         let mut ack_timeout = false;
         if let Some((_, tx)) = &mut call.invite {
             match tx.on_timer(now) {

@@ -6,7 +6,7 @@
 pub mod audio;
 
 use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ pub fn free_port() -> u16 {
 }
 
 static RTP_BASE: AtomicU16 = AtomicU16::new(0);
+static DIRS: AtomicU16 = AtomicU16::new(0);
 
 /// A block of `n` RTP ports (even start) no other test in this process uses.
 pub fn rtp_block(n: u16) -> (u16, u16) {
@@ -64,7 +65,7 @@ impl TempDir {
         let dir = std::env::temp_dir().join(format!(
             "ivr-test-{tag}-{}-{}",
             std::process::id(),
-            RTP_BASE.fetch_add(0, Ordering::SeqCst)
+            DIRS.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -221,8 +222,4 @@ pub fn assert_sipp_ok(ivr: &Ivr, scenario_file: &str, extra: &[&str]) {
         out.status.code(),
         ivr.log_text()
     );
-}
-
-pub fn wav_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
