@@ -66,6 +66,7 @@ fn baresip_hears_the_welcome_and_the_first_question() {
         .arg(format!("/dial sip:ivr@{}", ivr.addr()))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "baresip exited with {status}");

@@ -36,7 +36,8 @@ static DIRS: AtomicU16 = AtomicU16::new(0);
 
 /// A block of `n` RTP ports (even start) no other test in this process uses.
 pub fn rtp_block(n: u16) -> (u16, u16) {
-    let base = 32000 + (std::process::id() % 50) as u16 * 400;
+    // Below the kernel's ephemeral range (32768+), where free_port() finds SIP ports.
+    let base = 20000 + (std::process::id() % 20) as u16 * 500;
     let offset = RTP_BASE.fetch_add(n.max(2) + n % 2, Ordering::SeqCst);
     let first = base + offset;
     (first, first + n - 1)
