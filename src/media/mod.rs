@@ -2,6 +2,7 @@
 //! per-call RTP stream.
 
 pub mod codec;
+pub mod dtmf;
 pub mod ports;
 pub mod prompt;
 pub mod stream;
