@@ -17,7 +17,35 @@ use crate::media::codec::Codec;
 pub struct Settings {
     pub sip: SipSettings,
     pub rtp: RtpSettings,
+    pub dtmf: DtmfSettings,
     pub prompts: PromptSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InbandMode {
+    /// Listen for tones only on calls that negotiated no telephone-event.
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DtmfSettings {
+    /// Offer and answer RFC 4733 telephone-event.
+    pub telephone_event: bool,
+    /// In-band (Goertzel) detection over G.711 audio.
+    pub inband: InbandMode,
+}
+
+impl Default for DtmfSettings {
+    fn default() -> Self {
+        DtmfSettings {
+            telephone_event: true,
+            inband: InbandMode::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,9 +10,10 @@ use anyhow::Result;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::Settings;
+use crate::config::{InbandMode, Settings};
 use crate::ivr::{call::Call, flow};
 use crate::media::codec::Codec;
+use crate::media::dtmf::DigitSource;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
@@ -90,8 +91,15 @@ pub async fn serve(settings: Settings, prompts: Arc<PromptLibrary>) -> Result<()
     Ok(())
 }
 
-fn media_params(n: &Negotiated) -> MediaParams {
+fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
+    let g711 = matches!(n.codec, Codec::Pcmu | Codec::Pcma);
     MediaParams {
+        inband: g711
+            && match inband {
+                InbandMode::On => true,
+                InbandMode::Off => false,
+                InbandMode::Auto => n.telephone_event.is_none(),
+            },
         codec: n.codec,
         payload_type: n.payload_type,
         telephone_event: n.telephone_event,
@@ -149,7 +157,12 @@ impl Switchboard {
             } => self.on_incoming(call, call_id, offer),
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
-            UaEvent::Info { .. } => {}
+            UaEvent::InfoDigit { call, digit } => {
+                if let Some(active) = self.calls.get(&call) {
+                    let source = DigitSource::Info;
+                    let _ = active.media.send(MediaCommand::Digit { digit, source });
+                }
+            }
             UaEvent::Ended { call, reason } => {
                 if let Some(active) = self.calls.remove(&call) {
                     tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
@@ -173,10 +186,11 @@ impl Switchboard {
             port: lease.port(),
             session_id: rand::random::<u32>() as u64,
             version: 1,
+            telephone_event: self.settings.dtmf.telephone_event,
         };
         let (params, sdp, awaiting_answer) = match offer {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &local) {
-                Ok((n, sdp)) => (media_params(&n), sdp, false),
+                Ok((n, sdp)) => (media_params(&n, self.settings.dtmf.inband), sdp, false),
                 Err(r) => {
                     tracing::info!(%call_id, "offer refused: {r:?}");
                     return self.command(rejection(call, r));
@@ -191,6 +205,7 @@ impl Switchboard {
                     remote: None,
                     send: true,
                     peer_sends: false,
+                    inband: false,
                 };
                 (params, negotiate::offer(&self.codecs, &local), true)
             }
@@ -238,7 +253,10 @@ impl Switchboard {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &active.local) {
                 Ok((n, sdp)) => {
                     tracing::info!(call_id = %active.call_id, direction = n.direction.attribute(), "session updated");
-                    let _ = active.media.send(MediaCommand::Update(media_params(&n)));
+                    let _ = active.media.send(MediaCommand::Update(media_params(
+                        &n,
+                        self.settings.dtmf.inband,
+                    )));
                     UaCommand::Answer { call, sdp }
                 }
                 Err(r) => rejection(call, r),
@@ -260,13 +278,15 @@ impl Switchboard {
         };
         if active.awaiting_answer {
             active.awaiting_answer = false;
-            match answer
-                .as_deref()
-                .map(|a| negotiate::read_answer(a, &self.codecs))
-            {
+            match answer.as_deref().map(|a| {
+                negotiate::read_answer(a, &self.codecs, self.settings.dtmf.telephone_event)
+            }) {
                 Some(Ok(n)) => {
                     tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), "answer received in ACK");
-                    let _ = active.media.send(MediaCommand::Update(media_params(&n)));
+                    let _ = active.media.send(MediaCommand::Update(media_params(
+                        &n,
+                        self.settings.dtmf.inband,
+                    )));
                 }
                 failed => {
                     tracing::warn!(call_id = %active.call_id, "ACK without a usable answer ({failed:?}), hanging up");

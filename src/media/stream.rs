@@ -1,6 +1,8 @@
 //! One call's RTP stream: a single task that paces outgoing frames on absolute 20 ms deadlines
 //! from the stream start, plays queued prompts back to back with silence in between, latches on
-//! to where the caller's RTP really comes from, and reports when the caller's RTP goes quiet.
+//! to where the caller's RTP really comes from, hears keys (RFC 4733, or in-band tones when
+//! enabled) and reports when the caller's RTP goes quiet. A key stops an interruptible prompt
+//! in this same task, so the next frame sent is already silence.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -12,7 +14,10 @@ use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-use super::codec::{Codec, FRAME_MS};
+use super::codec::{alaw_to_linear, ulaw_to_linear, Codec, FRAME_MS};
+use super::dtmf::inband::InbandDetector;
+use super::dtmf::rfc4733::Rfc4733Decoder;
+use super::dtmf::DigitSource;
 use super::ports::PortLease;
 use super::prompt::{Prompt, PromptLibrary};
 
@@ -28,6 +33,8 @@ pub struct MediaParams {
     pub send: bool,
     /// The peer says it sends, so silence from it means it is gone.
     pub peer_sends: bool,
+    /// Listen for DTMF tones in the caller's audio (G.711 only).
+    pub inband: bool,
 }
 
 #[derive(Debug)]
@@ -35,8 +42,14 @@ pub enum MediaCommand {
     Play {
         prompt: Arc<Prompt>,
         id: u64,
+        interruptible: bool,
     },
-    /// Stop the prompt playing now and drop the queue (barge-in).
+    /// A key that arrived another way (SIP INFO): handled like one heard in the stream.
+    Digit {
+        digit: char,
+        source: DigitSource,
+    },
+    /// Stop the prompt playing now and drop the queue.
     StopPlayback,
     Update(MediaParams),
 }
@@ -49,6 +62,10 @@ pub enum MediaEvent {
     PlaybackStopped {
         id: u64,
     },
+    Digit {
+        digit: char,
+        source: DigitSource,
+    },
     /// No RTP from the caller for the inactivity timeout.
     Inactive,
 }
@@ -56,6 +73,15 @@ pub enum MediaEvent {
 const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
 /// When the task falls further behind than this, frames are skipped rather than bursted.
 const MAX_BURST: u64 = 5;
+/// An RFC 4733 event with no packet for this long is over, End or not.
+const EVENT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+struct Playback {
+    prompt: Arc<Prompt>,
+    frame: usize,
+    id: u64,
+    interruptible: bool,
+}
 
 pub struct RtpStream {
     lease: PortLease,
@@ -68,8 +94,10 @@ pub struct RtpStream {
     timestamp: u32,
     /// The next packet starts a talkspurt.
     marker: bool,
-    playing: Option<(Arc<Prompt>, usize, u64)>,
-    queue: VecDeque<(Arc<Prompt>, u64)>,
+    playing: Option<Playback>,
+    queue: VecDeque<Playback>,
+    keys: Rfc4733Decoder,
+    tones: Option<InbandDetector>,
     events: mpsc::UnboundedSender<MediaEvent>,
     library: Arc<PromptLibrary>,
     last_heard: Instant,
@@ -83,6 +111,8 @@ impl RtpStream {
         inactivity: Duration,
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> RtpStream {
+        let keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
+        let tones = params.inband.then(InbandDetector::new);
         RtpStream {
             silence: library.silence(params.codec),
             library,
@@ -97,6 +127,8 @@ impl RtpStream {
             marker: true,
             playing: None,
             queue: VecDeque::new(),
+            keys,
+            tones,
             events,
         }
     }
@@ -132,6 +164,7 @@ impl RtpStream {
                         frame_no += 1;
                     }
                     tick.as_mut().reset(start + FRAME * frame_no as u32);
+                    self.keys.poll(now.into_std());
                 }
                 received = self.lease.rtp.recv_from(&mut buf) => {
                     if let Ok((len, from)) = received {
@@ -153,22 +186,28 @@ impl RtpStream {
 
     fn on_command(&mut self, command: MediaCommand) {
         match command {
-            MediaCommand::Play { prompt, id } => self.queue.push_back((prompt, id)),
-            MediaCommand::StopPlayback => {
-                if let Some((_, _, id)) = self.playing.take() {
-                    let _ = self.events.send(MediaEvent::PlaybackStopped { id });
-                }
-                for (_, id) in self.queue.drain(..) {
-                    let _ = self.events.send(MediaEvent::PlaybackStopped { id });
-                }
-                self.marker = true;
-            }
+            MediaCommand::Play {
+                prompt,
+                id,
+                interruptible,
+            } => self.queue.push_back(Playback {
+                prompt,
+                frame: 0,
+                id,
+                interruptible,
+            }),
+            MediaCommand::Digit { digit, source } => self.on_digit(digit, source),
+            MediaCommand::StopPlayback => self.stop_playback(false),
             MediaCommand::Update(params) => {
                 if params.remote != self.params.remote {
                     self.latched = None;
                 }
                 if params.codec != self.params.codec {
                     self.silence = self.library.silence(params.codec);
+                    self.keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
+                }
+                if params.inband != self.tones.is_some() {
+                    self.tones = params.inband.then(InbandDetector::new);
                 }
                 if params.peer_sends && !self.params.peer_sends {
                     self.last_heard = Instant::now();
@@ -190,7 +229,66 @@ impl RtpStream {
             tracing::debug!(%from, "RTP latched to the caller's source address");
             self.latched = Some(from);
         }
+        let pt = rtp.payload_type();
+        if Some(pt) == self.params.telephone_event {
+            if let Some(digit) =
+                self.keys
+                    .on_packet(rtp.timestamp(), rtp.payload(), std::time::Instant::now())
+            {
+                self.on_digit(digit, DigitSource::Rfc4733);
+            }
+        } else if pt == self.params.payload_type {
+            self.listen_for_tones(rtp.payload());
+        }
         true
+    }
+
+    fn listen_for_tones(&mut self, payload: &[u8]) {
+        let Some(tones) = &mut self.tones else { return };
+        let decode = match self.params.codec {
+            Codec::Pcmu => ulaw_to_linear,
+            Codec::Pcma => alaw_to_linear,
+            Codec::Opus => return,
+        };
+        let mut pcm = [0i16; 160];
+        let mut heard = None;
+        for chunk in payload.chunks(pcm.len()) {
+            for (out, &b) in pcm.iter_mut().zip(chunk) {
+                *out = decode(b);
+            }
+            tones.push(&pcm[..chunk.len()], |d| heard = Some(d));
+        }
+        if let Some(digit) = heard {
+            self.on_digit(digit, DigitSource::Inband);
+        }
+    }
+
+    /// Reports a key and stops whatever interruptible prompt is playing or queued.
+    fn on_digit(&mut self, digit: char, source: DigitSource) {
+        let _ = self.events.send(MediaEvent::Digit { digit, source });
+        self.stop_playback(true);
+    }
+
+    /// Stops the current prompt and drops queued ones; with `barge_in`, only interruptible ones.
+    fn stop_playback(&mut self, barge_in: bool) {
+        let stoppable = |p: &Playback| !barge_in || p.interruptible;
+        if self.playing.as_ref().is_some_and(stoppable) {
+            if let Some(p) = self.playing.take() {
+                if barge_in {
+                    tracing::debug!(prompt = %p.prompt.name, "prompt stopped by a key");
+                }
+                let _ = self.events.send(MediaEvent::PlaybackStopped { id: p.id });
+                self.marker = true;
+            }
+        }
+        let events = &self.events;
+        self.queue.retain(|p| {
+            let stop = stoppable(p);
+            if stop {
+                let _ = events.send(MediaEvent::PlaybackStopped { id: p.id });
+            }
+            !stop
+        });
     }
 
     fn target(&self) -> Option<SocketAddr> {
@@ -202,18 +300,18 @@ impl RtpStream {
 
     fn next_payload(&mut self) -> Bytes {
         loop {
-            if let Some((prompt, index, id)) = &mut self.playing {
-                if let Some(frame) = prompt.frames(self.params.codec).get(*index) {
-                    *index += 1;
+            if let Some(p) = &mut self.playing {
+                if let Some(frame) = p.prompt.frames(self.params.codec).get(p.frame) {
+                    p.frame += 1;
                     return frame.clone();
                 }
-                let _ = self.events.send(MediaEvent::PlaybackDone { id: *id });
+                let _ = self.events.send(MediaEvent::PlaybackDone { id: p.id });
                 self.playing = None;
             }
             match self.queue.pop_front() {
-                Some((prompt, id)) => {
+                Some(next) => {
                     self.marker = true;
-                    self.playing = Some((prompt, 0, id));
+                    self.playing = Some(next);
                 }
                 None => return self.silence.clone(),
             }
@@ -282,6 +380,99 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_key_stops_an_interruptible_prompt_before_the_next_frame() {
+        let lib = Arc::new(
+            PromptLibrary::load(
+                &Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"),
+                &[Codec::Pcmu],
+            )
+            .unwrap(),
+        );
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42110, 42111);
+        let lease = pool.lease().unwrap();
+        let stream_addr = SocketAddr::new("127.0.0.1".parse().unwrap(), lease.port());
+        let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let params = MediaParams {
+            codec: Codec::Pcmu,
+            payload_type: 0,
+            telephone_event: Some(101),
+            remote: Some(phone.local_addr().unwrap()),
+            send: true,
+            peer_sends: true,
+            inband: false,
+        };
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let stream = RtpStream::new(
+            lease,
+            params,
+            lib.clone(),
+            Duration::from_secs(60),
+            events_tx,
+        );
+        let task = tokio::spawn(stream.run(commands_rx));
+        let welcome = lib.get("welcome").unwrap();
+        commands
+            .send(MediaCommand::Play {
+                prompt: welcome,
+                id: 1,
+                interruptible: true,
+            })
+            .unwrap();
+        let silence = lib.silence(Codec::Pcmu);
+        let mut buf = [0u8; 1500];
+        // Wait until the prompt is audible, then press 5.
+        loop {
+            let (n, _) = phone.recv_from(&mut buf).await.unwrap();
+            let rtp = RtpReader::new(&buf[..n]).unwrap();
+            if rtp.payload() != &silence[..] {
+                break;
+            }
+        }
+        let key = RtpPacketBuilder::new()
+            .payload_type(101)
+            .ssrc(9)
+            .sequence(Seq::from(1))
+            .timestamp(4000)
+            .marked(true)
+            .payload(&[5, 10, 0, 160])
+            .build()
+            .unwrap();
+        let pressed = std::time::Instant::now();
+        phone.send_to(&key, stream_addr).await.unwrap();
+        let mut frames_after_key = 0;
+        let latency = loop {
+            let (n, _) = phone.recv_from(&mut buf).await.unwrap();
+            let rtp = RtpReader::new(&buf[..n]).unwrap();
+            frames_after_key += 1;
+            if rtp.payload() == &silence[..] {
+                break pressed.elapsed();
+            }
+        };
+        eprintln!("key to silence: {latency:?} ({frames_after_key} packet(s) after the key)");
+        assert!(
+            frames_after_key <= 2,
+            "at most the frame already in flight, then silence"
+        );
+        let DigitSource::Rfc4733 = source_of(events.recv().await) else {
+            unreachable!()
+        };
+        assert_eq!(
+            events.recv().await,
+            Some(MediaEvent::PlaybackStopped { id: 1 })
+        );
+        drop(commands);
+        task.await.unwrap();
+    }
+
+    fn source_of(event: Option<MediaEvent>) -> DigitSource {
+        match event {
+            Some(MediaEvent::Digit { digit: '5', source }) => source,
+            other => panic!("expected the key 5, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn stream_is_continuous_across_silence_and_prompts() {
         let lib = library();
         let beep = lib.get("beep").unwrap();
@@ -294,6 +485,7 @@ mod tests {
             remote: Some(peer.local_addr().unwrap()),
             send: true,
             peer_sends: true,
+            inband: false,
         };
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let stream = RtpStream::new(
@@ -313,6 +505,7 @@ mod tests {
                     .send(MediaCommand::Play {
                         prompt: beep.clone(),
                         id: 7,
+                        interruptible: false,
                     })
                     .unwrap();
             }

@@ -16,6 +16,8 @@ pub struct LocalMedia {
     pub session_id: u64,
     /// `o=` version: must grow each time we send a changed description.
     pub version: u64,
+    /// Whether we take RFC 4733 telephone-events.
+    pub telephone_event: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +108,8 @@ pub fn answer(
             Negotiated {
                 codec,
                 payload_type: pt,
-                telephone_event: find_telephone_event(media, codec.clock_rate()),
+                telephone_event: find_telephone_event(media, codec.clock_rate())
+                    .filter(|_| local.telephone_event),
                 remote,
                 direction,
                 peer_sends: offered.sends() && remote.is_some(),
@@ -153,6 +156,9 @@ pub fn offer(preferences: &[Codec], local: &LocalMedia) -> String {
     let mut rates: Vec<u32> = preferences.iter().map(|c| c.clock_rate()).collect();
     rates.sort_unstable();
     rates.dedup();
+    if !local.telephone_event {
+        rates.clear();
+    }
     let events: Vec<(u8, u32)> = rates
         .iter()
         .enumerate()
@@ -187,7 +193,11 @@ pub fn offer(preferences: &[Codec], local: &LocalMedia) -> String {
 }
 
 /// Reads the answer to our offer (late offer: it arrives in the ACK).
-pub fn read_answer(answer: &[u8], preferences: &[Codec]) -> Result<Negotiated, Rejection> {
+pub fn read_answer(
+    answer: &[u8],
+    preferences: &[Codec],
+    telephone_event: bool,
+) -> Result<Negotiated, Rejection> {
     let sdp = SessionDescription::parse(answer)?;
     let media = sdp
         .media
@@ -214,7 +224,8 @@ pub fn read_answer(answer: &[u8], preferences: &[Codec]) -> Result<Negotiated, R
     Ok(Negotiated {
         codec,
         payload_type: pt,
-        telephone_event: find_telephone_event(media, codec.clock_rate()),
+        telephone_event: find_telephone_event(media, codec.clock_rate())
+            .filter(|_| telephone_event),
         remote,
         // The answer states the peer's view; ours is the reverse of it.
         direction: direction.reversed(),

@@ -4,6 +4,7 @@
 
 pub mod dialog;
 pub mod framing;
+pub mod info;
 pub mod message;
 pub mod transaction;
 pub mod transport;

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
 use super::dialog::{new_tag, Dialog};
+use super::info::{self, InfoDtmf};
 use super::message::{self, Message, Request, Response, ALLOW};
 use super::transaction::{
     InviteServer, InviteState, NonInviteClient, NonInviteServer, TimerAction, Timers,
@@ -41,11 +42,8 @@ pub enum UaEvent {
         call: CallRef,
         answer: Option<Vec<u8>>,
     },
-    Info {
-        call: CallRef,
-        content_type: Option<String>,
-        body: Vec<u8>,
-    },
+    /// A key sent in a SIP INFO.
+    InfoDigit { call: CallRef, digit: char },
     /// Sent exactly once for every `Incoming`.
     Ended { call: CallRef, reason: EndReason },
 }
@@ -315,14 +313,40 @@ impl UserAgent {
                 let Some(call_ref) = self.find_dialog(&req) else {
                     return self.no_such_call(&req, source, transport);
                 };
-                if req.method == Method::Info {
-                    let _ = self.events.send(UaEvent::Info {
-                        call: call_ref,
-                        content_type: req.content_type.clone(),
-                        body: req.body.clone(),
-                    });
+                if req.method == Method::Options {
+                    return self.answer_plain(
+                        &req,
+                        source,
+                        transport,
+                        200,
+                        "OK",
+                        &[("Allow", ALLOW)],
+                    );
                 }
-                self.answer_plain(&req, source, transport, 200, "OK", &[("Allow", ALLOW)]);
+                match info::dtmf_from_info(req.content_type.as_deref(), &req.body) {
+                    InfoDtmf::Digit(digit) => {
+                        let _ = self.events.send(UaEvent::InfoDigit {
+                            call: call_ref,
+                            digit,
+                        });
+                        self.answer_plain(&req, source, transport, 200, "OK", &[]);
+                    }
+                    InfoDtmf::Empty => self.answer_plain(&req, source, transport, 200, "OK", &[]),
+                    InfoDtmf::Unsupported => {
+                        let extra = [("Accept", info::ACCEPT)];
+                        self.answer_plain(
+                            &req,
+                            source,
+                            transport,
+                            415,
+                            "Unsupported Media Type",
+                            &extra,
+                        );
+                    }
+                    InfoDtmf::Malformed => {
+                        self.answer_plain(&req, source, transport, 400, "Bad Request", &[])
+                    }
+                }
             }
             _ => self.answer_plain(
                 &req,

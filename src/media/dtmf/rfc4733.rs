@@ -57,7 +57,9 @@ impl Rfc4733Decoder {
         let digit = event_to_digit(code)?;
 
         if let Some(active) = &mut self.active {
-            if active.code == code && (active.timestamp == timestamp || continues(active, timestamp, self.clock_rate)) {
+            if active.code == code
+                && (active.timestamp == timestamp || continues(active, timestamp, self.clock_rate))
+            {
                 // The same press: a later packet, a redundant End, or a long press re-stamped
                 // or split into segments when its duration field would wrap.
                 active.timestamp = timestamp;
@@ -69,9 +71,14 @@ impl Rfc4733Decoder {
                 return None;
             }
         }
-        if let Some(i) = self.recent.iter().position(|e| e.code == code && e.timestamp == timestamp) {
+        if let Some(i) = self
+            .recent
+            .iter()
+            .position(|e| e.code == code && e.timestamp == timestamp)
+        {
             let old = &mut self.recent[i];
-            let replay = now.duration_since(old.last_packet) > REPLAY_GAP && duration < old.duration && !end;
+            let replay =
+                now.duration_since(old.last_packet) > REPLAY_GAP && duration < old.duration && !end;
             if !replay {
                 old.last_packet = old.last_packet.max(now);
                 return None;
@@ -102,7 +109,10 @@ impl Rfc4733Decoder {
     }
 
     fn expire(&mut self, now: Instant) {
-        if self.active.is_some_and(|e| now.duration_since(e.last_packet) >= self.end_timeout) {
+        if self
+            .active
+            .is_some_and(|e| now.duration_since(e.last_packet) >= self.end_timeout)
+        {
             self.close();
         }
     }

@@ -10,6 +10,7 @@ fn local() -> LocalMedia {
         port: 30000,
         session_id: 42,
         version: 1,
+        telephone_event: true,
     }
 }
 
@@ -233,12 +234,24 @@ fn our_offer_lists_every_codec_and_answer_in_ack_is_read() {
     assert!(body.contains("m=audio 30000 RTP/AVP 0 8 101\r\n"), "{body}");
     assert!(body.contains("a=rtpmap:101 telephone-event/8000\r\n"));
     let ack = sdp("m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
-    let n = read_answer(&ack, &[Codec::Pcmu, Codec::Pcma]).unwrap();
+    let n = read_answer(&ack, &[Codec::Pcmu, Codec::Pcma], true).unwrap();
     assert_eq!(
         (n.codec, n.payload_type, n.telephone_event),
         (Codec::Pcma, 8, Some(101))
     );
     assert_eq!(n.direction, Direction::SendRecv);
     let bad = sdp("m=audio 4000 RTP/AVP 18\r\n");
-    assert!(read_answer(&bad, &[Codec::Pcmu]).is_err());
+    assert!(read_answer(&bad, &[Codec::Pcmu], true).is_err());
+}
+
+#[test]
+fn telephone_event_can_be_switched_off() {
+    let no_events = LocalMedia {
+        telephone_event: false,
+        ..local()
+    };
+    let (n, body) = answer(&sdp(LINPHONE), PCMU, &no_events).unwrap();
+    assert_eq!(n.telephone_event, None);
+    assert!(!body.contains("telephone-event"), "{body}");
+    assert!(!offer(PCMU, &no_events).contains("telephone-event"));
 }

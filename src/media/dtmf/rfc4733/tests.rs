@@ -22,7 +22,9 @@ fn decode(packets: &[Packet]) -> String {
 
 /// A press as a real phone sends it: packets every 20 ms from `at`, three redundant Ends.
 fn press(at: u64, ts: u32, code: u8, packets: u16) -> Vec<Packet> {
-    let mut out: Vec<Packet> = (0..packets).map(|i| (at + 20 * i as u64, ts, code, false, 160 * i)).collect();
+    let mut out: Vec<Packet> = (0..packets)
+        .map(|i| (at + 20 * i as u64, ts, code, false, 160 * i))
+        .collect();
     let end = 160 * packets;
     for k in 0..3 {
         out.push((at + 20 * packets as u64 + k, ts, code, true, end));
@@ -38,8 +40,14 @@ fn sipp_pcap(at: u64, key: u8) -> Vec<Packet> {
         11 => 92640,
         _ => 40000 + key as u32 * 1000,
     };
-    let mut out: Vec<Packet> = (0..7).map(|i| (at + 20 * i, ts, key, false, 320 * i as u16)).collect();
-    out.extend([(at + 140, ts, key, true, 2240), (at + 140, ts, key, true, 2240), (at + 140, ts, key, true, 2240)]);
+    let mut out: Vec<Packet> = (0..7)
+        .map(|i| (at + 20 * i, ts, key, false, 320 * i as u16))
+        .collect();
+    out.extend([
+        (at + 140, ts, key, true, 2240),
+        (at + 140, ts, key, true, 2240),
+        (at + 140, ts, key, true, 2240),
+    ]);
     out
 }
 
@@ -54,7 +62,9 @@ fn a_press_with_three_ends_is_one_digit() {
 
 #[test]
 fn presses_of_every_key_map_to_their_digits() {
-    let keys: Vec<Vec<Packet>> = (0..16u8).map(|k| press(k as u64 * 300, 1000 + k as u32 * 4000, k, 4)).collect();
+    let keys: Vec<Vec<Packet>> = (0..16u8)
+        .map(|k| press(k as u64 * 300, 1000 + k as u32 * 4000, k, 4))
+        .collect();
     assert_eq!(decode(&concat(&keys)), "0123456789*#ABCD");
 }
 
@@ -97,7 +107,9 @@ fn reordered_end_before_a_middle_packet_is_one_digit() {
 #[test]
 fn long_press_whose_duration_wraps_into_a_new_segment_is_one_digit() {
     // 9 s at 8 kHz: segment one runs to 65535, segment two starts at ts + 65535 (RFC 4733 §2.5.1.3).
-    let mut p: Vec<Packet> = (0..409).map(|i| (20 * i as u64, 1000, 9, false, (160 * i).min(65535) as u16)).collect();
+    let mut p: Vec<Packet> = (0..409)
+        .map(|i| (20 * i as u64, 1000, 9, false, (160 * i).min(65535) as u16))
+        .collect();
     let seg2 = 1000 + 65535;
     p.extend((0..40).map(|i| (8180 + 20 * i as u64, seg2, 9, false, 160 * i as u16)));
     p.extend([(8980, seg2, 9, true, 6400), (8981, seg2, 9, true, 6400)]);
@@ -106,7 +118,17 @@ fn long_press_whose_duration_wraps_into_a_new_segment_is_one_digit() {
 
 #[test]
 fn re_stamped_packets_of_one_press_are_one_digit() {
-    let p: Vec<Packet> = (0..6).map(|i| (20 * i as u64, 1000 + 160 * i as u32, 6, i == 5, 160 * (i as u16 + 1))).collect();
+    let p: Vec<Packet> = (0..6)
+        .map(|i| {
+            (
+                20 * i as u64,
+                1000 + 160 * i as u32,
+                6,
+                i == 5,
+                160 * (i as u16 + 1),
+            )
+        })
+        .collect();
     assert_eq!(decode(&p), "6");
 }
 
@@ -121,12 +143,21 @@ fn interleaved_events_report_in_order_once_each() {
 
 #[test]
 fn the_same_key_twice_with_new_timestamps_is_two_digits() {
-    assert_eq!(decode(&concat(&[press(0, 1000, 5, 4), press(200, 2600, 5, 4)])), "55");
+    assert_eq!(
+        decode(&concat(&[press(0, 1000, 5, 4), press(200, 2600, 5, 4)])),
+        "55"
+    );
 }
 
 #[test]
 fn sipp_pcap_replays_of_one_file_are_separate_presses() {
-    let keyed = concat(&[sipp_pcap(0, 1), sipp_pcap(500, 11), sipp_pcap(1000, 1), sipp_pcap(1500, 1), sipp_pcap(2000, 11)]);
+    let keyed = concat(&[
+        sipp_pcap(0, 1),
+        sipp_pcap(500, 11),
+        sipp_pcap(1000, 1),
+        sipp_pcap(1500, 1),
+        sipp_pcap(2000, 11),
+    ]);
     assert_eq!(decode(&keyed), "1#11#");
 }
 
@@ -145,7 +176,10 @@ fn an_open_event_has_a_deadline_and_closes_at_it() {
     let start = Instant::now();
     let mut decoder = Rfc4733Decoder::new(48000, Duration::from_millis(500));
     assert_eq!(decoder.on_packet(1, &[2, 10, 0, 0], start), Some('2'));
-    assert_eq!(decoder.next_deadline(), Some(start + Duration::from_millis(500)));
+    assert_eq!(
+        decoder.next_deadline(),
+        Some(start + Duration::from_millis(500))
+    );
     decoder.poll(start + Duration::from_millis(500));
     assert_eq!(decoder.next_deadline(), None);
 }
