@@ -28,7 +28,9 @@ fn silence_wav(path: &Path, seconds: u32) {
 fn baresip_config(dir: &Path, sip_port: u16, ctrl_port: u16) {
     let snd = dir.join("snd");
     std::fs::create_dir_all(&snd).unwrap();
-    silence_wav(&dir.join("say.wav"), 30);
+    if !dir.join("say.wav").exists() {
+        silence_wav(&dir.join("say.wav"), 30);
+    }
     let mut config = std::fs::File::create(dir.join("config")).unwrap();
     write!(
         config,
@@ -97,49 +99,10 @@ fn linphonec_negotiates_its_first_choice_when_we_have_it_and_hears_the_prompts()
     require_tool("linphonec", "linphone-cli");
     let ivr = Ivr::start("linphone", &[]);
     let dir = TempDir::new("linphone");
-    let home = dir.0.join("home");
-    std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
-    let (sip, rtp) = (free_port(), support::rtp_block(2).0);
-    std::fs::write(
-        dir.0.join("lprc"),
-        format!("[sip]\nsip_port={sip}\nbind_address=127.0.0.1\nuse_ipv6=0\n[rtp]\naudio_rtp_port={rtp}\n"),
-    )
-    .unwrap();
-    silence_wav(&dir.0.join("play.wav"), 30);
-    let recording = dir.0.join("rec.wav");
-    let mut child = Command::new("timeout")
-        .args([
-            "40",
-            "linphonec",
-            "-c",
-            dir.0.join("lprc").to_str().unwrap(),
-            "-d",
-            "0",
-        ])
-        .env("HOME", &home)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let say = |stdin: &mut std::process::ChildStdin, line: String| {
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    };
-    say(&mut stdin, "soundcard use files".into());
-    say(
-        &mut stdin,
-        format!("play {}", dir.0.join("play.wav").display()),
-    );
-    say(&mut stdin, format!("record {}", recording.display()));
-    say(&mut stdin, format!("call sip:ivr@{}", ivr.addr()));
+    let mut phone = Linphone::start(&dir.0);
+    phone.say(&format!("call sip:ivr@{}", ivr.addr()));
     std::thread::sleep(Duration::from_secs(9));
-    say(&mut stdin, "terminate".into());
-    std::thread::sleep(Duration::from_secs(1));
-    say(&mut stdin, "quit".into());
-    drop(stdin);
-    let status = child.wait().unwrap();
+    let status = phone.quit();
     assert!(status.success(), "linphonec exited with {status}");
     let codec = if cfg!(feature = "opus") {
         "codec=\"opus\""
@@ -148,7 +111,7 @@ fn linphonec_negotiates_its_first_choice_when_we_have_it_and_hears_the_prompts()
     };
     ivr.wait_for_line(&["session negotiated", codec], Duration::from_secs(1));
     ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(5));
-    let (heard, rate) = read_recording(&recording);
+    let (heard, rate) = read_recording(&dir.0.join("rec.wav"));
     let heard_span = active_span(&heard, rate);
     let expected_span = active_span(&expected_stream(&["welcome", "enter_account"]), 8000);
     let ratio = heard_span / expected_span;
@@ -156,4 +119,219 @@ fn linphonec_negotiates_its_first_choice_when_we_have_it_and_hears_the_prompts()
         (0.95..=1.05).contains(&ratio),
         "heard {heard_span:.3} s, expected {expected_span:.3} s"
     );
+}
+
+/// Starts baresip dialling the IVR; `say.wav` in `dir` is what it sends.
+fn baresip_call(ivr: &Ivr, dir: &Path, seconds: u32) -> (std::process::Child, u16) {
+    require_tool("baresip", "baresip");
+    let ctrl = free_port();
+    baresip_config(dir, free_port(), ctrl);
+    let child = Command::new("timeout")
+        .args([
+            &seconds.to_string(),
+            "baresip",
+            "-f",
+            dir.to_str().unwrap(),
+            "-e",
+        ])
+        .arg(format!("/dial sip:ivr@{}", ivr.addr()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, ctrl)
+}
+
+/// One baresip ctrl_tcp command, framed as a netstring.
+fn baresip_command(ctrl: u16, command: &str, params: &str) {
+    let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", ctrl)).expect("baresip ctrl_tcp");
+    stream
+        .write_all(format!("{}:{json},", json.len()).as_bytes())
+        .unwrap();
+}
+
+fn assert_account_read(ivr: &Ivr, digits: &str) {
+    ivr.wait_for_line(
+        &[
+            "account number entered",
+            &format!("digits={digits} "),
+            "ended=Terminator",
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(ivr.count("account number entered"), 1);
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+}
+
+#[test]
+fn baresip_sndcode_keys_arrive_once_each_as_rfc2833() {
+    let ivr = Ivr::start("baresip-keys", &[]);
+    let dir = TempDir::new("baresip-keys");
+    let (mut child, ctrl) = baresip_call(&ivr, &dir.0, 20);
+    ivr.wait_for_log("call confirmed", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    for key in "73319#".chars() {
+        baresip_command(ctrl, "sndcode", &key.to_string());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_account_read(&ivr, "73319");
+    ivr.wait_for_line(&["key", "source=\"rfc4733\""], Duration::from_secs(1));
+    let _ = baresip_command_quit(ctrl);
+    let _ = child.wait();
+}
+
+fn baresip_command_quit(ctrl: u16) -> std::io::Result<()> {
+    let json = r#"{"command":"quit","params":"","token":"q"}"#;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", ctrl))?;
+    stream.write_all(format!("{}:{json},", json.len()).as_bytes())
+}
+
+/// sox writes the tones a phone without telephone-event would play into the call.
+fn sox_keys(path: &Path, keys: &str) {
+    require_tool("sox", "sox");
+    let dir = path.parent().unwrap();
+    let mut parts = vec![dir.join("lead.wav")];
+    let sox = |args: &[&str]| {
+        let ok = Command::new("sox").args(args).status().unwrap().success();
+        assert!(ok, "sox {args:?} failed");
+    };
+    let fmt = ["-r", "8000", "-b", "16", "-e", "signed-integer", "-c", "1"];
+    let silence = |p: &Path, secs: &str| {
+        sox(&[&["-n"][..], &fmt, &[p.to_str().unwrap(), "trim", "0", secs]].concat())
+    };
+    silence(&parts[0], "1.5");
+    for (i, key) in keys.chars().enumerate() {
+        let (row, col) = match key {
+            '1' => (697, 1209),
+            '2' => (697, 1336),
+            '3' => (697, 1477),
+            '4' => (770, 1209),
+            '5' => (770, 1336),
+            '6' => (770, 1477),
+            '7' => (852, 1209),
+            '8' => (852, 1336),
+            '9' => (852, 1477),
+            '*' => (941, 1209),
+            '0' => (941, 1336),
+            '#' => (941, 1477),
+            _ => panic!("no tone for {key}"),
+        };
+        let tone = dir.join(format!("k{i}.wav"));
+        let (r, c) = (row.to_string(), col.to_string());
+        sox(&[
+            &["-n"][..],
+            &fmt,
+            &[
+                tone.to_str().unwrap(),
+                "synth",
+                "0.1",
+                "sine",
+                &r,
+                "synth",
+                "0.1",
+                "sine",
+                "mix",
+                &c,
+                "gain",
+                "-6",
+            ],
+        ]
+        .concat());
+        let gap = dir.join(format!("g{i}.wav"));
+        silence(&gap, "0.2");
+        parts.push(tone);
+        parts.push(gap);
+    }
+    let tail = dir.join("tail.wav");
+    silence(&tail, "20");
+    parts.push(tail);
+    let mut args: Vec<&str> = parts.iter().map(|p| p.to_str().unwrap()).collect();
+    args.push(path.to_str().unwrap());
+    sox(&args);
+}
+
+#[test]
+fn inband_tones_from_baresip_without_telephone_event_are_heard() {
+    let ivr = Ivr::start("inband", &[("IVR_DTMF__TELEPHONE_EVENT", "false")]);
+    let dir = TempDir::new("inband");
+    sox_keys(&dir.0.join("say.wav"), "2580#");
+    let (mut child, ctrl) = baresip_call(&ivr, &dir.0, 20);
+    assert_account_read(&ivr, "2580");
+    ivr.wait_for_line(&["key", "source=\"inband\""], Duration::from_secs(1));
+    let _ = baresip_command_quit(ctrl);
+    let _ = child.wait();
+}
+
+#[test]
+fn linphonec_digit_lines_arrive_once_each() {
+    require_tool("linphonec", "linphone-cli");
+    let ivr = Ivr::start("linphone-keys", &[]);
+    let dir = TempDir::new("linphone-keys");
+    let mut phone = Linphone::start(&dir.0);
+    phone.say(&format!("call sip:ivr@{}", ivr.addr()));
+    ivr.wait_for_log("call confirmed", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(700));
+    for key in "6006#".chars() {
+        phone.say(&key.to_string());
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert_account_read(&ivr, "6006");
+    phone.quit();
+}
+
+struct Linphone {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+}
+
+impl Linphone {
+    fn start(dir: &Path) -> Linphone {
+        let home = dir.join("home");
+        std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
+        let (sip, rtp) = (free_port(), support::rtp_block(2).0);
+        std::fs::write(
+            dir.join("lprc"),
+            format!("[sip]\nsip_port={sip}\nbind_address=127.0.0.1\nuse_ipv6=0\n[rtp]\naudio_rtp_port={rtp}\n"),
+        )
+        .unwrap();
+        silence_wav(&dir.join("play.wav"), 30);
+        let mut child = Command::new("timeout")
+            .args([
+                "40",
+                "linphonec",
+                "-c",
+                dir.join("lprc").to_str().unwrap(),
+                "-d",
+                "0",
+            ])
+            .env("HOME", &home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut phone = Linphone { child, stdin };
+        phone.say("soundcard use files");
+        phone.say(&format!("play {}", dir.join("play.wav").display()));
+        phone.say(&format!("record {}", dir.join("rec.wav").display()));
+        phone
+    }
+
+    fn say(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn quit(mut self) -> std::process::ExitStatus {
+        self.say("terminate");
+        std::thread::sleep(Duration::from_secs(1));
+        self.say("quit");
+        drop(self.stdin);
+        self.child.wait().unwrap()
+    }
 }

@@ -172,6 +172,12 @@ impl Drop for Ivr {
 /// Runs one SIPp scenario against the IVR and returns its output; exit code 0 means every
 /// message of the scenario went as written.
 pub fn sipp(ivr: &Ivr, scenario_file: &str, extra: &[&str]) -> Output {
+    sipp_file(ivr, &scenario(scenario_file), extra)
+}
+
+/// Runs a scenario from any path (one the test wrote).
+pub fn sipp_file(ivr: &Ivr, scenario_path: &std::path::Path, extra: &[&str]) -> Output {
+    let scenario_file = scenario_path.display();
     require_tool("sipp", "sip-tester");
     let local = free_port();
     let media = rtp_block(4).0;
@@ -179,7 +185,7 @@ pub fn sipp(ivr: &Ivr, scenario_file: &str, extra: &[&str]) -> Output {
     let mut cmd = Command::new("sipp");
     cmd.current_dir(&dir.0)
         .arg(ivr.addr())
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-sf", scenario_path.to_str().unwrap()])
         .args([
             "-i",
             "127.0.0.1",
@@ -216,7 +222,12 @@ pub fn sipp(ivr: &Ivr, scenario_file: &str, extra: &[&str]) -> Output {
 }
 
 pub fn assert_sipp_ok(ivr: &Ivr, scenario_file: &str, extra: &[&str]) {
-    let out = sipp(ivr, scenario_file, extra);
+    assert_sipp_file_ok(ivr, &scenario(scenario_file), extra);
+}
+
+pub fn assert_sipp_file_ok(ivr: &Ivr, scenario_path: &std::path::Path, extra: &[&str]) {
+    let scenario_file = scenario_path.display();
+    let out = sipp_file(ivr, scenario_path, extra);
     assert!(
         out.status.success(),
         "SIPp scenario {scenario_file} failed (exit {:?}); ivr log:\n{}",

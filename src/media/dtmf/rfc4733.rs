@@ -15,7 +15,7 @@ use super::event_to_digit;
 /// retransmissions. After that, a packet with the same timestamp and code that starts again
 /// (duration back near zero) is a new press: SIPp's pcap replays and some gateways resend the
 /// very same packets for a repeated key.
-const REPLAY_GAP: Duration = Duration::from_millis(250);
+const REPLAY_GAP: Duration = Duration::from_millis(100);
 /// Remembered closed events, for de-duplication.
 const RECENT: usize = 16;
 
