@@ -19,6 +19,47 @@ pub struct Settings {
     pub rtp: RtpSettings,
     pub dtmf: DtmfSettings,
     pub prompts: PromptSettings,
+    pub flow: FlowSettings,
+    pub directory: DirectorySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowSettings {
+    /// The conversation: prompts, questions, menus and actions.
+    pub file: PathBuf,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            file: PathBuf::from("sip-config/flow.toml"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Local,
+    Auth0,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySettings {
+    pub backend: Backend,
+    /// The local directory's users (account, Argon2id PIN hash, greeting, balance).
+    pub users: PathBuf,
+}
+
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        DirectorySettings {
+            backend: Backend::Local,
+            users: PathBuf::from("sip-config/users.toml"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

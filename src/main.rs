@@ -8,8 +8,12 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use ivr::config::{Settings, DEFAULT_CONFIG};
-use ivr::ivr::flow::REQUIRED_PROMPTS;
+use ivr::config::{Backend, Settings, DEFAULT_CONFIG};
+use ivr::directory::local::LocalDirectory;
+use ivr::directory::users_cli::{self, Edit};
+use ivr::directory::Directory;
+use ivr::ivr::flow::FlowEnv;
+use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
 
 #[derive(Parser)]
@@ -29,15 +33,59 @@ struct Cli {
 enum Command {
     /// Answer calls (the default).
     Serve,
-    /// Validate the settings and prompts, then exit.
+    /// Validate the settings, prompts, flow and directory, then exit.
     CheckConfig,
+    /// Edit the local directory (sip-config/users.toml); PINs are read from standard input.
+    Users {
+        #[command(subcommand)]
+        edit: UsersCommand,
+    },
 }
 
-fn load(cli: &Cli) -> Result<(Settings, Arc<PromptLibrary>)> {
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add an account; its PIN is read from standard input.
+    Add {
+        account: String,
+        /// Prompt name of a recorded greeting, e.g. greetings/12345.
+        #[arg(long)]
+        greeting: Option<String>,
+        #[arg(long)]
+        balance: Option<String>,
+    },
+    /// Change an account's PIN (read from standard input).
+    SetPin {
+        account: String,
+    },
+    Remove {
+        account: String,
+    },
+}
+
+struct Loaded {
+    settings: Settings,
+    prompts: Arc<PromptLibrary>,
+    flow: Arc<FlowEnv>,
+}
+
+fn load(cli: &Cli) -> Result<Loaded> {
     let settings = Settings::load(&cli.config)?;
     let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.codecs())?;
-    prompts.require(REQUIRED_PROMPTS, &settings.prompts.dir)?;
-    Ok((settings, Arc::new(prompts)))
+    let script = Script::load(&settings.flow.file, &prompts)?;
+    let directory: Arc<dyn Directory> = match settings.directory.backend {
+        Backend::Local => Arc::new(LocalDirectory::load(&settings.directory.users)?),
+        Backend::Auth0 => anyhow::bail!("directory.backend: auth0 is not built yet"),
+    };
+    let flow = Arc::new(FlowEnv {
+        script,
+        directory,
+        http: ivr::http::client()?,
+    });
+    Ok(Loaded {
+        settings,
+        prompts: Arc::new(prompts),
+        flow,
+    })
 }
 
 fn main() -> ExitCode {
@@ -50,7 +98,40 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let (settings, prompts) = match load(&cli) {
+    if let Some(Command::Users { edit }) = cli.command {
+        let path = match Settings::load(&cli.config) {
+            Ok(s) => s.directory.users,
+            Err(e) => {
+                eprintln!("ivr: configuration error: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+        let edit = match edit {
+            UsersCommand::Add {
+                account,
+                greeting,
+                balance,
+            } => Edit::Add {
+                account,
+                greeting,
+                balance,
+            },
+            UsersCommand::SetPin { account } => Edit::SetPin { account },
+            UsersCommand::Remove { account } => Edit::Remove { account },
+        };
+        return match users_cli::run(&path, edit) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ivr users: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Loaded {
+        settings,
+        prompts,
+        flow,
+    } = match load(&cli) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("ivr: configuration error: {e:#}");
@@ -66,6 +147,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Users { .. } => ExitCode::SUCCESS,
         Command::Serve => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -79,7 +161,7 @@ fn main() -> ExitCode {
             };
             let result = runtime.block_on(async {
                 tokio::select! {
-                    r = ivr::server::serve(settings, prompts) => r,
+                    r = ivr::server::serve(settings, prompts, flow) => r,
                     _ = tokio::signal::ctrl_c() => Ok(()),
                 }
             });

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{InbandMode, Settings};
-use crate::ivr::{call::Call, flow};
+use crate::ivr::{call::Call, flow, flow::FlowEnv};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::ports::PortPool;
@@ -24,6 +24,8 @@ use crate::sip::ua::{CallRef, UaCommand, UaConfig, UaEvent, UserAgent};
 
 struct ActiveCall {
     call_id: String,
+    /// The caller ID (From user part), for the directory's limits and the webhook.
+    caller: String,
     media: mpsc::UnboundedSender<MediaCommand>,
     /// Handed to the flow when the call is confirmed.
     media_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
@@ -44,6 +46,7 @@ impl Drop for ActiveCall {
 struct Switchboard {
     settings: Settings,
     prompts: Arc<PromptLibrary>,
+    flow: Arc<FlowEnv>,
     pool: PortPool,
     codecs: Vec<Codec>,
     media_ip: IpAddr,
@@ -53,7 +56,11 @@ struct Switchboard {
 }
 
 /// Runs the IVR until the process is stopped.
-pub async fn serve(settings: Settings, prompts: Arc<PromptLibrary>) -> Result<()> {
+pub async fn serve(
+    settings: Settings,
+    prompts: Arc<PromptLibrary>,
+    flow: Arc<FlowEnv>,
+) -> Result<()> {
     let (transport, inbound) = TransportHandle::start(settings.sip.listen).await?;
     let public_ip = settings.public_ip()?;
     let public = SocketAddr::new(public_ip, transport.local_addr().port());
@@ -81,6 +88,7 @@ pub async fn serve(settings: Settings, prompts: Arc<PromptLibrary>) -> Result<()
         codecs: settings.codecs(),
         settings,
         prompts,
+        flow,
         pool,
         media_ip: public_ip,
         commands,
@@ -106,6 +114,23 @@ fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
         remote: n.remote,
         send: n.direction.sends(),
         peer_sends: n.peer_sends,
+    }
+}
+
+/// The user part of the From URI, kept to characters a phone number or SIP user can have.
+fn caller_id(from: &str) -> String {
+    let uri = crate::sip::message::uri_of(from).unwrap_or_default();
+    let user = uri.split_once(':').map_or("", |(_, rest)| rest);
+    let user = user.split_once('@').map_or("", |(u, _)| u);
+    let clean: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+*#._-".contains(*c))
+        .take(32)
+        .collect();
+    if clean.is_empty() {
+        "anonymous".into()
+    } else {
+        clean
     }
 }
 
@@ -152,9 +177,9 @@ impl Switchboard {
             UaEvent::Incoming {
                 call,
                 call_id,
+                from,
                 offer,
-                ..
-            } => self.on_incoming(call, call_id, offer),
+            } => self.on_incoming(call, call_id, caller_id(&from), offer),
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
             UaEvent::InfoDigit { call, digit } => {
@@ -171,7 +196,13 @@ impl Switchboard {
         }
     }
 
-    fn on_incoming(&mut self, call: CallRef, call_id: String, offer: Option<Vec<u8>>) {
+    fn on_incoming(
+        &mut self,
+        call: CallRef,
+        call_id: String,
+        caller: String,
+        offer: Option<Vec<u8>>,
+    ) {
         let Some(lease) = self.pool.lease() else {
             tracing::warn!(%call_id, "no free RTP port, refusing the call");
             return self.command(UaCommand::Reject {
@@ -225,6 +256,7 @@ impl Switchboard {
             call,
             ActiveCall {
                 call_id,
+                caller,
                 media,
                 media_events: Some(media_events),
                 local,
@@ -303,7 +335,8 @@ impl Switchboard {
                 self.hangups.clone(),
                 self.prompts.clone(),
             );
-            active.flow = Some(tokio::spawn(flow::run(handle)));
+            let caller = active.caller.clone();
+            active.flow = Some(tokio::spawn(flow::run(handle, self.flow.clone(), caller)));
         }
     }
 }

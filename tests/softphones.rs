@@ -152,17 +152,24 @@ fn baresip_command(ctrl: u16, command: &str, params: &str) {
         .unwrap();
 }
 
-fn assert_account_read(ivr: &Ivr, digits: &str) {
+fn assert_conversation(ivr: &Ivr, account: &str, options: &[&str]) {
     ivr.wait_for_line(
-        &[
-            "account number entered",
-            &format!("digits={digits} "),
-            "ended=Terminator",
-        ],
-        Duration::from_secs(10),
+        &["caller verified", &format!("user=local|{account}")],
+        Duration::from_secs(15),
     );
-    assert_eq!(ivr.count("account number entered"), 1);
-    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+    for key in options {
+        ivr.wait_for_line(
+            &["menu option", &format!("key={key}")],
+            Duration::from_secs(15),
+        );
+    }
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
+    let chosen = ivr
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("menu option"))
+        .count();
+    assert_eq!(chosen, options.len(), "every key once: {options:?}");
 }
 
 #[test]
@@ -172,11 +179,12 @@ fn baresip_sndcode_keys_arrive_once_each_as_rfc2833() {
     let (mut child, ctrl) = baresip_call(&ivr, &dir.0, 20);
     ivr.wait_for_log("call confirmed", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
-    for key in "73319#".chars() {
+    for key in "24680#1357#19".chars() {
         baresip_command(ctrl, "sndcode", &key.to_string());
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert_account_read(&ivr, "73319");
+    // A whole conversation: log in, hear the balance (1), leave (9); the IVR hangs up.
+    assert_conversation(&ivr, "24680", &["1", "9"]);
     ivr.wait_for_line(&["key", "source=\"rfc4733\""], Duration::from_secs(1));
     let _ = baresip_command_quit(ctrl);
     let _ = child.wait();
@@ -256,9 +264,9 @@ fn sox_keys(path: &Path, keys: &str) {
 fn inband_tones_from_baresip_without_telephone_event_are_heard() {
     let ivr = Ivr::start("inband", &[("IVR_DTMF__TELEPHONE_EVENT", "false")]);
     let dir = TempDir::new("inband");
-    sox_keys(&dir.0.join("say.wav"), "2580#");
-    let (mut child, ctrl) = baresip_call(&ivr, &dir.0, 20);
-    assert_account_read(&ivr, "2580");
+    sox_keys(&dir.0.join("say.wav"), "12345#2468#9");
+    let (mut child, ctrl) = baresip_call(&ivr, &dir.0, 30);
+    assert_conversation(&ivr, "12345", &["9"]);
     ivr.wait_for_line(&["key", "source=\"inband\""], Duration::from_secs(1));
     let _ = baresip_command_quit(ctrl);
     let _ = child.wait();
@@ -273,11 +281,11 @@ fn linphonec_digit_lines_arrive_once_each() {
     phone.say(&format!("call sip:ivr@{}", ivr.addr()));
     ivr.wait_for_log("call confirmed", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(700));
-    for key in "6006#".chars() {
+    for key in "12345#2468#29".chars() {
         phone.say(&key.to_string());
         std::thread::sleep(Duration::from_millis(400));
     }
-    assert_account_read(&ivr, "6006");
+    assert_conversation(&ivr, "12345", &["2", "9"]);
     phone.quit();
 }
 

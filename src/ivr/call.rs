@@ -18,33 +18,35 @@ use crate::media::stream::{MediaCommand, MediaEvent};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gone;
 
-/// One question's rules for reading keys.
+/// One question's rules for reading keys (Tropo's `ask`, Asterisk's `Read`).
 #[derive(Debug, Clone)]
-pub struct Collect<'a> {
+pub struct Ask<'a> {
     pub prompt: Option<&'a str>,
+    pub min_digits: usize,
     pub max_digits: usize,
     pub terminator: Option<char>,
     /// From the end of the prompt to the first key.
     pub first_timeout: Duration,
     /// Between keys.
     pub inter_timeout: Duration,
-    /// A key stops the prompt (barge-in).
-    pub interruptible: bool,
+    /// Tries before giving up; the prompt is played again each time.
+    pub attempts: u32,
+    /// Played after a bad or missing answer, before the next attempt.
+    pub retry_prompt: Option<&'a str>,
+    /// A key stops the prompt.
+    pub barge_in: bool,
     /// Keys are logged as `*` (PINs).
     pub secret: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    Terminator,
-    MaxDigits,
-    Timeout,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Collected {
-    pub digits: String,
-    pub ended: Ended,
+pub enum Answer {
+    Digits(String),
+    /// No key at all.
+    Timeout,
+    TooFew,
+    TooMany,
+    HungUp,
 }
 
 pub struct Call {
@@ -113,19 +115,46 @@ impl Call {
         }
     }
 
-    /// Reads keys as `spec` says: until the terminator, the most digits, or a timeout.
-    pub async fn collect(&mut self, spec: &Collect<'_>) -> Result<Collected, Gone> {
+    /// Asks until a valid answer or the attempts run out; the last failure is returned.
+    pub async fn ask(&mut self, spec: &Ask<'_>) -> Answer {
+        let mut answer = Answer::Timeout;
+        for attempt in 1..=spec.attempts.max(1) {
+            answer = match self.read_once(spec).await {
+                Ok(answer) => answer,
+                Err(Gone) => return Answer::HungUp,
+            };
+            if matches!(answer, Answer::Digits(_)) {
+                return answer;
+            }
+            tracing::info!(call_id = %self.call_id, attempt, ?answer, "no usable answer");
+            // Whatever else was typed belongs to the failed attempt.
+            self.typed.clear();
+            if attempt < spec.attempts {
+                if let Some(retry) = spec.retry_prompt {
+                    if self.say(retry).await.is_err() {
+                        return Answer::HungUp;
+                    }
+                }
+            }
+        }
+        answer
+    }
+
+    /// One attempt: the prompt, then keys until the terminator, one too many, or a timeout.
+    /// On a timeout, enough digits are an answer (the terminator is a courtesy).
+    async fn read_once(&mut self, spec: &Ask<'_>) -> Result<Answer, Gone> {
         if let Some(prompt) = spec.prompt {
-            self.play(prompt, spec.interruptible).await?;
+            self.play(prompt, spec.barge_in).await?;
         }
         let mut digits = String::new();
         let mut deadline = Instant::now() + spec.first_timeout;
         loop {
             let Some((digit, source)) = self.typed.pop_front() else {
                 if self.next_event(Some(deadline)).await?.is_none() {
-                    return Ok(Collected {
-                        digits,
-                        ended: Ended::Timeout,
+                    return Ok(match digits.len() {
+                        0 => Answer::Timeout,
+                        n if n < spec.min_digits => Answer::TooFew,
+                        _ => Answer::Digits(digits),
                     });
                 }
                 continue;
@@ -133,20 +162,30 @@ impl Call {
             let shown = if spec.secret { '*' } else { digit };
             tracing::debug!(call_id = %self.call_id, source = source.as_str(), digit = %shown, "key");
             if Some(digit) == spec.terminator {
-                return Ok(Collected {
-                    digits,
-                    ended: Ended::Terminator,
+                return Ok(if digits.len() < spec.min_digits {
+                    Answer::TooFew
+                } else {
+                    Answer::Digits(digits)
                 });
             }
             digits.push(digit);
-            if digits.len() >= spec.max_digits {
-                return Ok(Collected {
-                    digits,
-                    ended: Ended::MaxDigits,
-                });
+            if digits.len() > spec.max_digits {
+                return Ok(Answer::TooMany);
+            }
+            if digits.len() == spec.max_digits && spec.terminator.is_none() {
+                return Ok(Answer::Digits(digits));
             }
             deadline = Instant::now() + spec.inter_timeout;
         }
+    }
+
+    pub fn has_prompt(&self, name: &str) -> bool {
+        self.prompts.get(name).is_some()
+    }
+
+    /// Stops whatever is playing and drops queued prompts.
+    pub fn stop(&mut self) {
+        let _ = self.media.send(MediaCommand::StopPlayback);
     }
 
     /// Waits until the call ends by itself (caller BYE or RTP inactivity).

@@ -1,34 +1,166 @@
-//! The call flow. Until the conversation lands this is the opening of the seed's script: the
-//! welcome, the account-number question read up to `#`, then goodbye.
+//! The conversation of the seed's Tropo script, driven by `sip-config/flow.toml`: welcome,
+//! account number, PIN, verification through the directory, greeting, then the menu loop.
+//! Every way out ends with a prompt and a BYE from us, or stops at once when the caller hangs up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::call::{Call, Collect, Gone};
+use tokio::time::timeout;
 
-/// Prompts the flow cannot run without; start-up fails naming any that is missing.
-pub const REQUIRED_PROMPTS: &[&str] = &["welcome", "enter_account", "goodbye"];
+use super::call::{Answer, Call, Gone};
+use super::numbers;
+use super::script::{Action, Script};
+use super::webhook::{self, WebhookRequest};
+use crate::directory::{Directory, User, Verification};
 
-pub async fn run(mut call: Call) {
-    let result: Result<(), Gone> = async {
-        call.play("welcome", true).await?;
-        let account = call
-            .collect(&Collect {
-                prompt: Some("enter_account"),
-                max_digits: 10,
-                terminator: Some('#'),
-                first_timeout: Duration::from_secs(10),
-                inter_timeout: Duration::from_secs(5),
-                interruptible: true,
-                secret: false,
-            })
-            .await?;
-        tracing::info!(call_id = %call.call_id, digits = %account.digits, ended = ?account.ended, "account number entered");
-        call.say("goodbye").await?;
-        call.hangup();
-        call.wait().await
-    }
-    .await;
-    if result.is_err() {
-        tracing::debug!(call_id = %call.call_id, "flow stopped: call gone");
+/// What every call's flow shares.
+pub struct FlowEnv {
+    pub script: Script,
+    pub directory: Arc<dyn Directory>,
+    pub http: reqwest::Client,
+}
+
+pub async fn run(mut call: Call, env: Arc<FlowEnv>, caller: String) {
+    let limit = Duration::from_secs(env.script.max_call_seconds);
+    let outcome = timeout(limit, conversation(&mut call, &env, &caller)).await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(Gone)) => tracing::debug!(call_id = %call.call_id, "flow stopped: call gone"),
+        Err(_) => {
+            tracing::info!(call_id = %call.call_id, seconds = limit.as_secs(), "maximum call duration reached");
+            call.stop();
+            if call
+                .say(env.script.outcomes.goodbye.get_ref())
+                .await
+                .is_ok()
+            {
+                call.hangup();
+            }
+        }
     }
 }
+
+/// Says `prompt`, then BYE.
+async fn farewell(call: &mut Call, prompt: &str) -> Result<(), Gone> {
+    call.say(prompt).await?;
+    call.hangup();
+    Ok(())
+}
+
+async fn conversation(call: &mut Call, env: &FlowEnv, caller: &str) -> Result<(), Gone> {
+    let script = &env.script;
+    let outcomes = &script.outcomes;
+    call.play(script.welcome.get_ref(), true).await?;
+    let account = match call.ask(&script.account.ask()).await {
+        Answer::Digits(d) => d,
+        Answer::HungUp => return Err(Gone),
+        _ => return farewell(call, outcomes.no_answer.get_ref()).await,
+    };
+    let pin = match call.ask(&script.pin.ask()).await {
+        Answer::Digits(d) => d,
+        Answer::HungUp => return Err(Gone),
+        _ => return farewell(call, outcomes.no_answer.get_ref()).await,
+    };
+    let verification = env.directory.verify(&account, &pin, caller).await;
+    drop(pin);
+    let user = match verification {
+        Verification::Verified(user) => user,
+        Verification::WrongCredentials => {
+            tracing::info!(call_id = %call.call_id, %account, "wrong account number or PIN");
+            return farewell(call, outcomes.wrong_credentials.get_ref()).await;
+        }
+        Verification::Locked => {
+            tracing::info!(call_id = %call.call_id, %account, "account locked");
+            return farewell(call, outcomes.locked.get_ref()).await;
+        }
+        Verification::Unavailable(reason) => {
+            tracing::warn!(call_id = %call.call_id, %reason, "directory unavailable");
+            return farewell(call, outcomes.unavailable.get_ref()).await;
+        }
+    };
+    tracing::info!(call_id = %call.call_id, user = %user.user_id, "caller verified");
+    call.say(outcomes.greeting.get_ref()).await?;
+    if let Some(name) = user.greeting.as_deref().filter(|g| call.has_prompt(g)) {
+        call.say(name).await?;
+    }
+    menus(call, env, caller, &account, &user).await
+}
+
+async fn menus(
+    call: &mut Call,
+    env: &FlowEnv,
+    caller: &str,
+    account: &str,
+    user: &User,
+) -> Result<(), Gone> {
+    let script = &env.script;
+    let mut current = script.start_menu.get_ref().clone();
+    loop {
+        let Some(menu) = script.menus.get(&current) else {
+            return farewell(call, script.outcomes.error.get_ref()).await;
+        };
+        let key = match call.ask(&menu.ask()).await {
+            Answer::Digits(key) => key,
+            Answer::HungUp => return Err(Gone),
+            _ => return farewell(call, script.outcomes.goodbye.get_ref()).await,
+        };
+        let Some(actions) = menu.options.get(&key) else {
+            tracing::info!(call_id = %call.call_id, menu = %current, %key, "invalid option");
+            call.play(menu.invalid_prompt.get_ref(), true).await?;
+            continue;
+        };
+        tracing::info!(call_id = %call.call_id, menu = %current, %key, "menu option");
+        for action in actions {
+            match action {
+                Action::Play(prompt) => call.play(prompt.get_ref(), true).await?,
+                Action::SayNumber(n) => say_all(call, numbers::number(*n), env).await?,
+                Action::SayAmount(_) => {
+                    say_all(call, user.balance.as_deref().and_then(numbers::amount), env).await?
+                }
+                Action::Webhook(hook) => {
+                    let request = WebhookRequest {
+                        call_id: &call.call_id,
+                        caller,
+                        account,
+                        option: &key,
+                    };
+                    let wait = Duration::from_millis(hook.timeout_ms);
+                    match webhook::ask(&env.http, hook.url.get_ref(), wait, &request).await {
+                        Ok(prompts) => say_all(call, Some(prompts), env).await?,
+                        Err(why) => {
+                            tracing::warn!(call_id = %call.call_id, %why, "webhook failed");
+                            call.say(script.outcomes.error.get_ref()).await?;
+                        }
+                    }
+                }
+                Action::Goto(menu) => {
+                    current = menu.get_ref().clone();
+                    break;
+                }
+                Action::Hangup => {
+                    call.hangup();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Plays a sequence of prompts (a spoken number); an apology when there is nothing to say.
+async fn say_all(call: &mut Call, prompts: Option<Vec<String>>, env: &FlowEnv) -> Result<(), Gone> {
+    match prompts {
+        Some(prompts) if prompts.iter().all(|p| call.has_prompt(p)) => {
+            for p in prompts {
+                call.play(&p, true).await?;
+            }
+            Ok(())
+        }
+        _ => {
+            tracing::warn!(call_id = %call.call_id, "nothing to say for this action");
+            call.say(env.script.outcomes.error.get_ref()).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,8 @@
-//! The conversation: a per-call API (`say`, `hangup`) over the media stream, and the flow
-//! that uses it.
+//! The conversation: a per-call API (`say`, `ask`, `hangup`) over the media stream, the flow
+//! it runs (described in `sip-config/flow.toml`), and what the flow's actions need.
 
 pub mod call;
 pub mod flow;
+pub mod numbers;
+pub mod script;
+pub mod webhook;

@@ -35,6 +35,7 @@ impl Prompt {
 
 #[derive(Debug)]
 pub struct PromptLibrary {
+    dir: PathBuf,
     prompts: HashMap<String, Arc<Prompt>>,
     silence: HashMap<Codec, Bytes>,
 }
@@ -65,24 +66,20 @@ impl PromptLibrary {
                 Ok((c, frame[0].clone()))
             })
             .collect::<Result<_>>()?;
-        Ok(PromptLibrary { prompts, silence })
+        Ok(PromptLibrary {
+            dir: dir.to_path_buf(),
+            prompts,
+            silence,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Prompt>> {
         self.prompts.get(name).cloned()
     }
 
-    /// Fails naming every prompt in `names` that the directory lacks.
-    pub fn require(&self, names: &[&str], dir: &Path) -> Result<()> {
-        let missing: Vec<String> = names
-            .iter()
-            .filter(|n| !self.prompts.contains_key(**n))
-            .map(|n| dir.join(format!("{n}.wav")).display().to_string())
-            .collect();
-        if !missing.is_empty() {
-            bail!("missing prompt file(s): {}", missing.join(", "));
-        }
-        Ok(())
+    /// The file a prompt of this name is read from.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wav"))
     }
 
     pub fn silence(&self, codec: Codec) -> Bytes {
@@ -304,11 +301,8 @@ mod tests {
             .expect("nested prompt is named by its path");
         assert_eq!(p.frames(Codec::Pcma).len(), 25);
         assert_eq!(p.duration_ms(), 500);
-        let err = lib
-            .require(&["greetings/7", "welcome"], &dir)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("welcome.wav"), "{err}");
+        assert!(lib.get("welcome").is_none());
+        assert_eq!(lib.path_of("welcome"), dir.join("welcome.wav"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -39,14 +39,17 @@ fn key(script: &Script, digit: char) {
         .unwrap();
 }
 
-fn question() -> Collect<'static> {
-    Collect {
+fn question() -> Ask<'static> {
+    Ask {
         prompt: Some("enter_account"),
+        min_digits: 1,
         max_digits: 10,
         terminator: Some('#'),
         first_timeout: Duration::from_secs(10),
         inter_timeout: Duration::from_secs(5),
-        interruptible: true,
+        attempts: 1,
+        retry_prompt: None,
+        barge_in: true,
         secret: false,
     }
 }
@@ -71,7 +74,7 @@ async fn keys_typed_ahead_skip_the_prompt_and_answer_the_question() {
     // Drain them into the buffer while a non-interruptible prompt plays.
     let say = tokio::spawn(async move {
         call.say("welcome").await.unwrap();
-        let answer = call.collect(&question()).await.unwrap();
+        let answer = call.ask(&question()).await;
         (call, answer)
     });
     tokio::task::yield_now().await;
@@ -79,13 +82,7 @@ async fn keys_typed_ahead_skip_the_prompt_and_answer_the_question() {
     assert_eq!((name.as_str(), interruptible), ("welcome", false));
     script.events.send(MediaEvent::PlaybackDone { id }).unwrap();
     let (_, answer) = say.await.unwrap();
-    assert_eq!(
-        answer,
-        Collected {
-            digits: "42".into(),
-            ended: Ended::Terminator
-        }
-    );
+    assert_eq!(answer, Answer::Digits("42".into()));
     assert!(
         played(&mut script).is_none(),
         "the question's prompt is skipped: keys were waiting"
@@ -95,7 +92,7 @@ async fn keys_typed_ahead_skip_the_prompt_and_answer_the_question() {
 #[tokio::test(start_paused = true)]
 async fn a_key_during_the_prompt_barges_in_and_reading_goes_on() {
     let (mut call, mut script) = new_call();
-    let task = tokio::spawn(async move { call.collect(&question()).await });
+    let task = tokio::spawn(async move { call.ask(&question()).await });
     tokio::task::yield_now().await;
     let (name, id, interruptible) = played(&mut script).unwrap();
     assert_eq!((name.as_str(), interruptible), ("enter_account", true));
@@ -107,62 +104,107 @@ async fn a_key_during_the_prompt_barges_in_and_reading_goes_on() {
         .unwrap();
     key(&script, '8');
     key(&script, '#');
-    let answer = task.await.unwrap().unwrap();
-    assert_eq!(answer.digits, "78");
-    assert_eq!(answer.ended, Ended::Terminator);
+    assert_eq!(task.await.unwrap(), Answer::Digits("78".into()));
 }
 
 #[tokio::test(start_paused = true)]
 async fn first_and_inter_digit_timeouts_end_the_question() {
     let (mut call, script) = new_call();
-    let spec = Collect {
+    let spec = Ask {
         prompt: None,
+        min_digits: 2,
         ..question()
     };
     let started = Instant::now();
-    let answer = call.collect(&spec).await.unwrap();
-    assert_eq!(answer.ended, Ended::Timeout);
+    assert_eq!(call.ask(&spec).await, Answer::Timeout);
     assert_eq!(started.elapsed(), Duration::from_secs(10));
 
     key(&script, '1');
     let started = Instant::now();
-    let answer = call.collect(&spec).await.unwrap();
-    assert_eq!(
-        (answer.digits.as_str(), answer.ended),
-        ("1", Ended::Timeout)
-    );
+    assert_eq!(call.ask(&spec).await, Answer::TooFew);
     assert_eq!(
         started.elapsed(),
         Duration::from_secs(5),
         "inter-digit timeout after the last key"
     );
+
+    for d in "12".chars() {
+        key(&script, d);
+    }
+    assert_eq!(
+        call.ask(&spec).await,
+        Answer::Digits("12".into()),
+        "enough digits and a timeout is an answer"
+    );
 }
 
 #[tokio::test(start_paused = true)]
-async fn max_digits_ends_without_terminator_and_leaves_the_rest_typed_ahead() {
+async fn exact_length_questions_take_the_terminator_and_refuse_one_digit_more() {
     let (mut call, script) = new_call();
-    for d in "123456".chars() {
-        key(&script, d);
-    }
-    let spec = Collect {
+    let pin = Ask {
         prompt: None,
+        min_digits: 4,
         max_digits: 4,
+        secret: true,
         ..question()
     };
-    let first = call.collect(&spec).await.unwrap();
+    for d in "1234#".chars() {
+        key(&script, d);
+    }
+    assert_eq!(call.ask(&pin).await, Answer::Digits("1234".into()));
+    for d in "12345#".chars() {
+        key(&script, d);
+    }
+    assert_eq!(call.ask(&pin).await, Answer::TooMany);
+    key(&script, '#');
     assert_eq!(
-        (first.digits.as_str(), first.ended),
-        ("1234", Ended::MaxDigits)
+        call.ask(&pin).await,
+        Answer::TooFew,
+        "the rest of a failed answer is dropped"
     );
-    let rest = call.collect(&spec).await.unwrap();
-    assert_eq!((rest.digits.as_str(), rest.ended), ("56", Ended::Timeout));
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_replay_the_prompt_after_the_retry_prompt() {
+    let (mut call, mut script) = new_call();
+    let spec = Ask {
+        attempts: 3,
+        retry_prompt: Some("try_again"),
+        barge_in: false,
+        ..question()
+    };
+    let task = tokio::spawn(async move { call.ask(&spec).await });
+    let mut heard = Vec::new();
+    while let Some(MediaCommand::Play { prompt, id, .. }) = script.commands.recv().await {
+        heard.push(prompt.name.clone());
+        if heard.len() == 5 {
+            for d in "99#".chars() {
+                key(&script, d);
+            }
+        }
+        script.events.send(MediaEvent::PlaybackDone { id }).unwrap();
+        if heard.len() == 5 {
+            break;
+        }
+    }
+    assert_eq!(task.await.unwrap(), Answer::Digits("99".into()));
+    assert_eq!(
+        heard,
+        [
+            "enter_account",
+            "try_again",
+            "enter_account",
+            "try_again",
+            "enter_account"
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn hang_up_and_silence_end_the_call_at_once() {
     let (mut call, mut script) = new_call();
     script.events.send(MediaEvent::Inactive).unwrap();
-    assert_eq!(call.collect(&question()).await, Err(Gone));
+    assert_eq!(call.ask(&question()).await, Answer::HungUp);
     assert_eq!(script.hangups.try_recv(), Ok(1), "silence asks for a BYE");
 
     let (mut call, script) = new_call();

@@ -1,0 +1,43 @@
+//! Who the caller is: the `Directory` trait the IVR flow verifies callers through, and its
+//! backends. The flow sees nothing but `Verification`.
+
+pub mod local;
+pub mod users_cli;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A verified caller, as much as the flow needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    /// A recorded-name prompt (under `prompts/`), played after "Welcome" when it exists.
+    pub greeting: Option<String>,
+    /// Balance as a decimal string (`"1234.56"`), spoken by the menu.
+    pub balance: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Verified(User),
+    WrongCredentials,
+    Locked,
+    /// The backend could not answer; the reason is for the log, never for the caller.
+    Unavailable(String),
+}
+
+pub type VerifyFuture<'a> = Pin<Box<dyn Future<Output = Verification> + Send + 'a>>;
+
+pub trait Directory: Send + Sync {
+    /// Checks an account number and PIN; `caller` is the caller ID, for limits and logs.
+    fn verify<'a>(&'a self, account: &'a str, pin: &'a str, caller: &'a str) -> VerifyFuture<'a>;
+}
+
+/// Account numbers are 1–10 digits; nothing else reaches a backend.
+pub fn valid_account(account: &str) -> bool {
+    (1..=10).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn valid_pin(pin: &str) -> bool {
+    (4..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit())
+}

@@ -1,0 +1,117 @@
+//! `ivr users add|set-pin|remove`: edits the local directory safely. The PIN is read from
+//! standard input (never an argument, so it stays out of shell history and `ps`), stored only
+//! as an Argon2id hash, and the file is replaced atomically with mode 0600.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::local::{hash_pin, LocalUser, UsersFile};
+use super::{valid_account, valid_pin};
+
+pub enum Edit {
+    Add {
+        account: String,
+        greeting: Option<String>,
+        balance: Option<String>,
+    },
+    SetPin {
+        account: String,
+    },
+    Remove {
+        account: String,
+    },
+}
+
+pub fn run(path: &Path, edit: Edit) -> Result<()> {
+    let mut file = if path.exists() {
+        UsersFile::read(path)?
+    } else {
+        UsersFile::default()
+    };
+    match edit {
+        Edit::Add {
+            account,
+            greeting,
+            balance,
+        } => {
+            check_account(&account)?;
+            if file.users.iter().any(|u| u.account == account) {
+                bail!("account {account} already exists (use set-pin)");
+            }
+            if let Some(b) = &balance {
+                if crate::ivr::numbers::amount(b).is_none() {
+                    bail!("balance {b:?} is not an amount like 1234.56");
+                }
+            }
+            let pin_hash = hash_pin(&read_pin()?)?;
+            file.users.push(LocalUser {
+                account,
+                pin_hash,
+                greeting,
+                balance,
+            });
+        }
+        Edit::SetPin { account } => {
+            let pin_hash = hash_pin(&read_pin()?)?;
+            let user = file
+                .users
+                .iter_mut()
+                .find(|u| u.account == account)
+                .with_context(|| format!("no account {account}"))?;
+            user.pin_hash = pin_hash;
+        }
+        Edit::Remove { account } => {
+            let before = file.users.len();
+            file.users.retain(|u| u.account != account);
+            if file.users.len() == before {
+                bail!("no account {account}");
+            }
+        }
+    }
+    write_atomically(path, &toml::to_string_pretty(&file)?)
+}
+
+fn check_account(account: &str) -> Result<()> {
+    if !valid_account(account) {
+        bail!("account numbers are 1-10 digits");
+    }
+    Ok(())
+}
+
+fn read_pin() -> Result<String> {
+    eprint!("PIN (4-12 digits): ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pin = line.trim().to_string();
+    if !valid_pin(&pin) {
+        bail!("a PIN is 4-12 digits");
+    }
+    Ok(pin)
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("users.toml")
+    ));
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    out.write_all(b"# Local directory: edit with `ivr users add|set-pin|remove`. PINs are Argon2id hashes.\n\n")?;
+    out.write_all(text.as_bytes())?;
+    out.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}

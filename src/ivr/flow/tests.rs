@@ -1,0 +1,355 @@
+//! The conversation driven by a scripted phone: keys are pressed when given prompts start,
+//! prompts take their real length on tokio's paused clock, and the transcript of what the
+//! caller heard (plus "BYE") is compared with what the seed's script must do.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::directory::{Directory, User, Verification, VerifyFuture};
+use crate::ivr::call::Call;
+use crate::media::codec::Codec;
+use crate::media::dtmf::DigitSource;
+use crate::media::prompt::PromptLibrary;
+use crate::media::stream::{MediaCommand, MediaEvent};
+
+fn prompts() -> Arc<PromptLibrary> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    Arc::new(PromptLibrary::load(&dir, &[Codec::Pcmu]).unwrap())
+}
+
+fn shipped_flow(prompts: &PromptLibrary) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sip-config/flow.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    Script::parse(&text, prompts).expect("the shipped flow is valid");
+    text
+}
+
+/// A directory that answers from a fixed table and counts its calls.
+struct Scripted {
+    answer: Verification,
+    calls: Mutex<Vec<(String, String)>>,
+}
+
+impl Directory for Scripted {
+    fn verify<'a>(&'a self, account: &'a str, pin: &'a str, _caller: &'a str) -> VerifyFuture<'a> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((account.into(), pin.into()));
+        let answer = self.answer.clone();
+        Box::pin(async move { answer })
+    }
+}
+
+fn alice() -> Verification {
+    Verification::Verified(User {
+        user_id: "local|12345".into(),
+        greeting: Some("greetings/12345".into()),
+        balance: Some("1234.56".into()),
+    })
+}
+
+/// Runs the flow against a phone that presses `keys` when the named prompt starts (in order),
+/// and hangs up itself when `hang_up_on` starts. Returns what was heard, then "BYE" if the IVR
+/// hung up, and the directory's calls.
+async fn converse(
+    flow_text: &str,
+    answer: Verification,
+    keys: &[(&str, &str)],
+    hang_up_on: Option<&str>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let prompts = prompts();
+    let script = Script::parse(flow_text, &prompts).unwrap();
+    let directory = Arc::new(Scripted {
+        answer,
+        calls: Mutex::new(Vec::new()),
+    });
+    let env = Arc::new(FlowEnv {
+        script,
+        directory: directory.clone(),
+        http: crate::http::client().unwrap(),
+    });
+    let (media, mut commands) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (hangup, mut hangups) = mpsc::unbounded_channel();
+    let call = Call::new(
+        "flow-test".into(),
+        1,
+        media,
+        events,
+        hangup,
+        prompts.clone(),
+    );
+    let flow = tokio::spawn(run(call, env, "5551234".into()));
+    let mut keys: VecDeque<(String, String)> = keys
+        .iter()
+        .map(|(p, k)| (p.to_string(), k.to_string()))
+        .collect();
+    let mut heard = Vec::new();
+    let mut events_tx = Some(events_tx);
+    loop {
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(MediaCommand::Play { prompt, id, interruptible }) = command else {
+                    if command.is_none() {
+                        // The flow ended: collect a BYE it asked for on its way out.
+                        while hangups.try_recv().is_ok() {
+                            heard.push("BYE".into());
+                        }
+                        break;
+                    }
+                    continue;
+                };
+                heard.push(prompt.name.clone());
+                let Some(events) = &events_tx else { continue };
+                if hang_up_on == Some(prompt.name.as_str()) {
+                    events_tx = None; // the caller's BYE: the call's channels close
+                    continue;
+                }
+                if keys.front().is_some_and(|(p, _)| *p == prompt.name) {
+                    let (_, pressed) = keys.pop_front().unwrap();
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    for digit in pressed.chars() {
+                        events.send(MediaEvent::Digit { digit, source: DigitSource::Rfc4733 }).unwrap();
+                    }
+                    let done = if interruptible { MediaEvent::PlaybackStopped { id } } else {
+                        tokio::time::sleep(Duration::from_millis(prompt.duration_ms())).await;
+                        MediaEvent::PlaybackDone { id }
+                    };
+                    events.send(done).unwrap();
+                } else {
+                    tokio::time::sleep(Duration::from_millis(prompt.duration_ms())).await;
+                    events.send(MediaEvent::PlaybackDone { id }).unwrap();
+                }
+            }
+            Some(_) = hangups.recv() => {
+                heard.push("BYE".into());
+                events_tx = None;
+            }
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => panic!("the flow hung: {heard:?}"),
+        }
+        if events_tx.is_none() && flow.is_finished() {
+            break;
+        }
+    }
+    flow.await.unwrap();
+    assert!(
+        keys.is_empty(),
+        "keys never used: {keys:?}; heard {heard:?}"
+    );
+    let calls = directory.calls.lock().unwrap().clone();
+    (heard, calls)
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn login_greeting_balance_payments_invalid_key_and_exit() {
+    let flow = shipped_flow(&prompts());
+    let keys = [
+        ("enter_account", "12345#"),
+        ("enter_pin", "2468#"),
+        ("menu", "1"),
+        ("menu", "2"),
+        ("menu", "5"),
+        ("menu", "9"),
+    ];
+    let (heard, calls) = converse(&flow, alice(), &keys, None).await;
+    assert_eq!(calls, [("12345".to_string(), "2468".to_string())]);
+    let balance = [
+        "balance_is",
+        "num/1",
+        "num/thousand",
+        "num/2",
+        "num/hundred",
+        "num/30",
+        "num/4",
+        "num/dollars",
+        "num/and",
+        "num/50",
+        "num/6",
+        "num/cents",
+    ];
+    let mut expected = vec![
+        "welcome",
+        "enter_account",
+        "enter_pin",
+        "welcome_user",
+        "greetings/12345",
+        "menu",
+    ];
+    expected.extend(balance);
+    expected.extend([
+        "menu",
+        "payments",
+        "menu",
+        "invalid_option",
+        "menu",
+        "goodbye",
+        "BYE",
+    ]);
+    assert_eq!(strs(&heard), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_pin_is_told_and_hung_up() {
+    let flow = shipped_flow(&prompts());
+    let keys = [("enter_account", "12345#"), ("enter_pin", "1111#")];
+    let (heard, _) = converse(&flow, Verification::WrongCredentials, &keys, None).await;
+    assert_eq!(
+        strs(&heard),
+        [
+            "welcome",
+            "enter_account",
+            "enter_pin",
+            "wrong_credentials",
+            "BYE"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_is_never_called_a_wrong_pin() {
+    let flow = shipped_flow(&prompts());
+    let keys = [("enter_account", "12345#"), ("enter_pin", "2468#")];
+    let (heard, _) = converse(
+        &flow,
+        Verification::Unavailable("auth0 503".into()),
+        &keys,
+        None,
+    )
+    .await;
+    assert_eq!(
+        strs(&heard),
+        [
+            "welcome",
+            "enter_account",
+            "enter_pin",
+            "unavailable",
+            "BYE"
+        ]
+    );
+    let (heard, _) = converse(&flow, Verification::Locked, &keys, None).await;
+    assert_eq!(
+        strs(&heard),
+        ["welcome", "enter_account", "enter_pin", "locked", "BYE"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_answers_are_retried_with_please_try_again() {
+    let flow = shipped_flow(&prompts());
+    // Account: silence (timeout), then correct. PIN: five digits (too many), three (too few), right.
+    let keys = [
+        ("enter_account", "12345#"),
+        ("enter_pin", "24680#"),
+        ("enter_pin", "246#"),
+        ("enter_pin", "2468#"),
+        ("menu", "9"),
+    ];
+    let (heard, calls) = converse(&flow, alice(), &keys, None).await;
+    assert_eq!(calls.len(), 1, "only the valid PIN reaches the directory");
+    assert_eq!(
+        strs(&heard)[..9],
+        [
+            "welcome",
+            "enter_account",
+            "enter_pin",
+            "try_again",
+            "enter_pin",
+            "try_again",
+            "enter_pin",
+            "welcome_user",
+            "greetings/12345"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_everywhere_ends_with_goodbye_after_the_attempts() {
+    let flow = shipped_flow(&prompts());
+    let (heard, calls) = converse(&flow, alice(), &[], None).await;
+    assert!(calls.is_empty());
+    assert_eq!(
+        strs(&heard),
+        [
+            "welcome",
+            "enter_account",
+            "try_again",
+            "enter_account",
+            "try_again",
+            "enter_account",
+            "goodbye",
+            "BYE"
+        ]
+    );
+    let keys = [("enter_account", "12345#"), ("enter_pin", "2468#")];
+    let (heard, _) = converse(&flow, alice(), &keys, None).await;
+    assert_eq!(
+        strs(&heard)[5..],
+        ["menu", "menu", "menu", "goodbye", "BYE"],
+        "a silent menu is asked three times"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hanging_up_mid_prompt_stops_the_flow_at_once() {
+    let flow = shipped_flow(&prompts());
+    let keys = [("enter_account", "12345#")];
+    let (heard, calls) = converse(&flow, alice(), &keys, Some("enter_pin")).await;
+    assert_eq!(
+        strs(&heard),
+        ["welcome", "enter_account", "enter_pin"],
+        "nothing after the hang-up, no BYE from us"
+    );
+    assert!(calls.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_past_its_maximum_length_is_said_goodbye_and_hung_up() {
+    let flow = shipped_flow(&prompts()).replace("max_call_seconds = 900", "max_call_seconds = 60");
+    let mut keys = vec![("enter_account", "12345#"), ("enter_pin", "2468#")];
+    keys.extend(std::iter::repeat_n(("menu", "2"), 12));
+    let started = tokio::time::Instant::now();
+    let (heard, _) = converse(&flow, alice(), &keys[..14.min(keys.len())], None).await;
+    assert_eq!(strs(&heard[heard.len() - 2..]), ["goodbye", "BYE"]);
+    assert!(heard.contains(&"payments".to_string()));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(60) && elapsed < Duration::from_secs(70),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn flow_errors_name_their_line() {
+    let prompts = prompts();
+    let flow = shipped_flow(&prompts);
+    let bad = flow.replace(
+        "2 = [{ play = \"payments\" }]",
+        "2 = [{ play = \"no_such_prompt\" }, { goto = \"nowhere\" }]",
+    );
+    let line = bad
+        .lines()
+        .position(|l| l.contains("no_such_prompt"))
+        .unwrap()
+        + 1;
+    let err = Script::parse(&bad, &prompts).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("line {line}: prompt \"no_such_prompt\"")),
+        "{err}"
+    );
+    assert!(err.contains("no_such_prompt.wav is missing"), "{err}");
+    assert!(
+        err.contains(&format!("line {line}: no menu named \"nowhere\"")),
+        "{err}"
+    );
+    let syntax = flow.replace("attempts = 3\nretry", "attempts = three\nretry");
+    let err = Script::parse(&syntax, &prompts).unwrap_err().to_string();
+    assert!(err.contains("line"), "{err}");
+}

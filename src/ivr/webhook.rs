@@ -1,0 +1,65 @@
+//! Menu actions that ask a web service what to say: POST JSON describing the call, get back the
+//! prompts, numbers and amounts to speak.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::numbers;
+
+#[derive(Debug, Serialize)]
+pub struct WebhookRequest<'a> {
+    pub call_id: &'a str,
+    pub caller: &'a str,
+    pub account: &'a str,
+    pub option: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+struct WebhookReply {
+    say: Vec<SayItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SayItem {
+    Prompt(String),
+    Number(u64),
+    Amount(String),
+}
+
+/// The prompts to play, or why there are none.
+pub async fn ask(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    request: &WebhookRequest<'_>,
+) -> Result<Vec<String>, String> {
+    let response = http
+        .post(url)
+        .timeout(timeout)
+        .json(request)
+        .send()
+        .await
+        .map_err(|e| format!("webhook request failed: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("webhook answered {}", response.status()));
+    }
+    let reply: WebhookReply = response
+        .json()
+        .await
+        .map_err(|e| format!("webhook reply unreadable: {e}"))?;
+    let mut prompts = Vec::new();
+    for item in reply.say {
+        match item {
+            SayItem::Prompt(p) => prompts.push(p),
+            SayItem::Number(n) => {
+                prompts.extend(numbers::number(n).ok_or("webhook number too large")?)
+            }
+            SayItem::Amount(a) => {
+                prompts.extend(numbers::amount(&a).ok_or("webhook amount unreadable")?)
+            }
+        }
+    }
+    Ok(prompts)
+}

@@ -1,0 +1,91 @@
+//! The seed's conversation end to end: SIPp keys RFC 2833 pcaps into the built `ivr` with the
+//! shipped local directory (README's demo accounts), and every ending is the right prompt and a
+//! BYE from the server.
+
+mod support;
+
+use std::time::Duration;
+
+use support::keys::{is_root, pcap_scenario, pcap_scenario_from};
+use support::{assert_sipp_file_ok, assert_sipp_ok, Ivr, TempDir};
+
+fn needs_root() {
+    assert!(
+        is_root(),
+        "pcap replay needs a raw socket: run the tests as root (see README)"
+    );
+}
+
+#[test]
+fn login_then_balance_payments_an_invalid_key_and_exit() {
+    needs_root();
+    let ivr = Ivr::start("conv-menu", &[]);
+    let dir = TempDir::new("conv-menu");
+    assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345#2468#1259"), &[]);
+    ivr.wait_for_line(
+        &["caller verified", "user=local|12345"],
+        Duration::from_secs(1),
+    );
+    for key in ["1", "2"] {
+        ivr.wait_for_line(
+            &["menu option", &format!("key={key}")],
+            Duration::from_secs(1),
+        );
+    }
+    ivr.wait_for_line(&["invalid option", "key=5"], Duration::from_secs(1));
+    ivr.wait_for_line(&["menu option", "key=9"], Duration::from_secs(1));
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+}
+
+#[test]
+fn a_wrong_pin_is_told_and_the_server_hangs_up() {
+    needs_root();
+    let ivr = Ivr::start("conv-wrong", &[]);
+    let dir = TempDir::new("conv-wrong");
+    assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345#1111#"), &[]);
+    ivr.wait_for_line(
+        &["wrong account number or PIN", "account=12345"],
+        Duration::from_secs(1),
+    );
+    assert_eq!(ivr.count("caller verified"), 0);
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+}
+
+#[test]
+fn total_silence_ends_with_goodbye_and_bye() {
+    // The shipped flow with short timeouts and two attempts, so the test takes seconds.
+    let dir = TempDir::new("conv-silent");
+    let shipped =
+        std::fs::read_to_string(support::project_dir().join("sip-config/flow.toml")).unwrap();
+    let quick = shipped
+        .replace("first_timeout_s = 10", "first_timeout_s = 1")
+        .replace("attempts = 3", "attempts = 2");
+    let flow = dir.0.join("flow.toml");
+    std::fs::write(&flow, quick).unwrap();
+    let ivr = Ivr::start("conv-silent", &[("IVR_FLOW__FILE", flow.to_str().unwrap())]);
+    let keys_dir = TempDir::new("conv-silent-keys");
+    assert_sipp_file_ok(&ivr, &pcap_scenario(&keys_dir, ""), &[]);
+    assert_eq!(ivr.count("no usable answer"), 2);
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+}
+
+#[test]
+fn hanging_up_during_the_pin_question_frees_the_port() {
+    needs_root();
+    // One RTP port pair: the second call works only if the first gave it back.
+    let ivr = Ivr::start_with_ports("conv-hangup", &[], 2);
+    let dir = TempDir::new("conv-hangup");
+    assert_sipp_file_ok(
+        &ivr,
+        &pcap_scenario_from(&dir, "keys_then_hangup.xml", "12345#"),
+        &[],
+    );
+    ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(5));
+    ivr.wait_for_log("media released", Duration::from_secs(5));
+    assert_eq!(
+        ivr.count("caller verified") + ivr.count("wrong account"),
+        0,
+        "never got to the directory"
+    );
+    assert_sipp_ok(&ivr, "call_hangup.xml", &[]);
+}
