@@ -40,7 +40,7 @@ fn below_thousand(n: u64, out: &mut Vec<String>) {
         1..=19 => out.push(format!("num/{rest}")),
         _ => {
             out.push(format!("num/{}", rest / 10 * 10));
-            if rest % 10 != 0 {
+            if !rest.is_multiple_of(10) {
                 out.push(format!("num/{}", rest % 10));
             }
         }

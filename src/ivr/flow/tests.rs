@@ -61,6 +61,20 @@ async fn converse(
     keys: &[(&str, &str)],
     hang_up_on: Option<&str>,
 ) -> (Vec<String>, Vec<(String, String)>) {
+    converse_at(flow_text, answer, keys, hang_up_on, true).await
+}
+
+/// `prompt_time`: prompts take their length (on a paused clock), or no time at all (real clock).
+async fn converse_at(
+    flow_text: &str,
+    answer: Verification,
+    keys: &[(&str, &str)],
+    hang_up_on: Option<&str>,
+    prompt_time: bool,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let length = |p: &crate::media::prompt::Prompt| {
+        Duration::from_millis(if prompt_time { p.duration_ms() } else { 0 })
+    };
     let prompts = prompts();
     let script = Script::parse(flow_text, &prompts).unwrap();
     let directory = Arc::new(Scripted {
@@ -111,17 +125,17 @@ async fn converse(
                 }
                 if keys.front().is_some_and(|(p, _)| *p == prompt.name) {
                     let (_, pressed) = keys.pop_front().unwrap();
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    tokio::time::sleep(length(&prompt).min(Duration::from_millis(300))).await;
                     for digit in pressed.chars() {
                         events.send(MediaEvent::Digit { digit, source: DigitSource::Rfc4733 }).unwrap();
                     }
                     let done = if interruptible { MediaEvent::PlaybackStopped { id } } else {
-                        tokio::time::sleep(Duration::from_millis(prompt.duration_ms())).await;
+                        tokio::time::sleep(length(&prompt)).await;
                         MediaEvent::PlaybackDone { id }
                     };
                     events.send(done).unwrap();
                 } else {
-                    tokio::time::sleep(Duration::from_millis(prompt.duration_ms())).await;
+                    tokio::time::sleep(length(&prompt)).await;
                     events.send(MediaEvent::PlaybackDone { id }).unwrap();
                 }
             }
@@ -352,4 +366,115 @@ fn flow_errors_name_their_line() {
     let syntax = flow.replace("attempts = 3\nretry", "attempts = three\nretry");
     let err = Script::parse(&syntax, &prompts).unwrap_err().to_string();
     assert!(err.contains("line"), "{err}");
+}
+
+/// A one-shot web service on loopback: answers `reply` to the first POST and hands back its body.
+async fn webhook_server(reply: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ivr", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        let body = loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break body.to_string();
+                }
+            }
+        };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+            reply.len()
+        );
+        socket.write_all(response.as_bytes()).await.unwrap();
+        body
+    });
+    (url, task)
+}
+
+fn flow_with_option_3(url: &str) -> String {
+    shipped_flow(&prompts()).replace(
+        "9 = [{ play = \"goodbye\" }, \"hangup\"]",
+        &format!("9 = [{{ play = \"goodbye\" }}, \"hangup\"]\n3 = [{{ webhook = {{ url = \"{url}\", timeout_ms = 1000 }} }}]"),
+    )
+}
+
+#[tokio::test]
+async fn a_webhook_option_posts_the_call_and_says_what_it_answers() {
+    let (url, server) =
+        webhook_server(r#"{"say":[{"prompt":"payments"},{"number":42},{"amount":"1.05"}]}"#).await;
+    let keys = [
+        ("enter_account", "12345#"),
+        ("enter_pin", "2468#"),
+        ("menu", "3"),
+        ("menu", "9"),
+    ];
+    let (heard, _) = converse_at(&flow_with_option_3(&url), alice(), &keys, None, false).await;
+    let posted: serde_json::Value = serde_json::from_str(&server.await.unwrap()).unwrap();
+    assert_eq!(posted["call_id"], "flow-test");
+    assert_eq!(posted["caller"], "5551234");
+    assert_eq!(posted["account"], "12345");
+    assert_eq!(posted["option"], "3");
+    let after_menu: Vec<&str> = strs(&heard)
+        .into_iter()
+        .skip_while(|p| *p != "menu")
+        .skip(1)
+        .take(9)
+        .collect();
+    assert_eq!(
+        after_menu,
+        [
+            "payments",
+            "num/40",
+            "num/2",
+            "num/1",
+            "num/dollar",
+            "num/and",
+            "num/5",
+            "num/cents",
+            "menu"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_webhook_gets_a_spoken_apology() {
+    // A port nobody listens on: the connection is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let keys = [
+        ("enter_account", "12345#"),
+        ("enter_pin", "2468#"),
+        ("menu", "3"),
+        ("menu", "9"),
+    ];
+    let flow = flow_with_option_3(&format!("http://{dead}/ivr"));
+    let (heard, _) = converse_at(&flow, alice(), &keys, None, false).await;
+    let after_menu: Vec<&str> = strs(&heard)
+        .into_iter()
+        .skip_while(|p| *p != "menu")
+        .skip(1)
+        .take(2)
+        .collect();
+    assert_eq!(after_menu, ["sorry_error", "menu"]);
+    // And a service that answers garbage.
+    let (url, server) = webhook_server("not json").await;
+    let (heard, _) = converse_at(&flow_with_option_3(&url), alice(), &keys, None, false).await;
+    server.await.unwrap();
+    assert!(heard.contains(&"sorry_error".to_string()), "{heard:?}");
 }
