@@ -21,6 +21,97 @@ pub struct Settings {
     pub prompts: PromptSettings,
     pub flow: FlowSettings,
     pub directory: DirectorySettings,
+    pub auth0: Auth0Settings,
+    pub lockout: LockoutSettings,
+}
+
+/// A secret: shown as `***` by Debug, never Display-ed, only handed out by `expose`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lookup {
+    /// Find the user by `app_metadata.account_number` (Management API search).
+    Search,
+    /// The account number is the username: no search.
+    Username,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth0Settings {
+    /// Base URL, `https://tenant.auth0.com`; `http://` only for loopback (a local mock).
+    pub domain: String,
+    pub client_id: String,
+    /// Only from IVR_AUTH0__CLIENT_SECRET; a file setting it is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// Or a file holding only the secret (a Docker or Kubernetes secret mount).
+    pub client_secret_file: Option<PathBuf>,
+    /// The database connection (realm) the PIN is checked against.
+    pub connection: String,
+    /// Defaults to `{domain}/api/v2/`.
+    pub audience: String,
+    pub lookup: Lookup,
+    pub request_timeout_ms: u64,
+    /// How long a caller may wait for Auth0's rate limit to reset.
+    pub patience_ms: u64,
+}
+
+impl Default for Auth0Settings {
+    fn default() -> Self {
+        Auth0Settings {
+            domain: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            client_secret_file: None,
+            connection: "Username-Password-Authentication".into(),
+            audience: String::new(),
+            lookup: Lookup::Search,
+            request_timeout_ms: 5000,
+            patience_ms: 3000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutSettings {
+    /// Wrong PINs for one account within the window that lock it.
+    pub max_failures: usize,
+    /// Wrong PINs from one caller ID (across accounts) within the window that lock it.
+    pub caller_max_failures: usize,
+    pub window_s: u64,
+    pub lock_s: u64,
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        LockoutSettings {
+            max_failures: 5,
+            caller_max_failures: 10,
+            window_s: 900,
+            lock_s: 900,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +261,11 @@ impl Settings {
         let settings: Settings = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if let Some(source) = figment.find_metadata("auth0.client_secret") {
+            if !source.name.to_lowercase().contains("environment") {
+                bail!("auth0.client_secret must not be in {}: set IVR_AUTH0__CLIENT_SECRET or auth0.client_secret_file", path.display());
+            }
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -189,7 +285,55 @@ impl Settings {
         if self.rtp.inactivity_timeout_s == 0 {
             bail!("rtp.inactivity_timeout_s must be > 0");
         }
+        let l = &self.lockout;
+        if l.max_failures == 0 || l.caller_max_failures == 0 || l.window_s == 0 {
+            bail!("lockout: max_failures, caller_max_failures and window_s must be > 0");
+        }
+        if self.directory.backend == Backend::Auth0 {
+            self.auth0_base()?;
+            if self.auth0.client_id.is_empty() {
+                bail!("auth0.client_id is required with directory.backend = auth0");
+            }
+        }
         Ok(())
+    }
+
+    /// `auth0.domain` checked: https, or http to a loopback address (a test mock).
+    pub fn auth0_base(&self) -> Result<String> {
+        let domain = self.auth0.domain.trim_end_matches('/');
+        let bad = || format!("auth0.domain: expected https://tenant.auth0.com, got {domain:?}");
+        if let Some(host) = domain.strip_prefix("http://") {
+            let host = host.split('/').next().unwrap_or_default();
+            let host = host
+                .rsplit_once(':')
+                .map_or(host, |(h, _)| h)
+                .trim_matches(['[', ']']);
+            let loopback =
+                host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                bail!(
+                    "auth0.domain: http:// is accepted only for loopback addresses (a local mock)"
+                );
+            }
+        } else if !domain.starts_with("https://") || domain.len() <= "https://".len() {
+            bail!(bad());
+        }
+        Ok(domain.to_string())
+    }
+
+    /// The client secret: from the environment, or the file `auth0.client_secret_file` names.
+    pub fn auth0_secret(&self) -> Result<Secret> {
+        if let Some(secret) = &self.auth0.client_secret {
+            return Ok(secret.clone());
+        }
+        let path = self
+            .auth0
+            .client_secret_file
+            .as_ref()
+            .context("auth0: set IVR_AUTH0__CLIENT_SECRET or auth0.client_secret_file")?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("auth0.client_secret_file {}", path.display()))?;
+        Ok(Secret::new(text.trim().to_string()))
     }
 
     pub fn codecs(&self) -> Vec<Codec> {

@@ -4,12 +4,15 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use ivr::config::{Backend, Settings, DEFAULT_CONFIG};
+use ivr::directory::auth0::Auth0Directory;
 use ivr::directory::local::LocalDirectory;
+use ivr::directory::lockout::{Guarded, InMemoryCounter, Policy};
 use ivr::directory::users_cli::{self, Edit};
 use ivr::directory::Directory;
 use ivr::ivr::flow::FlowEnv;
@@ -72,14 +75,30 @@ fn load(cli: &Cli) -> Result<Loaded> {
     let settings = Settings::load(&cli.config)?;
     let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.codecs())?;
     let script = Script::load(&settings.flow.file, &prompts)?;
-    let directory: Arc<dyn Directory> = match settings.directory.backend {
+    let http = ivr::http::client()?;
+    let backend: Arc<dyn Directory> = match settings.directory.backend {
         Backend::Local => Arc::new(LocalDirectory::load(&settings.directory.users)?),
-        Backend::Auth0 => anyhow::bail!("directory.backend: auth0 is not built yet"),
+        Backend::Auth0 => Arc::new(Auth0Directory::new(
+            http.clone(),
+            &settings.auth0,
+            settings.auth0_secret()?,
+        )),
     };
+    let lockout = &settings.lockout;
+    let policy = |max_failures| Policy {
+        max_failures,
+        window: Duration::from_secs(lockout.window_s),
+        lock_for: Duration::from_secs(lockout.lock_s),
+    };
+    let directory = Arc::new(Guarded::new(
+        backend,
+        Arc::new(InMemoryCounter::new(policy(lockout.max_failures))),
+        Arc::new(InMemoryCounter::new(policy(lockout.caller_max_failures))),
+    ));
     let flow = Arc::new(FlowEnv {
         script,
         directory,
-        http: ivr::http::client()?,
+        http,
     });
     Ok(Loaded {
         settings,

@@ -1,7 +1,9 @@
 //! Who the caller is: the `Directory` trait the IVR flow verifies callers through, and its
 //! backends. The flow sees nothing but `Verification`.
 
+pub mod auth0;
 pub mod local;
+pub mod lockout;
 pub mod users_cli;
 
 use std::future::Future;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod auth0_mock;
 pub mod keys;
 
 use std::net::{TcpListener, UdpSocket};
