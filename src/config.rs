@@ -388,3 +388,57 @@ fn outgoing_interface_ip() -> Option<IpAddr> {
     socket.connect("192.0.2.1:9").ok()?;
     Some(socket.local_addr().ok()?.ip())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_auth0(domain: &str) -> Settings {
+        let mut s = Settings::default();
+        s.directory.backend = Backend::Auth0;
+        s.auth0.domain = domain.into();
+        s.auth0.client_id = "id".into();
+        s
+    }
+
+    #[test]
+    fn auth0_domain_is_https_or_loopback_http() {
+        assert!(with_auth0("https://tenant.auth0.com").validate().is_ok());
+        assert!(with_auth0("http://127.0.0.1:8080").validate().is_ok());
+        assert!(with_auth0("http://localhost:8080/").validate().is_ok());
+        assert!(with_auth0("http://[::1]:8080").validate().is_ok());
+        for bad in [
+            "http://tenant.auth0.com",
+            "http://10.0.0.1",
+            "ftp://x",
+            "tenant.auth0.com",
+            "https://",
+        ] {
+            assert!(with_auth0(bad).validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_client_secret_in_the_settings_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ivr-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ivr.toml");
+        std::fs::write(&path, "[auth0]\nclient_secret = \"oops\"\n").unwrap();
+        let err = Settings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("IVR_AUTH0__CLIENT_SECRET"), "{err}");
+        assert!(
+            !err.contains("oops"),
+            "the refusal must not echo the secret: {err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_are_never_shown_by_debug() {
+        let secret = Secret::new("hunter2".into());
+        assert_eq!(format!("{secret:?}"), "***");
+        let mut s = Settings::default();
+        s.auth0.client_secret = Some(secret);
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -71,6 +71,11 @@ impl MockState {
         f(&mut self.switches.lock().unwrap());
     }
 
+    /// Auth0's brute-force protection blocks this user (10 failures from our one IP).
+    pub fn block(&self, email: &str) {
+        self.failures.lock().unwrap().insert(email.to_string(), 10);
+    }
+
     /// Revokes every management token (the API will answer 401).
     pub fn expire_tokens(&self) {
         self.tokens.lock().unwrap().clear();
