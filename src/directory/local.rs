@@ -62,6 +62,7 @@ impl UsersFile {
 
 pub struct LocalDirectory {
     users: HashMap<String, LocalUser>,
+    hasher: Hasher,
     /// Checked against when the account is unknown, so both cases take the same time.
     decoy_hash: String,
 }
@@ -75,8 +76,45 @@ impl LocalDirectory {
     pub fn new(users: Vec<LocalUser>) -> LocalDirectory {
         LocalDirectory {
             users: users.into_iter().map(|u| (u.account.clone(), u)).collect(),
+            hasher: Hasher::start(),
             decoy_hash: hash_pin("0000").unwrap_or_default(),
         }
+    }
+}
+
+type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
+
+/// Argon2id checks on a few threads of their own. Each check takes 19 MiB and tens of
+/// milliseconds: on the runtime's blocking pool every thread would keep a 19 MiB malloc arena
+/// (hundreds of MiB after a burst) and a login storm could take every core from the RTP tasks.
+/// Here logins queue, memory stays at one buffer per hashing thread, and one core is left free.
+struct Hasher {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+}
+
+impl Hasher {
+    fn start() -> Hasher {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(2);
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(1024);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("pin-check-{i}")).spawn(move || loop {
+                let job = queue.lock().map_err(|_| ()).and_then(|q| q.recv().map_err(|_| ()));
+                let Ok((hash, pin, reply)) = job else { return };
+                let _ = reply.send(pin_matches(&hash, &pin));
+            });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a PIN-check thread: {e}");
+            }
+        }
+        Hasher { jobs }
+    }
+
+    async fn check(&self, hash: String, pin: String) -> Result<bool, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs.try_send((hash, pin, reply)).map_err(|_| "PIN checks are backed up".to_string())?;
+        answer.await.map_err(|_| "PIN check thread stopped".to_string())
     }
 }
 
@@ -109,8 +147,7 @@ impl Directory for LocalDirectory {
                 .as_ref()
                 .map_or(self.decoy_hash.clone(), |u| u.pin_hash.clone());
             let pin = pin.to_string();
-            // Argon2 is deliberately slow: keep it off the call tasks' threads.
-            let matched = tokio::task::spawn_blocking(move || pin_matches(&hash, &pin)).await;
+            let matched = self.hasher.check(hash, pin).await;
             match (matched, user) {
                 (Ok(true), Some(user)) => Verification::Verified(User {
                     user_id: format!("local|{}", user.account),
@@ -118,7 +155,7 @@ impl Directory for LocalDirectory {
                     balance: user.balance,
                 }),
                 (Ok(_), _) => Verification::WrongCredentials,
-                (Err(e), _) => Verification::Unavailable(format!("PIN check failed: {e}")),
+                (Err(e), _) => Verification::Unavailable(e),
             }
         })
     }

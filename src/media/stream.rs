@@ -76,6 +76,35 @@ const MAX_BURST: u64 = 5;
 /// An RFC 4733 event with no packet for this long is over, End or not.
 const EVENT_TIMEOUT: Duration = Duration::from_millis(1000);
 
+/// How late frames leave against their absolute deadline: <1, <2, <4, <8, <16, <32, <64, ≥64 ms.
+#[derive(Debug, Default)]
+struct Lateness {
+    buckets: [u32; 8],
+    max_us: u64,
+}
+
+impl Lateness {
+    fn record(&mut self, late: Duration) {
+        let ms = late.as_millis() as u64;
+        let bucket = if ms == 0 { 0 } else { (64 - ms.leading_zeros() as usize).min(7) };
+        self.buckets[bucket] += 1;
+        self.max_us = self.max_us.max(late.as_micros() as u64);
+    }
+
+    /// The bucket's upper bound (ms) under which 99% of frames left.
+    fn p99_ms(&self) -> u64 {
+        let total: u32 = self.buckets.iter().sum();
+        let mut seen = 0;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen * 100 >= total * 99 {
+                return 1 << i;
+            }
+        }
+        128
+    }
+}
+
 struct Playback {
     prompt: Arc<Prompt>,
     frame: usize,
@@ -98,6 +127,7 @@ pub struct RtpStream {
     queue: VecDeque<Playback>,
     keys: Rfc4733Decoder,
     tones: Option<InbandDetector>,
+    lateness: Lateness,
     events: mpsc::UnboundedSender<MediaEvent>,
     library: Arc<PromptLibrary>,
     last_heard: Instant,
@@ -129,6 +159,7 @@ impl RtpStream {
             queue: VecDeque::new(),
             keys,
             tones,
+            lateness: Lateness::default(),
             events,
         }
     }
@@ -149,10 +180,11 @@ impl RtpStream {
                 biased;
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
-                    None => return,
+                    None => return self.report(),
                 },
                 () = &mut tick => {
                     let now = Instant::now();
+                    self.lateness.record(now.saturating_duration_since(start + FRAME * frame_no as u32));
                     let due = (now - start).as_millis() as u64 / FRAME_MS as u64 + 1;
                     let behind = due.saturating_sub(frame_no);
                     if behind > MAX_BURST {
@@ -176,12 +208,22 @@ impl RtpStream {
                 () = &mut quiet, if self.params.peer_sends => {
                     if self.last_heard.elapsed() >= self.inactivity {
                         let _ = self.events.send(MediaEvent::Inactive);
-                        return;
+                        return self.report();
                     }
                     quiet.as_mut().reset(self.last_heard + self.inactivity);
                 }
             }
         }
+    }
+
+    fn report(&self) {
+        let l = &self.lateness;
+        tracing::info!(
+            frames = l.buckets.iter().sum::<u32>(),
+            late_p99_under_ms = l.p99_ms(),
+            late_max_us = l.max_us,
+            "rtp pacing"
+        );
     }
 
     fn on_command(&mut self, command: MediaCommand) {
@@ -463,6 +505,21 @@ mod tests {
         );
         drop(commands);
         task.await.unwrap();
+    }
+
+    #[test]
+    fn lateness_buckets_and_p99() {
+        let mut l = Lateness::default();
+        for _ in 0..98 {
+            l.record(Duration::from_micros(300));
+        }
+        l.record(Duration::from_millis(5));
+        l.record(Duration::from_millis(40));
+        assert_eq!(l.buckets[0], 98);
+        assert_eq!(l.buckets[3], 1, "5 ms falls in [4, 8)");
+        assert_eq!(l.buckets[6], 1, "40 ms falls in [32, 64)");
+        assert_eq!(l.p99_ms(), 8);
+        assert_eq!(l.max_us, 40_000);
     }
 
     fn source_of(event: Option<MediaEvent>) -> DigitSource {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Reproduces the table in BENCHMARKS.md: whole conversations (dial, welcome, account and PIN as
+# RFC 4733, greeting, 1 for the balance, a stay in the menu, 9, the IVR's BYE) against the
+# release binary on loopback, at each level of concurrent calls. Usage: bench/run.sh
+# Environment: LEVELS (default "100 500 1000 2000"), RATE calls/s (default 50: one PIN-check
+# thread does about 80 Argon2id logins a second here, and the ramp should not queue them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+cargo build --release --quiet --example loadgen
+out=bench/results
+mkdir -p "$out"
+echo "| calls | attempted/completed/failed | setup ms p50 / p99 | digit→response ms p50 / p99 | key→prompt stop ms p50 / p99 | pacing deviation ms p50 / p99 / max | seq gaps | IVR cores (steady) | calls per core | IVR RSS MiB (steady) | KiB per call | loadgen cores |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for n in ${LEVELS:-100 500 1000 2000}; do
+  rate=${RATE:-50}
+  hold=$(( n / rate + 20 ))
+  IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=30000-39999 ./target/release/ivr 2>"$out/ivr-$n.log" &
+  pid=$!
+  sleep 2
+  # Warm-up: the first logins create the PIN-check buffer and malloc arenas once.
+  ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent 20 --rate 20 --hold-s 1 --ivr-pid "$pid" >/dev/null
+  ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent "$n" --rate "$rate" --hold-s "$hold" \
+    --ivr-pid "$pid" --json "$out/$n.json" --markdown
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+done
