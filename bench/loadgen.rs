@@ -87,7 +87,11 @@ struct Rtp {
 }
 
 enum Heard {
-    Packet { audible: bool, marker: bool, at: Instant },
+    Packet {
+        audible: bool,
+        marker: bool,
+        at: Instant,
+    },
     Sip(String),
     Timeout,
 }
@@ -158,7 +162,12 @@ impl Caller {
                     return Err("IVR hung up early".into());
                 }
                 Heard::Sip(_) => {}
-                Heard::Timeout => return Err(format!("no {} audio", if audible { "audible" } else { "silent" })),
+                Heard::Timeout => {
+                    return Err(format!(
+                        "no {} audio",
+                        if audible { "audible" } else { "silent" }
+                    ))
+                }
             }
         }
     }
@@ -168,7 +177,11 @@ impl Caller {
         let until = Instant::now() + within;
         loop {
             match self.hear(until).await {
-                Heard::Packet { audible, marker, at } if !audible || marker => return Ok(at),
+                Heard::Packet {
+                    audible,
+                    marker,
+                    at,
+                } if !audible || marker => return Ok(at),
                 Heard::Timeout => return Err("the prompt never stopped".into()),
                 _ => {}
             }
@@ -267,14 +280,25 @@ impl Caller {
             match self.hear(until).await {
                 Heard::Sip(m) if m.starts_with("SIP/2.0 200") => break m,
                 Heard::Sip(m) if m.starts_with("SIP/2.0 1") => {}
-                Heard::Sip(m) => return Err(format!("INVITE answered {}", m.lines().next().unwrap_or(""))),
+                Heard::Sip(m) => {
+                    return Err(format!(
+                        "INVITE answered {}",
+                        m.lines().next().unwrap_or("")
+                    ))
+                }
                 Heard::Packet { .. } => {}
                 Heard::Timeout => return Err("no 200 to INVITE".into()),
             }
         };
         let setup = sent.elapsed();
-        self.to_tag = header(&ok, "To").and_then(|t| t.split(";tag=").nth(1)).unwrap_or("").to_string();
-        let port: u16 = ok.lines().find_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok()).ok_or("no m= in 200")?;
+        self.to_tag = header(&ok, "To")
+            .and_then(|t| t.split(";tag=").nth(1))
+            .unwrap_or("")
+            .to_string();
+        let port: u16 = ok
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok())
+            .ok_or("no m= in 200")?;
         self.ivr_media = Some(SocketAddr::new(target.ip(), port));
         self.send_sip(format!(
             "ACK sip:ivr@{target} SIP/2.0\nVia: SIP/2.0/UDP {local_sip};branch=z9hG4bKload{n}a{};rport\nMax-Forwards: 70\nFrom: <sip:load{n}@127.0.0.1>;tag=l{n}\nTo: <sip:ivr@{target}>;tag={}\nCall-ID: {}\nCSeq: 1 ACK\nContent-Length: 0\n\n",
@@ -283,16 +307,29 @@ impl Caller {
             self.call_id
         ))
         .await;
-        report.lock().unwrap().setup_us.push(setup.as_micros() as u64);
+        report
+            .lock()
+            .unwrap()
+            .setup_us
+            .push(setup.as_micros() as u64);
 
-        self.wait_audio(true, Duration::from_secs(5)).await.map_err(|e| format!("welcome: {e}"))?;
+        self.wait_audio(true, Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("welcome: {e}"))?;
         let account = format!("{}#", self.args.account);
         self.keys(&account).await?;
         let pin = format!("{}#", self.args.pin);
         self.keys(&pin).await?;
         let pin_done = Instant::now();
-        let greeting = self.wait_audio(true, Duration::from_secs(15)).await.map_err(|e| format!("greeting: {e}"))?;
-        report.lock().unwrap().digit_response_us.push((greeting - pin_done).as_micros() as u64);
+        let greeting = self
+            .wait_audio(true, Duration::from_secs(15))
+            .await
+            .map_err(|e| format!("greeting: {e}"))?;
+        report
+            .lock()
+            .unwrap()
+            .digit_response_us
+            .push((greeting - pin_done).as_micros() as u64);
 
         // Into the menu prompt, then 1 (balance) while it plays: how fast does it stop?
         self.idle(Duration::from_millis(1500)).await?;
@@ -301,10 +338,17 @@ impl Caller {
             let pressed = self.key('1').await;
             let stopped = match self.rtp.changed_at {
                 Some(at) => at,
-                None => self.wait_prompt_change(Duration::from_secs(2)).await.map_err(|e| format!("barge-in: {e}"))?,
+                None => self
+                    .wait_prompt_change(Duration::from_secs(2))
+                    .await
+                    .map_err(|e| format!("barge-in: {e}"))?,
             };
             self.rtp.watch_from = None;
-            report.lock().unwrap().barge_in_us.push(stopped.saturating_duration_since(pressed).as_micros() as u64);
+            report
+                .lock()
+                .unwrap()
+                .barge_in_us
+                .push(stopped.saturating_duration_since(pressed).as_micros() as u64);
         } else {
             self.key('1').await;
         }
@@ -314,7 +358,8 @@ impl Caller {
             self.idle(Duration::from_secs(10)).await?;
             self.key('*').await;
         }
-        self.idle(leave.saturating_duration_since(Instant::now())).await?;
+        self.idle(leave.saturating_duration_since(Instant::now()))
+            .await?;
         self.key('9').await;
         let until = Instant::now() + Duration::from_secs(15);
         loop {
@@ -338,7 +383,14 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 
 fn rss_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix(field)?.trim().strip_suffix(" kB")?.trim().parse().ok())
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .trim()
+            .strip_suffix(" kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 fn percentile(v: &mut [u64], p: f64) -> u64 {
@@ -351,7 +403,11 @@ fn percentile(v: &mut [u64], p: f64) -> u64 {
 
 fn main() {
     let args = Arc::new(Args::parse());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run(args));
 }
 
@@ -387,7 +443,12 @@ async fn run(args: Arc<Args>) {
                 sleep(Duration::from_secs(1)).await;
                 let Some(pid) = args.ivr_pid else { return };
                 let active = report.lock().unwrap().active;
-                let row = (started.elapsed().as_secs_f64(), active, cpu_ticks(pid).unwrap_or(0), rss_kib(pid, "VmRSS:").unwrap_or(0));
+                let row = (
+                    started.elapsed().as_secs_f64(),
+                    active,
+                    cpu_ticks(pid).unwrap_or(0),
+                    rss_kib(pid, "VmRSS:").unwrap_or(0),
+                );
                 samples.lock().unwrap().push(row);
             }
         });
@@ -401,7 +462,9 @@ async fn run(args: Arc<Args>) {
         let (tx, inbox) = mpsc::unbounded_channel();
         let call_id = format!("load-{n}-{}", std::process::id());
         routes.lock().unwrap().insert(call_id.clone(), tx);
-        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("RTP socket: raise `ulimit -n`");
+        let socket = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("RTP socket: raise `ulimit -n`");
         let mut caller = Caller {
             n,
             args: args.clone(),
@@ -440,7 +503,7 @@ async fn run(args: Arc<Args>) {
                 Ok(()) => r.completed += 1,
                 Err(why) => *r.failed.entry(why).or_default() += 1,
             }
-            r.pacing_dev_us.extend(caller.rtp.deviations.drain(..));
+            r.pacing_dev_us.append(&mut caller.rtp.deviations);
             r.seq_gaps += caller.rtp.seq_gaps;
             r.packets += caller.rtp.packets;
             routes.lock().unwrap().remove(&caller.call_id);
@@ -465,15 +528,23 @@ async fn run(args: Arc<Args>) {
         (Some(a), Some(b)) if b.0 > a.0 => {
             let secs = b.0 - a.0;
             let cpu = (b.2 - a.2) as f64 / 100.0;
-            let call_seconds: f64 = full.windows(2).map(|w| (w[1].0 - w[0].0) * w[0].1 as f64).sum();
+            let call_seconds: f64 = full
+                .windows(2)
+                .map(|w| (w[1].0 - w[0].0) * w[0].1 as f64)
+                .sum();
             (cpu / call_seconds.max(1e-9), secs, cpu / secs)
         }
         _ => (f64::NAN, 0.0, f64::NAN),
     };
     let peak_rss = args.ivr_pid.and_then(|p| rss_kib(p, "VmHWM:")).unwrap_or(0);
     let steady_rss = full.iter().map(|s| s.3).max().unwrap_or(0);
-    let per_call_kib = idle_rss.map(|i| (steady_rss.saturating_sub(i)) as f64 / args.concurrent.min(total) as f64);
-    let calls_per_core = if cpu_per_call_s.is_finite() { 1.0 / cpu_per_call_s } else { f64::NAN };
+    let per_call_kib =
+        idle_rss.map(|i| (steady_rss.saturating_sub(i)) as f64 / args.concurrent.min(total) as f64);
+    let calls_per_core = if cpu_per_call_s.is_finite() {
+        1.0 / cpu_per_call_s
+    } else {
+        f64::NAN
+    };
     let json = serde_json::json!({
         "concurrent": args.concurrent, "rate_cps": args.rate, "hold_s": args.hold_s,
         "attempted": r.attempted, "completed": r.completed, "failed": r.failed,

@@ -94,16 +94,23 @@ struct Hasher {
 
 impl Hasher {
     fn start() -> Hasher {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(2);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .div_ceil(2);
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(1024);
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
         for i in 0..threads {
             let queue = queue.clone();
-            let spawned = std::thread::Builder::new().name(format!("pin-check-{i}")).spawn(move || loop {
-                let job = queue.lock().map_err(|_| ()).and_then(|q| q.recv().map_err(|_| ()));
-                let Ok((hash, pin, reply)) = job else { return };
-                let _ = reply.send(pin_matches(&hash, &pin));
-            });
+            let spawned = std::thread::Builder::new()
+                .name(format!("pin-check-{i}"))
+                .spawn(move || loop {
+                    let job = queue
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|q| q.recv().map_err(|_| ()));
+                    let Ok((hash, pin, reply)) = job else { return };
+                    let _ = reply.send(pin_matches(&hash, &pin));
+                });
             if let Err(e) = spawned {
                 tracing::error!("cannot start a PIN-check thread: {e}");
             }
@@ -113,8 +120,12 @@ impl Hasher {
 
     async fn check(&self, hash: String, pin: String) -> Result<bool, String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs.try_send((hash, pin, reply)).map_err(|_| "PIN checks are backed up".to_string())?;
-        answer.await.map_err(|_| "PIN check thread stopped".to_string())
+        self.jobs
+            .try_send((hash, pin, reply))
+            .map_err(|_| "PIN checks are backed up".to_string())?;
+        answer
+            .await
+            .map_err(|_| "PIN check thread stopped".to_string())
     }
 }
 

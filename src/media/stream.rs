@@ -86,7 +86,11 @@ struct Lateness {
 impl Lateness {
     fn record(&mut self, late: Duration) {
         let ms = late.as_millis() as u64;
-        let bucket = if ms == 0 { 0 } else { (64 - ms.leading_zeros() as usize).min(7) };
+        let bucket = if ms == 0 {
+            0
+        } else {
+            (64 - ms.leading_zeros() as usize).min(7)
+        };
         self.buckets[bucket] += 1;
         self.max_us = self.max_us.max(late.as_micros() as u64);
     }
