@@ -7,28 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::keys::{info_scenario, is_root, pcap_scenario};
-use support::{assert_sipp_file_ok, Ivr, TempDir};
-
-/// The caller logged in as `account`, chose `options` in order, and the IVR hung up after 9.
-fn assert_conversation(ivr: &Ivr, account: &str, options: &[&str]) {
-    ivr.wait_for_line(
-        &["caller verified", &format!("user=local|{account}")],
-        Duration::from_secs(10),
-    );
-    for key in options {
-        ivr.wait_for_line(
-            &["menu option", &format!("key={key}")],
-            Duration::from_secs(10),
-        );
-    }
-    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
-    let chosen = ivr
-        .log_text()
-        .lines()
-        .filter(|l| l.contains("menu option"))
-        .count();
-    assert_eq!(chosen, options.len(), "every key once: {options:?}");
-}
+use support::{assert_conversation, assert_sipp_file_ok, Ivr, TempDir};
 
 #[test]
 fn sipp_rfc2833_pcaps_key_every_digit_once_in_order() {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::audio::{active_span, expected_stream, read_recording};
-use support::{free_port, require_tool, Ivr, TempDir};
+use support::{assert_conversation, free_port, require_tool, Ivr, TempDir};
 
 fn silence_wav(path: &Path, seconds: u32) {
     let spec = hound::WavSpec {
@@ -150,26 +150,6 @@ fn baresip_command(ctrl: u16, command: &str, params: &str) {
     stream
         .write_all(format!("{}:{json},", json.len()).as_bytes())
         .unwrap();
-}
-
-fn assert_conversation(ivr: &Ivr, account: &str, options: &[&str]) {
-    ivr.wait_for_line(
-        &["caller verified", &format!("user=local|{account}")],
-        Duration::from_secs(15),
-    );
-    for key in options {
-        ivr.wait_for_line(
-            &["menu option", &format!("key={key}")],
-            Duration::from_secs(15),
-        );
-    }
-    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
-    let chosen = ivr
-        .log_text()
-        .lines()
-        .filter(|l| l.contains("menu option"))
-        .count();
-    assert_eq!(chosen, options.len(), "every key once: {options:?}");
 }
 
 #[test]

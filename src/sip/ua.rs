@@ -439,7 +439,8 @@ impl UserAgent {
         });
     }
 
-    /// A failure to an INVITE outside any call still needs its ACK absorbed: a throwaway call.
+    /// Refuses an INVITE that has no usable call (481, or 500 while another INVITE is pending).
+    /// Sent once: its ACK matches nothing and is dropped.
     fn send_invite_failure(
         &mut self,
         req: &Request,

@@ -237,3 +237,25 @@ pub fn assert_sipp_file_ok(ivr: &Ivr, scenario_path: &std::path::Path, extra: &[
         ivr.log_text()
     );
 }
+
+/// The caller logged in as `account` (local directory), chose `options` in order, each once,
+/// and the IVR hung up.
+pub fn assert_conversation(ivr: &Ivr, account: &str, options: &[&str]) {
+    ivr.wait_for_line(
+        &["caller verified", &format!("user=local|{account}")],
+        Duration::from_secs(15),
+    );
+    for key in options {
+        ivr.wait_for_line(
+            &["menu option", &format!("key={key}")],
+            Duration::from_secs(15),
+        );
+    }
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
+    let chosen = ivr
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("menu option"))
+        .count();
+    assert_eq!(chosen, options.len(), "every key once: {options:?}");
+}
