@@ -245,6 +245,7 @@ impl Switchboard {
         let (media, media_rx) = mpsc::unbounded_channel();
         let (media_events_tx, media_events) = mpsc::unbounded_channel();
         let stream = RtpStream::new(
+            call_id.clone(),
             lease,
             params,
             self.prompts.clone(),

@@ -117,6 +117,8 @@ struct Playback {
 }
 
 pub struct RtpStream {
+    /// For the log line the stream writes when it ends.
+    call_id: String,
     lease: PortLease,
     params: MediaParams,
     silence: Bytes,
@@ -139,6 +141,7 @@ pub struct RtpStream {
 
 impl RtpStream {
     pub fn new(
+        call_id: String,
         lease: PortLease,
         params: MediaParams,
         library: Arc<PromptLibrary>,
@@ -148,6 +151,7 @@ impl RtpStream {
         let keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
         let tones = params.inband.then(InbandDetector::new);
         RtpStream {
+            call_id,
             silence: library.silence(params.codec),
             library,
             last_heard: Instant::now(),
@@ -223,6 +227,7 @@ impl RtpStream {
     fn report(&self) {
         let l = &self.lateness;
         tracing::info!(
+            call_id = %self.call_id,
             frames = l.buckets.iter().sum::<u32>(),
             late_p99_under_ms = l.p99_ms(),
             late_max_us = l.max_us,
@@ -450,6 +455,7 @@ mod tests {
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let stream = RtpStream::new(
+            "test".into(),
             lease,
             params,
             lib.clone(),
@@ -550,6 +556,7 @@ mod tests {
         };
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let stream = RtpStream::new(
+            "test".into(),
             pool.lease().unwrap(),
             params,
             lib.clone(),
