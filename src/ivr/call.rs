@@ -188,13 +188,6 @@ impl Call {
         let _ = self.media.send(MediaCommand::StopPlayback);
     }
 
-    /// Waits until the call ends by itself (caller BYE or RTP inactivity).
-    pub async fn wait(&mut self) -> Result<(), Gone> {
-        loop {
-            self.next_event(None).await?;
-        }
-    }
-
     /// Ends the call from our side: BYE.
     pub fn hangup(&mut self) {
         let _ = self.hangup.send(self.call_ref);

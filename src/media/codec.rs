@@ -63,11 +63,6 @@ impl Codec {
     pub fn samples_per_frame(self) -> usize {
         (self.clock_rate() * FRAME_MS / 1000) as usize
     }
-
-    /// The sample rate prompts are resampled to before encoding.
-    pub fn encode_rate(self) -> u32 {
-        self.clock_rate()
-    }
 }
 
 pub fn linear_to_ulaw(sample: i16) -> u8 {

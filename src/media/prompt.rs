@@ -53,7 +53,7 @@ impl PromptLibrary {
             let (samples, rate) = read_wav_mono(&path)?;
             let mut frames = HashMap::new();
             for &codec in codecs {
-                let resampled = resample(&samples, rate, codec.encode_rate())
+                let resampled = resample(&samples, rate, codec.clock_rate())
                     .with_context(|| format!("resampling {}", path.display()))?;
                 frames.insert(codec, encoders.encode(codec, &resampled)?);
             }

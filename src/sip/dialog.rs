@@ -77,7 +77,8 @@ impl Dialog {
 
     /// Builds our BYE and where to send it: the first route if there is a route set, otherwise
     /// the remote target. Strict routers (no `;lr`) get the RFC 3261 §12.2.1.1 treatment.
-    pub fn bye(&mut self, local: SocketAddr, user_agent: &str) -> (Bytes, Destination) {
+    /// Also returns the BYE's branch, which its responses are matched by (§17.1.3).
+    pub fn bye(&mut self, local: SocketAddr, user_agent: &str) -> (Bytes, Destination, String) {
         self.local_cseq += 1;
         let branch = new_branch();
         let mut routes: Vec<String> = self.route_set.clone();
@@ -113,7 +114,7 @@ impl Dialog {
             "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nUser-Agent: {user_agent}\r\n",
             self.local_uri, self.local_tag, self.remote, self.call_id, self.local_cseq
         );
-        (message::finish(out, &[], None), destination)
+        (message::finish(out, &[], None), destination, branch)
     }
 
     /// Where a SIP URI points: its IP and port, or the INVITE's source for names we do not

@@ -113,6 +113,8 @@ struct Call {
     phase: Phase,
     invite: Option<(Box<Request>, InviteServer)>,
     bye: Option<(NonInviteClient, Destination)>,
+    /// Keys this call holds in `invites` and `byes`, so forgetting it touches only them.
+    branches: Vec<String>,
     /// The layer above asked to hang up before the ACK; BYE goes once it is possible.
     hangup_pending: bool,
     ended: bool,
@@ -135,6 +137,8 @@ pub struct UserAgent {
     dialogs: HashMap<(String, String), CallRef>,
     /// INVITE branch → call, for retransmissions, CANCEL and non-2xx ACK.
     invites: HashMap<String, CallRef>,
+    /// Our BYE's branch → call, for its responses.
+    byes: HashMap<String, CallRef>,
     servers: HashMap<(String, String), (NonInviteServer, Option<Instant>)>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
 }
@@ -153,6 +157,7 @@ impl UserAgent {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
+            byes: HashMap::new(),
             servers: HashMap::new(),
             timers: BinaryHeap::new(),
         }
@@ -381,7 +386,8 @@ impl UserAgent {
             from: req.from.clone(),
             offer: (!req.body.is_empty()).then(|| req.body.clone()),
         };
-        self.invites.insert(req.top_via.branch.clone(), call_ref);
+        let branch = req.top_via.branch.clone();
+        self.invites.insert(branch.clone(), call_ref);
         self.dialogs
             .insert((req.call_id.clone(), local_tag), call_ref);
         self.calls.insert(
@@ -391,6 +397,7 @@ impl UserAgent {
                 phase: Phase::Offered,
                 invite: Some((req, tx)),
                 bye: None,
+                branches: vec![branch],
                 hangup_pending: false,
                 ended: false,
                 armed: None,
@@ -431,6 +438,7 @@ impl UserAgent {
         let offer = (!req.body.is_empty()).then(|| req.body.clone());
         tracing::info!(call_id = %req.call_id, with_sdp = offer.is_some(), "re-INVITE");
         self.invites.insert(req.top_via.branch.clone(), call_ref);
+        call.branches.push(req.top_via.branch.clone());
         call.phase = Phase::Offered;
         call.invite = Some((req, tx));
         let _ = self.events.send(UaEvent::Reinvite {
@@ -531,19 +539,14 @@ impl UserAgent {
         if resp.cseq_method != Method::Bye {
             return;
         }
-        let Some(branch) = resp.branch else { return };
-        let now = Instant::now();
-        let found = self
-            .calls
-            .iter_mut()
-            .find(|(_, c)| c.bye.is_some() && c.dialog.call_id == resp.call_id);
-        let Some((&call_ref, call)) = found else {
+        let Some(&call_ref) = resp.branch.as_ref().and_then(|b| self.byes.get(b)) else {
             return;
         };
-        if let Some((bye, _)) = &mut call.bye {
-            if bye.on_response(resp.status, now) {
-                tracing::info!(call_id = %resp.call_id, status = resp.status, %branch, "BYE answered");
-            }
+        let Some((bye, _)) = self.calls.get_mut(&call_ref).and_then(|c| c.bye.as_mut()) else {
+            return;
+        };
+        if bye.on_response(resp.status, Instant::now()) {
+            tracing::info!(call_id = %resp.call_id, status = resp.status, "BYE answered");
         }
         self.rearm(TimerKey::Call(call_ref));
     }
@@ -704,7 +707,9 @@ impl UserAgent {
         if call.bye.is_some() {
             return;
         }
-        let (bytes, dest) = call.dialog.bye(local, &self.config.user_agent);
+        let (bytes, dest, branch) = call.dialog.bye(local, &self.config.user_agent);
+        self.byes.insert(branch.clone(), call_ref);
+        call.branches.push(branch);
         let client = NonInviteClient::new(
             bytes.clone(),
             self.config.timers,
@@ -774,7 +779,10 @@ impl UserAgent {
         if let Some(call) = self.calls.remove(&call_ref) {
             self.dialogs
                 .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
-            self.invites.retain(|_, r| *r != call_ref);
+            for branch in &call.branches {
+                self.invites.remove(branch);
+                self.byes.remove(branch);
+            }
         }
     }
 

@@ -77,20 +77,12 @@ impl Auth0Directory {
             "audience": self.audience,
         });
         let (status, text) = loop {
-            let response = self
+            let request = self
                 .http
                 .post(format!("{}/oauth/token", self.base))
                 .timeout(self.request_timeout)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| format!("token request failed: {}", e.without_url()))?;
-            let status = response.status().as_u16();
-            let reset = header(&response, "x-ratelimit-reset");
-            let text = response
-                .text()
-                .await
-                .map_err(|e| format!("token reply unreadable: {e}"))?;
+                .json(&body);
+            let (status, reset, text) = exchange(request, "token request").await?;
             if let ManagementOutcome::RateLimited { reset } =
                 classify_management(status, &text, reset.as_deref())
             {
@@ -118,7 +110,7 @@ impl Auth0Directory {
         let mut renewed = false;
         loop {
             let token = self.token.get(|| self.fetch_token(deadline)).await?;
-            let response = self
+            let request = self
                 .http
                 .get(format!("{}/api/v2/users", self.base))
                 .query(&[
@@ -129,16 +121,8 @@ impl Auth0Directory {
                     ("per_page", "2"),
                 ])
                 .bearer_auth(&token)
-                .timeout(self.request_timeout)
-                .send()
-                .await
-                .map_err(|e| format!("user search failed: {}", e.without_url()))?;
-            let status = response.status().as_u16();
-            let reset = header(&response, "x-ratelimit-reset");
-            let text = response
-                .text()
-                .await
-                .map_err(|e| format!("user search reply unreadable: {e}"))?;
+                .timeout(self.request_timeout);
+            let (status, reset, text) = exchange(request, "user search").await?;
             match classify_management(status, &text, reset.as_deref()) {
                 ManagementOutcome::Success => {
                     let mut users: Vec<FoundUser> = serde_json::from_str(&text).map_err(|_| {
@@ -190,25 +174,15 @@ impl Auth0Directory {
                 ("client_secret", self.client_secret.expose()),
                 ("scope", "openid"),
             ];
-            let sent = self
+            let request = self
                 .http
                 .post(format!("{}/oauth/token", self.base))
                 .timeout(self.request_timeout)
-                .form(&form)
-                .send()
-                .await;
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    return LoginOutcome::Unavailable(format!(
-                        "login request failed: {}",
-                        e.without_url()
-                    ))
-                }
+                .form(&form);
+            let (status, reset, text) = match exchange(request, "login request").await {
+                Ok(answer) => answer,
+                Err(why) => return LoginOutcome::Unavailable(why),
             };
-            let status = response.status().as_u16();
-            let reset = header(&response, "x-ratelimit-reset");
-            let text = response.text().await.unwrap_or_default();
             match classify_login(status, &text, reset.as_deref()) {
                 LoginOutcome::RateLimited { reset } if wait_for_reset(reset, deadline).await => {
                     continue
@@ -272,13 +246,27 @@ impl Directory for Auth0Directory {
     }
 }
 
-fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
+/// Sends a request and reads its status, its rate-limit reset and its body. The error never
+/// holds the URL (the search query) nor anything the request carried.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<(u16, Option<String>, String), String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("{what} failed: {}", e.without_url()))?;
+    let status = response.status().as_u16();
+    let reset = response
         .headers()
-        .get(name)?
-        .to_str()
-        .ok()
-        .map(str::to_string)
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("{what}: reply unreadable: {}", e.without_url()))?;
+    Ok((status, reset, text))
 }
 
 /// Sleeps until Auth0's rate-limit window resets (plus jitter, so waiting calls do not all come
