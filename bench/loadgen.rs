@@ -5,13 +5,23 @@
 //! for `--hold-s`, presses 9 and answers the IVR's BYE. Calls start at `--rate` per second
 //! with at most `--concurrent` at once. It reports setup time, digit-to-response time, barge-in
 //! time, RTP pacing on a sample of calls, and the IVR's CPU and memory read from /proc.
+//!
+//! Like a phone, every caller also sends a 20 ms frame of audio (silence) for the whole call,
+//! pausing it while a key is sent. Pacing is measured on kernel receive timestamps
+//! (SO_TIMESTAMPNS), so the generator's own scheduling is left out; the same gaps timed when
+//! the generator's task wakes are reported beside them.
 
 use std::collections::HashMap;
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+use nix::sys::time::TimeSpec;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{sleep, Instant};
@@ -51,6 +61,9 @@ struct Args {
     /// The generator's runtime threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Send the caller's audio (a silent 20 ms frame every 20 ms), as a phone does.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    caller_audio: bool,
 }
 
 type Routes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<String>>>>;
@@ -64,6 +77,7 @@ struct Report {
     digit_response_us: Vec<u64>,
     barge_in_us: Vec<u64>,
     pacing_dev_us: Vec<u64>,
+    pacing_wake_dev_us: Vec<u64>,
     seq_gaps: u64,
     packets: u64,
     active: usize,
@@ -75,8 +89,18 @@ struct Rtp {
     audible: bool,
     last_seq: Option<u16>,
     last_at: Option<Instant>,
+    /// Kernel arrival time of the last packet (timed calls only).
+    last_stamp: Option<Duration>,
     timed: bool,
+    /// |gap - 20 ms| on kernel receive timestamps, and on the task's wake-up times.
     deviations: Vec<u64>,
+    wake_deviations: Vec<u64>,
+    /// Room for the SO_TIMESTAMPNS control message, reused for every packet.
+    cmsg: Vec<u8>,
+    /// When the caller's next audio frame is due (from the answer on).
+    next_audio: Option<Instant>,
+    /// A key is being sent: audio frames are held back, their time still passes.
+    in_event: bool,
     seq_gaps: u64,
     packets: u64,
     seq: u16,
@@ -116,38 +140,85 @@ fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
 
 impl Caller {
     async fn hear(&mut self, until: Instant) -> Heard {
-        tokio::select! {
-            r = self.rtp.socket.recv_from(&mut self.rtp.buf) => {
-                let at = Instant::now();
-                let Ok((n, _)) = r else { return Heard::Timeout };
-                if n < 12 {
-                    return Heard::Packet { audible: self.rtp.audible, marker: false, at };
+        loop {
+            let audio_at = self.rtp.next_audio.unwrap_or(until);
+            tokio::select! {
+                r = receive(&self.rtp.socket, &mut self.rtp.buf, self.rtp.timed.then_some(&mut self.rtp.cmsg)) => {
+                    let at = Instant::now();
+                    let Ok((n, stamp)) = r else { return Heard::Timeout };
+                    return self.on_rtp(n, at, stamp);
                 }
-                let marker = self.rtp.buf[1] & 0x80 != 0;
-                let seq = u16::from_be_bytes([self.rtp.buf[2], self.rtp.buf[3]]);
-                if let Some(last) = self.rtp.last_seq {
-                    if seq != last.wrapping_add(1) {
-                        self.rtp.seq_gaps += 1;
-                    }
-                }
-                self.rtp.last_seq = Some(seq);
-                if self.rtp.timed {
-                    if let Some(prev) = self.rtp.last_at {
-                        let gap = (at - prev).as_micros() as i64;
-                        self.rtp.deviations.push((gap - 20_000).unsigned_abs());
-                    }
-                }
-                self.rtp.last_at = Some(at);
-                self.rtp.packets += 1;
-                self.rtp.audible = self.rtp.buf[12..n].iter().any(|&b| b != 0xFF);
-                if self.rtp.watch_from.is_some_and(|w| at >= w) && self.rtp.changed_at.is_none() && (!self.rtp.audible || marker) {
-                    self.rtp.changed_at = Some(at);
-                }
-                Heard::Packet { audible: self.rtp.audible, marker, at }
+                m = self.inbox.recv() => return m.map_or(Heard::Timeout, Heard::Sip),
+                () = tokio::time::sleep_until(until) => return Heard::Timeout,
+                () = tokio::time::sleep_until(audio_at), if self.rtp.next_audio.is_some() => self.send_audio().await,
             }
-            m = self.inbox.recv() => m.map_or(Heard::Timeout, Heard::Sip),
-            () = tokio::time::sleep_until(until) => Heard::Timeout,
         }
+    }
+
+    fn on_rtp(&mut self, n: usize, at: Instant, stamp: Option<Duration>) -> Heard {
+        if n < 12 {
+            return Heard::Packet {
+                audible: self.rtp.audible,
+                marker: false,
+                at,
+            };
+        }
+        let marker = self.rtp.buf[1] & 0x80 != 0;
+        let seq = u16::from_be_bytes([self.rtp.buf[2], self.rtp.buf[3]]);
+        if let Some(last) = self.rtp.last_seq {
+            if seq != last.wrapping_add(1) {
+                self.rtp.seq_gaps += 1;
+            }
+        }
+        self.rtp.last_seq = Some(seq);
+        if self.rtp.timed {
+            let deviation = |gap: Duration| (gap.as_micros() as i64 - 20_000).unsigned_abs();
+            if let Some(prev) = self.rtp.last_at {
+                self.rtp.wake_deviations.push(deviation(at - prev));
+            }
+            if let (Some(prev), Some(now)) = (self.rtp.last_stamp, stamp) {
+                self.rtp
+                    .deviations
+                    .push(deviation(now.saturating_sub(prev)));
+            }
+            self.rtp.last_stamp = stamp;
+        }
+        self.rtp.last_at = Some(at);
+        self.rtp.packets += 1;
+        self.rtp.audible = self.rtp.buf[12..n].iter().any(|&b| b != 0xFF);
+        if self.rtp.watch_from.is_some_and(|w| at >= w)
+            && self.rtp.changed_at.is_none()
+            && (!self.rtp.audible || marker)
+        {
+            self.rtp.changed_at = Some(at);
+        }
+        Heard::Packet {
+            audible: self.rtp.audible,
+            marker,
+            at,
+        }
+    }
+
+    /// The caller's audio: one silent PCMU frame, on absolute 20 ms deadlines.
+    async fn send_audio(&mut self) {
+        let Some(at) = self.rtp.next_audio else {
+            return;
+        };
+        self.rtp.next_audio = Some(at + Duration::from_millis(20));
+        let ts = self.rtp.ts;
+        self.rtp.ts = self.rtp.ts.wrapping_add(160);
+        let Some(target) = self.ivr_media else { return };
+        if self.rtp.in_event {
+            return;
+        }
+        let mut p = [0xFFu8; 172];
+        p[0] = 0x80;
+        p[1] = 0;
+        p[2..4].copy_from_slice(&self.rtp.seq.to_be_bytes());
+        p[4..8].copy_from_slice(&ts.to_be_bytes());
+        p[8..12].copy_from_slice(&(0x1000_0000u32 + self.n as u32).to_be_bytes());
+        self.rtp.seq = self.rtp.seq.wrapping_add(1);
+        let _ = self.rtp.socket.send_to(&p, target).await;
     }
 
     /// Waits for an audible (`true`) or silent packet; answers a BYE if one comes.
@@ -227,7 +298,12 @@ impl Caller {
             d => d as u8 - b'0',
         };
         let target = self.ivr_media.expect("media address");
-        self.rtp.ts = self.rtp.ts.wrapping_add(1600);
+        if !self.args.caller_audio {
+            // Without audio the clock does not run on by itself; a new press needs a new time.
+            self.rtp.ts = self.rtp.ts.wrapping_add(1600);
+        }
+        self.rtp.in_event = true;
+        let event_ts = self.rtp.ts;
         let first = Instant::now();
         for i in 0..6u16 {
             let end = i >= 3;
@@ -236,7 +312,7 @@ impl Caller {
             p[0] = 0x80;
             p[1] = 101 | if i == 0 { 0x80 } else { 0 };
             p[2..4].copy_from_slice(&self.rtp.seq.to_be_bytes());
-            p[4..8].copy_from_slice(&self.rtp.ts.to_be_bytes());
+            p[4..8].copy_from_slice(&event_ts.to_be_bytes());
             p[8..12].copy_from_slice(&(0x1000_0000u32 + self.n as u32).to_be_bytes());
             p[12] = code;
             p[13] = if end { 0x80 | 10 } else { 10 };
@@ -247,6 +323,7 @@ impl Caller {
                 let _ = self.idle(Duration::from_millis(20)).await;
             }
         }
+        self.rtp.in_event = false;
         first
     }
 
@@ -300,6 +377,11 @@ impl Caller {
             .find_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok())
             .ok_or("no m= in 200")?;
         self.ivr_media = Some(SocketAddr::new(target.ip(), port));
+        if self.args.caller_audio {
+            // Phones start their audio whenever they answer: a random phase, not the generator's.
+            let phase = Duration::from_micros(rand::random::<u64>() % 20_000);
+            self.rtp.next_audio = Some(Instant::now() + phase);
+        }
         self.send_sip(format!(
             "ACK sip:ivr@{target} SIP/2.0\nVia: SIP/2.0/UDP {local_sip};branch=z9hG4bKload{n}a{};rport\nMax-Forwards: 70\nFrom: <sip:load{n}@127.0.0.1>;tag=l{n}\nTo: <sip:ivr@{target}>;tag={}\nCall-ID: {}\nCSeq: 1 ACK\nContent-Length: 0\n\n",
             std::process::id(),
@@ -371,6 +453,38 @@ impl Caller {
                 Heard::Timeout => return Err("no BYE after 9".into()),
                 _ => {}
             }
+        }
+    }
+}
+
+/// One datagram, with its kernel arrival time when `cmsg` is given (and SO_TIMESTAMPNS is on).
+async fn receive(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    cmsg: Option<&mut Vec<u8>>,
+) -> std::io::Result<(usize, Option<Duration>)> {
+    let Some(space) = cmsg else {
+        return socket.recv_from(buf).await.map(|(n, _)| (n, None));
+    };
+    loop {
+        socket.readable().await?;
+        let got = socket.try_io(Interest::READABLE, || {
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut *space),
+                MsgFlags::empty(),
+            )?;
+            let stamp = msg.cmsgs()?.find_map(|c| match c {
+                ControlMessageOwned::ScmTimestampns(t) => Some(Duration::from(t)),
+                _ => None,
+            });
+            Ok((msg.bytes, stamp))
+        });
+        match got {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            other => return other,
         }
     }
 }
@@ -465,6 +579,10 @@ async fn run(args: Arc<Args>) {
         let socket = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("RTP socket: raise `ulimit -n`");
+        let timed = n % sample_every == 0;
+        if timed {
+            setsockopt(&socket, sockopt::ReceiveTimestampns, &true).expect("SO_TIMESTAMPNS");
+        }
         let mut caller = Caller {
             n,
             args: args.clone(),
@@ -476,8 +594,13 @@ async fn run(args: Arc<Args>) {
                 audible: false,
                 last_seq: None,
                 last_at: None,
-                timed: n % sample_every == 0,
+                last_stamp: None,
+                timed,
                 deviations: Vec::new(),
+                wake_deviations: Vec::new(),
+                cmsg: nix::cmsg_space!(TimeSpec),
+                next_audio: None,
+                in_event: false,
                 seq_gaps: 0,
                 packets: 0,
                 seq: 1,
@@ -504,6 +627,7 @@ async fn run(args: Arc<Args>) {
                 Err(why) => *r.failed.entry(why).or_default() += 1,
             }
             r.pacing_dev_us.append(&mut caller.rtp.deviations);
+            r.pacing_wake_dev_us.append(&mut caller.rtp.wake_deviations);
             r.seq_gaps += caller.rtp.seq_gaps;
             r.packets += caller.rtp.packets;
             routes.lock().unwrap().remove(&caller.call_id);
@@ -551,7 +675,9 @@ async fn run(args: Arc<Args>) {
         "setup_ms": {"p50": percentile(&mut r.setup_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.setup_us, 0.99) as f64 / 1000.0},
         "digit_to_response_ms": {"p50": percentile(&mut r.digit_response_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.digit_response_us, 0.99) as f64 / 1000.0},
         "barge_in_ms": {"p50": percentile(&mut r.barge_in_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.barge_in_us, 0.99) as f64 / 1000.0},
-        "pacing_deviation_ms": {"p50": percentile(&mut r.pacing_dev_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.pacing_dev_us, 0.99) as f64 / 1000.0, "max": percentile(&mut r.pacing_dev_us, 1.0) as f64 / 1000.0, "gaps_timed": r.pacing_dev_us.len()},
+        "caller_audio": args.caller_audio,
+        "pacing_deviation_ms": {"p50": percentile(&mut r.pacing_dev_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.pacing_dev_us, 0.99) as f64 / 1000.0, "max": percentile(&mut r.pacing_dev_us, 1.0) as f64 / 1000.0, "gaps_timed": r.pacing_dev_us.len(), "clock": "kernel receive timestamps"},
+        "pacing_deviation_at_wakeup_ms": {"p50": percentile(&mut r.pacing_wake_dev_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.pacing_wake_dev_us, 0.99) as f64 / 1000.0, "max": percentile(&mut r.pacing_wake_dev_us, 1.0) as f64 / 1000.0},
         "rtp": {"packets": r.packets, "sequence_gaps": r.seq_gaps},
         "ivr": {"steady_window_s": window_s, "cores_in_window": cores, "cpu_s_per_call_s": cpu_per_call_s, "calls_per_core": calls_per_core,
                 "rss_before_kib": idle_rss, "steady_rss_kib": steady_rss, "peak_rss_kib": peak_rss, "rss_per_call_kib": per_call_kib},
@@ -561,12 +687,13 @@ async fn run(args: Arc<Args>) {
         let failed: usize = r.failed.values().sum();
         let f = |v: &serde_json::Value, a: &str, b: &str| v[a][b].as_f64().unwrap_or(f64::NAN);
         println!(
-            "| {} | {}/{}/{} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} / {:.2} | {} | {:.3} | {:.0} | {:.0} | {:.1} | {:.2} |",
+            "| {} | {}/{}/{} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} / {:.2} | {:.2} | {} | {:.3} | {:.0} | {:.0} | {:.1} | {:.2} |",
             args.concurrent, r.attempted, r.completed, failed,
             f(&json, "setup_ms", "p50"), f(&json, "setup_ms", "p99"),
             f(&json, "digit_to_response_ms", "p50"), f(&json, "digit_to_response_ms", "p99"),
             f(&json, "barge_in_ms", "p50"), f(&json, "barge_in_ms", "p99"),
             f(&json, "pacing_deviation_ms", "p50"), f(&json, "pacing_deviation_ms", "p99"), f(&json, "pacing_deviation_ms", "max"),
+            f(&json, "pacing_deviation_at_wakeup_ms", "p99"),
             r.seq_gaps, cores, calls_per_core, steady_rss as f64 / 1024.0 * 1024.0 / 1024.0, per_call_kib.unwrap_or(f64::NAN),
             self_cpu / wall,
         );

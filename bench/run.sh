@@ -10,8 +10,8 @@ cargo build --release --quiet
 cargo build --release --quiet --example loadgen
 out=bench/results
 mkdir -p "$out"
-echo "| calls | attempted/completed/failed | setup ms p50 / p99 | digit→response ms p50 / p99 | key→prompt stop ms p50 / p99 | pacing deviation ms p50 / p99 / max | seq gaps | IVR cores (steady) | calls per core | IVR RSS MiB (steady) | KiB per call | loadgen cores |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| calls | attempted/completed/failed | setup ms p50 / p99 | digit→response ms p50 / p99 | key→prompt stop ms p50 / p99 | pacing deviation ms p50 / p99 / max | same at wake-up ms p99 | seq gaps | IVR cores (steady) | calls per core | IVR RSS MiB (steady) | KiB per call | loadgen cores |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in ${LEVELS:-100 500 1000 2000}; do
   rate=${RATE:-50}
   hold=$(( n / rate + 20 ))

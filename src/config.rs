@@ -223,6 +223,8 @@ pub struct RtpSettings {
     pub ports: String,
     /// Seconds without a packet from the caller before the call is ended.
     pub inactivity_timeout_s: u64,
+    /// Run the media clock threads at real-time priority (SCHED_FIFO) when allowed.
+    pub realtime: bool,
 }
 
 impl Default for RtpSettings {
@@ -230,6 +232,7 @@ impl Default for RtpSettings {
         RtpSettings {
             ports: "30000-30999".into(),
             inactivity_timeout_s: 60,
+            realtime: true,
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::config::{InbandMode, Settings};
 use crate::ivr::{call::Call, flow, flow::FlowEnv};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
+use crate::media::pacer::Pacer;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
@@ -48,6 +49,7 @@ struct Switchboard {
     prompts: Arc<PromptLibrary>,
     flow: Arc<FlowEnv>,
     pool: PortPool,
+    pacer: Pacer,
     codecs: Vec<Codec>,
     media_ip: IpAddr,
     commands: mpsc::UnboundedSender<UaCommand>,
@@ -67,6 +69,8 @@ pub async fn serve(
     let (first, last) = settings.rtp_port_range()?;
     let bind_ip = settings.sip.listen.ip();
     let pool = PortPool::new(bind_ip, first, last);
+    let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;
     tracing::info!(
         listen = %transport.local_addr(), %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
         "IVR listening on UDP and TCP"
@@ -90,6 +94,7 @@ pub async fn serve(
         prompts,
         flow,
         pool,
+        pacer,
         media_ip: public_ip,
         commands,
         hangups,
@@ -244,15 +249,15 @@ impl Switchboard {
         tracing::info!(%call_id, codec = params.codec.sdp_name(), rtp_port = local.port, remote = ?params.remote, "session negotiated");
         let (media, media_rx) = mpsc::unbounded_channel();
         let (media_events_tx, media_events) = mpsc::unbounded_channel();
-        let stream = RtpStream::new(
+        self.pacer.add(RtpStream::new(
             call_id.clone(),
             lease,
             params,
             self.prompts.clone(),
             self.settings.inactivity_timeout(),
+            media_rx,
             media_events_tx,
-        );
-        tokio::spawn(stream.run(media_rx));
+        ));
         self.calls.insert(
             call,
             ActiveCall {

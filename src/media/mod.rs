@@ -1,8 +1,10 @@
-//! Media: codecs, the prompt library encoded once at start-up, the RTP port pool, and the
-//! per-call RTP stream.
+//! Media: codecs, the prompt library encoded once at start-up, the RTP port pool, the per-call
+//! RTP stream and the pacer threads that drive every stream on a shared 20 ms clock.
 
 pub mod codec;
 pub mod dtmf;
+pub mod lateness;
+pub mod pacer;
 pub mod ports;
 pub mod prompt;
 pub mod stream;

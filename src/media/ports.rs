@@ -1,11 +1,10 @@
 //! The RTP port pool. A lease binds the even RTP port and the RTCP port above it, and gives both
 //! back when dropped, so every way a call can end (BYE, CANCEL, timeout, error, panic) frees them.
+//! The sockets are plain non-blocking ones: the pacer threads poll them on their own schedule.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
-
-use tokio::net::UdpSocket;
 
 #[derive(Debug, Clone)]
 pub struct PortPool {
@@ -24,17 +23,23 @@ struct PoolInner {
 pub struct PortLease {
     pub rtp: UdpSocket,
     _rtcp: UdpSocket,
-    port: u16,
-    pool: Arc<PoolInner>,
+    /// Declared last: fields drop in order, so both sockets are closed before the port is free.
+    ticket: Ticket,
 }
 
 impl PortLease {
     pub fn port(&self) -> u16 {
-        self.port
+        self.ticket.port
     }
 }
 
-impl Drop for PortLease {
+#[derive(Debug)]
+struct Ticket {
+    port: u16,
+    pool: Arc<PoolInner>,
+}
+
+impl Drop for Ticket {
     fn drop(&mut self) {
         if let Ok(mut free) = self.pool.free.lock() {
             free.push_back(self.port);
@@ -73,8 +78,10 @@ impl PortPool {
                     return Some(PortLease {
                         rtp,
                         _rtcp: rtcp,
-                        port,
-                        pool: self.inner.clone(),
+                        ticket: Ticket {
+                            port,
+                            pool: self.inner.clone(),
+                        },
                     })
                 }
                 None => {
@@ -88,9 +95,9 @@ impl PortPool {
 
     fn bind_pair(&self, port: u16) -> Option<(UdpSocket, UdpSocket)> {
         let bind = |p: u16| {
-            let std = std::net::UdpSocket::bind(SocketAddr::new(self.inner.ip, p)).ok()?;
-            std.set_nonblocking(true).ok()?;
-            UdpSocket::from_std(std).ok()
+            let socket = UdpSocket::bind(SocketAddr::new(self.inner.ip, p)).ok()?;
+            socket.set_nonblocking(true).ok()?;
+            Some(socket)
         };
         Some((bind(port)?, bind(port + 1)?))
     }
@@ -100,8 +107,8 @@ impl PortPool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn lease_returns_ports_on_drop_and_pool_runs_dry() {
+    #[test]
+    fn lease_returns_ports_on_drop_and_pool_runs_dry() {
         let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41000, 41003);
         assert_eq!(pool.capacity(), 2);
         let a = pool.lease().expect("first pair");

@@ -1,23 +1,25 @@
-//! One call's RTP stream: a single task that paces outgoing frames on absolute 20 ms deadlines
-//! from the stream start, plays queued prompts back to back with silence in between, latches on
-//! to where the caller's RTP really comes from, hears keys (RFC 4733, or in-band tones when
-//! enabled) and reports when the caller's RTP goes quiet. A key stops an interruptible prompt
-//! in this same task, so the next frame sent is already silence.
+//! One call's RTP stream, driven by the pacer once per 20 ms frame: it takes the call's commands,
+//! reads what the caller sent since the last frame, then sends the frames now due on absolute
+//! deadlines. It plays queued prompts back to back with silence in between, latches on to where
+//! the caller's RTP really comes from, hears keys (RFC 4733, or in-band tones when enabled) and
+//! reports when the caller's RTP goes quiet. Keys are read just before the frame is built, so a
+//! key stops an interruptible prompt and the very next frame sent is already silence.
 
 use std::collections::VecDeque;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
-use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
+use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::codec::{alaw_to_linear, ulaw_to_linear, Codec, FRAME_MS};
 use super::dtmf::inband::InbandDetector;
 use super::dtmf::rfc4733::Rfc4733Decoder;
 use super::dtmf::DigitSource;
+use super::lateness::Lateness;
 use super::ports::PortLease;
 use super::prompt::{Prompt, PromptLibrary};
 
@@ -75,38 +77,28 @@ const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
 const MAX_BURST: u64 = 5;
 /// An RFC 4733 event with no packet for this long is over, End or not.
 const EVENT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// A flood is read at most this many packets a frame; the rest waits or is dropped by the kernel.
+const MAX_READ_PER_FRAME: usize = 32;
 
-/// How late frames leave against their absolute deadline: <1, <2, <4, <8, <16, <32, <64, ≥64 ms.
-#[derive(Debug, Default)]
-struct Lateness {
-    buckets: [u32; 8],
-    max_us: u64,
+/// Per-thread buffers the pacer lends each stream, so a frame allocates nothing.
+pub struct Scratch {
+    received: [u8; 2048],
+    packet: [u8; 1500],
 }
 
-impl Lateness {
-    fn record(&mut self, late: Duration) {
-        let ms = late.as_millis() as u64;
-        let bucket = if ms == 0 {
-            0
-        } else {
-            (64 - ms.leading_zeros() as usize).min(7)
-        };
-        self.buckets[bucket] += 1;
-        self.max_us = self.max_us.max(late.as_micros() as u64);
-    }
-
-    /// The bucket's upper bound (ms) under which 99% of frames left.
-    fn p99_ms(&self) -> u64 {
-        let total: u32 = self.buckets.iter().sum();
-        let mut seen = 0;
-        for (i, &n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen * 100 >= total * 99 {
-                return 1 << i;
-            }
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            received: [0; 2048],
+            packet: [0; 1500],
         }
-        128
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    Continue,
+    Ended,
 }
 
 struct Playback {
@@ -134,9 +126,14 @@ pub struct RtpStream {
     keys: Rfc4733Decoder,
     tones: Option<InbandDetector>,
     lateness: Lateness,
+    commands: mpsc::UnboundedReceiver<MediaCommand>,
     events: mpsc::UnboundedSender<MediaEvent>,
     library: Arc<PromptLibrary>,
     last_heard: Instant,
+    /// The deadline of frame 0; frame n is due `n` frames later.
+    start: Instant,
+    /// Frames sent or skipped so far.
+    frame_no: u64,
 }
 
 impl RtpStream {
@@ -146,15 +143,19 @@ impl RtpStream {
         params: MediaParams,
         library: Arc<PromptLibrary>,
         inactivity: Duration,
+        commands: mpsc::UnboundedReceiver<MediaCommand>,
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> RtpStream {
         let keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
         let tones = params.inband.then(InbandDetector::new);
+        let now = Instant::now();
         RtpStream {
             call_id,
             silence: library.silence(params.codec),
             library,
-            last_heard: Instant::now(),
+            last_heard: now,
+            start: now,
+            frame_no: 0,
             lease,
             params,
             inactivity,
@@ -168,71 +169,90 @@ impl RtpStream {
             keys,
             tones,
             lateness: Lateness::default(),
+            commands,
             events,
         }
     }
 
-    /// Runs until the command channel closes (the call ended) or the caller's RTP stops.
-    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
-        let start = Instant::now();
-        let mut frame_no: u64 = 0;
-        self.last_heard = start;
-        let mut buf = [0u8; 2048];
-        let mut packet = [0u8; 1500];
-        let tick = sleep_until(start);
-        tokio::pin!(tick);
-        let quiet = sleep_until(start + self.inactivity);
-        tokio::pin!(quiet);
+    /// Sets when frame 0 is due: the pacer puts every stream on its own phase of the 20 ms clock.
+    pub(super) fn begin(&mut self, first_frame: Instant) {
+        self.start = first_frame;
+        self.last_heard = Instant::now();
+    }
+
+    /// One visit from the pacer: commands, then what the caller sent, then the frames due by
+    /// `now`. `Ended` when the call is gone (its command channel closed) or its RTP went quiet.
+    pub(super) fn tick(&mut self, now: Instant, scratch: &mut Scratch) -> Tick {
         loop {
-            tokio::select! {
-                biased;
-                command = commands.recv() => match command {
-                    Some(command) => self.on_command(command),
-                    None => return self.report(),
-                },
-                () = &mut tick => {
-                    let now = Instant::now();
-                    self.lateness.record(now.saturating_duration_since(start + FRAME * frame_no as u32));
-                    let due = (now - start).as_millis() as u64 / FRAME_MS as u64 + 1;
-                    let behind = due.saturating_sub(frame_no);
-                    if behind > MAX_BURST {
-                        self.skip(behind - 1);
-                        frame_no += behind - 1;
+            match self.commands.try_recv() {
+                Ok(command) => self.on_command(command),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return self.end(),
+            }
+        }
+        self.read(now, &mut scratch.received);
+        if self.params.peer_sends
+            && now.saturating_duration_since(self.last_heard) >= self.inactivity
+        {
+            let _ = self.events.send(MediaEvent::Inactive);
+            return self.end();
+        }
+        self.send_due(now, &mut scratch.packet);
+        Tick::Continue
+    }
+
+    fn end(&self) -> Tick {
+        let l = &self.lateness;
+        tracing::info!(
+            call_id = %self.call_id,
+            frames = l.frames(),
+            late_p99_under_ms = l.p99_ms(),
+            late_max_us = l.max_us(),
+            "rtp pacing"
+        );
+        Tick::Ended
+    }
+
+    fn read(&mut self, now: Instant, buf: &mut [u8]) {
+        for _ in 0..MAX_READ_PER_FRAME {
+            match self.lease.rtp.recv_from(buf) {
+                Ok((len, from)) => {
+                    if self.on_packet(&buf[..len], from, now) {
+                        self.last_heard = now;
                     }
-                    while frame_no < due {
-                        self.send_next(&mut packet).await;
-                        frame_no += 1;
-                    }
-                    tick.as_mut().reset(start + FRAME * frame_no as u32);
-                    self.keys.poll(now.into_std());
                 }
-                received = self.lease.rtp.recv_from(&mut buf) => {
-                    if let Ok((len, from)) = received {
-                        if self.on_packet(&buf[..len], from) {
-                            self.last_heard = Instant::now();
-                        }
-                    }
-                }
-                () = &mut quiet, if self.params.peer_sends => {
-                    if self.last_heard.elapsed() >= self.inactivity {
-                        let _ = self.events.send(MediaEvent::Inactive);
-                        return self.report();
-                    }
-                    quiet.as_mut().reset(self.last_heard + self.inactivity);
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::trace!("RTP receive failed: {e}");
+                    return;
                 }
             }
         }
     }
 
-    fn report(&self) {
-        let l = &self.lateness;
-        tracing::info!(
-            call_id = %self.call_id,
-            frames = l.buckets.iter().sum::<u32>(),
-            late_p99_under_ms = l.p99_ms(),
-            late_max_us = l.max_us,
-            "rtp pacing"
-        );
+    /// Sends every frame whose deadline has passed: a short lag is caught up in a burst, a long
+    /// one is skipped so the caller hears a gap rather than sped-up audio.
+    fn send_due(&mut self, now: Instant, packet: &mut [u8]) {
+        let Some(elapsed) = now.checked_duration_since(self.start) else {
+            return;
+        };
+        let due = (elapsed.as_nanos() / FRAME.as_nanos()) as u64 + 1;
+        if due <= self.frame_no {
+            return;
+        }
+        let deadline = self.start + Duration::from_millis(FRAME_MS as u64 * self.frame_no);
+        self.lateness
+            .record(now.saturating_duration_since(deadline));
+        let behind = due - self.frame_no;
+        if behind > MAX_BURST {
+            self.skip(behind - 1);
+            self.frame_no += behind - 1;
+        }
+        while self.frame_no < due {
+            self.send_next(packet);
+            self.frame_no += 1;
+        }
     }
 
     fn on_command(&mut self, command: MediaCommand) {
@@ -269,7 +289,7 @@ impl RtpStream {
     }
 
     /// Valid RTP from the caller; latches the send address on the first one (symmetric RTP).
-    fn on_packet(&mut self, data: &[u8], from: SocketAddr) -> bool {
+    fn on_packet(&mut self, data: &[u8], from: SocketAddr, now: Instant) -> bool {
         let Ok(rtp) = RtpReader::new(data) else {
             return false;
         };
@@ -282,10 +302,7 @@ impl RtpStream {
         }
         let pt = rtp.payload_type();
         if Some(pt) == self.params.telephone_event {
-            if let Some(digit) =
-                self.keys
-                    .on_packet(rtp.timestamp(), rtp.payload(), std::time::Instant::now())
-            {
+            if let Some(digit) = self.keys.on_packet(rtp.timestamp(), rtp.payload(), now) {
                 self.on_digit(digit, DigitSource::Rfc4733);
             }
         } else if pt == self.params.payload_type {
@@ -369,7 +386,7 @@ impl RtpStream {
         }
     }
 
-    async fn send_next(&mut self, packet: &mut [u8]) {
+    fn send_next(&mut self, packet: &mut [u8]) {
         let payload = self.next_payload();
         let samples = self.params.codec.samples_per_frame() as u32;
         if let Some(target) = self.target() {
@@ -382,7 +399,8 @@ impl RtpStream {
                 .payload(&payload)
                 .build_into(packet);
             if let Ok(len) = built {
-                if let Err(e) = self.lease.rtp.send_to(&packet[..len], target).await {
+                // A full send buffer (WouldBlock) loses this frame only; pacing goes on.
+                if let Err(e) = self.lease.rtp.send_to(&packet[..len], target) {
                     tracing::trace!(%target, "RTP send failed: {e}");
                 }
                 self.seq = self.seq.next();
@@ -406,6 +424,7 @@ impl RtpStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::pacer::Pacer;
     use crate::media::ports::PortPool;
     use std::path::Path;
 
@@ -454,15 +473,16 @@ mod tests {
         };
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let stream = RtpStream::new(
+        let pacer = Pacer::start(1, false).unwrap();
+        pacer.add(RtpStream::new(
             "test".into(),
             lease,
             params,
             lib.clone(),
             Duration::from_secs(60),
+            commands_rx,
             events_tx,
-        );
-        let task = tokio::spawn(stream.run(commands_rx));
+        ));
         let welcome = lib.get("welcome").unwrap();
         commands
             .send(MediaCommand::Play {
@@ -514,22 +534,7 @@ mod tests {
             Some(MediaEvent::PlaybackStopped { id: 1 })
         );
         drop(commands);
-        task.await.unwrap();
-    }
-
-    #[test]
-    fn lateness_buckets_and_p99() {
-        let mut l = Lateness::default();
-        for _ in 0..98 {
-            l.record(Duration::from_micros(300));
-        }
-        l.record(Duration::from_millis(5));
-        l.record(Duration::from_millis(40));
-        assert_eq!(l.buckets[0], 98);
-        assert_eq!(l.buckets[3], 1, "5 ms falls in [4, 8)");
-        assert_eq!(l.buckets[6], 1, "40 ms falls in [32, 64)");
-        assert_eq!(l.p99_ms(), 8);
-        assert_eq!(l.max_us, 40_000);
+        assert_eq!(events.recv().await, None, "the stream ends with its call");
     }
 
     fn source_of(event: Option<MediaEvent>) -> DigitSource {
@@ -555,16 +560,17 @@ mod tests {
             inband: false,
         };
         let (events_tx, mut events) = mpsc::unbounded_channel();
-        let stream = RtpStream::new(
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let pacer = Pacer::start(1, false).unwrap();
+        pacer.add(RtpStream::new(
             "test".into(),
             pool.lease().unwrap(),
             params,
             lib.clone(),
             Duration::from_secs(60),
+            commands_rx,
             events_tx,
-        );
-        let (commands, commands_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(stream.run(commands_rx));
+        ));
         let mut packets = Vec::new();
         let mut buf = [0u8; 1500];
         for i in 0..20 {
@@ -591,7 +597,7 @@ mod tests {
             Some(MediaEvent::PlaybackDone { id: 7 })
         );
         drop(commands);
-        task.await.unwrap();
+        assert_eq!(events.recv().await, None, "the stream ends with its call");
         assert_eq!(pool.available(), 1, "the port is back once the stream ends");
 
         for pair in packets.windows(2) {

@@ -1,0 +1,297 @@
+//! The media clock. A few threads (one per core) drive every call's stream: each new stream
+//! gets the least busy of the 20 one-millisecond phases of the 20 ms frame, so N calls make
+//! N/20 sends each millisecond instead of all falling due together (calls that arrive at a
+//! steady 50 a second would otherwise all share one phase), and one wake-up serves a whole
+//! phase. The threads sleep to absolute deadlines on one epoch; no call has a task or a timer.
+//! Like Asterisk's and FreeSWITCH's timing threads they ask for real-time priority: on a busy
+//! host an ordinary thread waking from sleep can wait milliseconds for a core, and every call
+//! on that thread hears it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use thread_priority::{
+    set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy, ThreadPriority,
+    ThreadPriorityValue, ThreadSchedulePolicy,
+};
+
+use super::codec::FRAME_MS;
+use super::stream::{RtpStream, Scratch, Tick};
+
+const PHASES: usize = FRAME_MS as usize;
+/// SCHED_FIFO priority: above every ordinary thread, below the kernel's own real-time work.
+const REALTIME_PRIORITY: u8 = 10;
+
+/// Hands streams to the pacer threads; cheap to clone.
+#[derive(Clone)]
+pub struct Pacer {
+    lanes: Arc<[Lane]>,
+}
+
+struct Lane {
+    joins: Sender<(usize, RtpStream)>,
+    /// Streams per phase, for choosing the quietest one.
+    load: Arc<[AtomicUsize; PHASES]>,
+}
+
+impl Pacer {
+    /// Starts `threads` pacer threads, at real-time priority if `realtime` and the process may.
+    /// They stop once every `Pacer` clone and stream is gone.
+    pub fn start(threads: usize, realtime: bool) -> std::io::Result<Pacer> {
+        let epoch = Instant::now();
+        let mut lanes = Vec::new();
+        for n in 0..threads.max(1) {
+            let (joins, joined) = channel();
+            let load: Arc<[AtomicUsize; PHASES]> = Arc::new(Default::default());
+            let counts = load.clone();
+            thread::Builder::new()
+                .name(format!("rtp-pacer-{n}"))
+                .spawn(move || {
+                    if realtime {
+                        ask_for_realtime(n);
+                    }
+                    run(epoch, joined, &counts)
+                })?;
+            lanes.push(Lane { joins, load });
+        }
+        Ok(Pacer {
+            lanes: lanes.into(),
+        })
+    }
+
+    /// Starts sending for `stream` on the quietest phase of the quietest thread.
+    pub fn add(&self, stream: RtpStream) {
+        let (lane, phase) = self
+            .lanes
+            .iter()
+            .enumerate()
+            .flat_map(|(l, lane)| {
+                (0..PHASES).map(move |p| (l, p, lane.load[p].load(Ordering::Relaxed)))
+            })
+            .min_by_key(|&(_, _, load)| load)
+            .map(|(l, p, _)| (l, p))
+            .unwrap_or((0, 0));
+        let lane = &self.lanes[lane];
+        lane.load[phase].fetch_add(1, Ordering::Relaxed);
+        if lane.joins.send((phase, stream)).is_err() {
+            lane.load[phase].fetch_sub(1, Ordering::Relaxed);
+            tracing::error!("the RTP pacer thread is gone; the call gets no media");
+        }
+    }
+}
+
+fn ask_for_realtime(thread: usize) {
+    let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+    let set = ThreadPriorityValue::try_from(REALTIME_PRIORITY)
+        .map_err(|e| format!("{e:?}"))
+        .and_then(|value| {
+            let priority = ThreadPriority::Crossplatform(value);
+            set_thread_priority_and_policy(thread_native_id(), priority, policy)
+                .map_err(|e| format!("{e:?}"))
+        });
+    match set {
+        Ok(()) => tracing::debug!(thread, "RTP pacer at SCHED_FIFO {REALTIME_PRIORITY}"),
+        Err(e) if thread == 0 => tracing::warn!(
+            "RTP pacers at normal priority ({e}): grant CAP_SYS_NICE or LimitRTPRIO=\
+             {REALTIME_PRIORITY}, or set rtp.realtime = false to silence this"
+        ),
+        Err(_) => {}
+    }
+}
+
+fn at_ms(epoch: Instant, ms: u64) -> Instant {
+    epoch + Duration::from_millis(ms)
+}
+
+fn ms_since(epoch: Instant, now: Instant) -> u64 {
+    now.saturating_duration_since(epoch).as_millis() as u64
+}
+
+/// One pacer thread: its streams sorted by phase, visited on that phase of every frame.
+fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize; PHASES]) {
+    let mut phases: [Vec<RtpStream>; PHASES] = Default::default();
+    let mut streams = 0usize;
+    let mut scratch = Box::<Scratch>::default();
+    let mut stalls = Stalls::default();
+    // The first millisecond not yet served.
+    let mut next_ms = 0u64;
+    loop {
+        if streams == 0 {
+            match joined.recv() {
+                Ok(join) => {
+                    next_ms = next_ms.max(ms_since(epoch, Instant::now()));
+                    place(join, epoch, next_ms, &mut phases);
+                    streams += 1;
+                }
+                Err(_) => return,
+            }
+        }
+        while let Ok(join) = joined.try_recv() {
+            place(join, epoch, next_ms, &mut phases);
+            streams += 1;
+        }
+        let Some(ms) =
+            (next_ms..next_ms + PHASES as u64).find(|&m| !phases[phase_of(m)].is_empty())
+        else {
+            streams = 0;
+            continue;
+        };
+        let deadline = at_ms(epoch, ms);
+        let now = Instant::now();
+        if deadline > now {
+            thread::sleep(deadline - now);
+        }
+        stalls.check(deadline, streams);
+        // After a stall, each phase is visited once; its streams catch up or skip by themselves.
+        let now_ms = ms_since(epoch, Instant::now()).max(ms);
+        for m in ms.max(now_ms.saturating_sub(PHASES as u64 - 1))..=now_ms {
+            let phase = phase_of(m);
+            streams -= serve(&mut phases[phase], &load[phase], &mut scratch);
+        }
+        next_ms = now_ms + 1;
+    }
+}
+
+/// Wake-ups a whole frame late (an overloaded host, or a virtual CPU the hypervisor paused):
+/// callers hear those, so they are logged, at most once a second.
+#[derive(Default)]
+struct Stalls {
+    since_log: u32,
+    last_log: Option<Instant>,
+}
+
+impl Stalls {
+    fn check(&mut self, deadline: Instant, streams: usize) {
+        let now = Instant::now();
+        let late = now.saturating_duration_since(deadline);
+        if late < Duration::from_millis(FRAME_MS as u64) {
+            return;
+        }
+        self.since_log += 1;
+        if self
+            .last_log
+            .is_some_and(|at| now - at < Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::warn!(
+            late_ms = late.as_millis() as u64,
+            stalls = self.since_log,
+            streams,
+            "the RTP pacer woke a frame late; callers hear a gap"
+        );
+        self.since_log = 0;
+        self.last_log = Some(now);
+    }
+}
+
+fn phase_of(ms: u64) -> usize {
+    (ms % PHASES as u64) as usize
+}
+
+/// Puts a new stream on its phase, first due at that phase's next millisecond from `next_ms`.
+fn place(
+    (phase, mut stream): (usize, RtpStream),
+    epoch: Instant,
+    next_ms: u64,
+    phases: &mut [Vec<RtpStream>; PHASES],
+) {
+    let first = next_ms + (phase + PHASES - phase_of(next_ms)) as u64 % PHASES as u64;
+    stream.begin(at_ms(epoch, first));
+    phases[phase].push(stream);
+}
+
+/// Visits every stream of one phase and drops those that ended; returns how many did.
+fn serve(streams: &mut Vec<RtpStream>, load: &AtomicUsize, scratch: &mut Scratch) -> usize {
+    let mut ended = 0;
+    let mut i = 0;
+    while i < streams.len() {
+        let now = Instant::now();
+        let tick = catch_unwind(AssertUnwindSafe(|| streams[i].tick(now, scratch)));
+        if matches!(tick, Ok(Tick::Continue)) {
+            i += 1;
+            continue;
+        }
+        if tick.is_err() {
+            tracing::error!("an RTP stream panicked; that call's media is stopped");
+        }
+        load.fetch_sub(1, Ordering::Relaxed);
+        // Dropping the stream frees its port, then tells the call its media is gone.
+        drop(streams.swap_remove(i));
+        ended += 1;
+    }
+    ended
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::codec::Codec;
+    use crate::media::ports::PortPool;
+    use crate::media::prompt::PromptLibrary;
+    use crate::media::stream::MediaParams;
+    use std::path::Path;
+    use tokio::sync::mpsc;
+
+    fn load(pacer: &Pacer) -> Vec<usize> {
+        pacer.lanes[0]
+            .load
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn streams_spread_over_every_phase_and_leave_with_their_calls() {
+        let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+        let library = Arc::new(PromptLibrary::load(&prompts, &[Codec::Pcmu]).unwrap());
+        let pool = PortPool::new(
+            "127.0.0.1".parse().unwrap(),
+            42200,
+            42200 + 4 * PHASES as u16,
+        );
+        let pacer = Pacer::start(1, false).unwrap();
+        let mut calls = Vec::new();
+        for n in 0..2 * PHASES {
+            let (commands, commands_rx) = mpsc::unbounded_channel();
+            let (events_tx, events) = mpsc::unbounded_channel();
+            let params = MediaParams {
+                codec: Codec::Pcmu,
+                payload_type: 0,
+                telephone_event: Some(101),
+                remote: None,
+                send: true,
+                peer_sends: false,
+                inband: false,
+            };
+            let stream = RtpStream::new(
+                format!("call-{n}"),
+                pool.lease().unwrap(),
+                params,
+                library.clone(),
+                Duration::from_secs(60),
+                commands_rx,
+                events_tx,
+            );
+            pacer.add(stream);
+            calls.push((commands, events));
+        }
+        assert_eq!(
+            load(&pacer),
+            vec![2; PHASES],
+            "two calls on every phase, none bunched"
+        );
+        let in_use = pool.capacity() - pool.available();
+        assert_eq!(in_use, 2 * PHASES);
+        for (commands, mut events) in calls {
+            drop(commands);
+            assert_eq!(events.recv().await, None, "the stream ends with its call");
+        }
+        assert_eq!(load(&pacer), vec![0; PHASES]);
+        assert_eq!(pool.available(), pool.capacity(), "every port is back");
+    }
+}
