@@ -3,7 +3,8 @@
 # RFC 4733, greeting, 1 for the balance, a stay in the menu, 9, the IVR's BYE) against the
 # release binary on loopback, at each level of concurrent calls. Usage: bench/run.sh
 # Environment: LEVELS (default "100 500 1000 2000"), RATE calls/s (default 50: one PIN-check
-# thread does about 80 Argon2id logins a second here, and the ramp should not queue them).
+# thread does about 80 Argon2id logins a second here, and the ramp should not queue them),
+# LOADGEN_THREADS (default 2: one generator thread cannot keep up with 2000 callers' audio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -21,7 +22,7 @@ for n in ${LEVELS:-100 500 1000 2000}; do
   # Warm-up: the first logins create the PIN-check buffer and malloc arenas once.
   ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent 20 --rate 20 --hold-s 1 --ivr-pid "$pid" >/dev/null
   ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent "$n" --rate "$rate" --hold-s "$hold" \
-    --ivr-pid "$pid" --json "$out/$n.json" --markdown
+    --ivr-pid "$pid" --json "$out/$n.json" --markdown --threads "${LOADGEN_THREADS:-2}"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 done

@@ -81,7 +81,7 @@ const EVENT_TIMEOUT: Duration = Duration::from_millis(1000);
 const MAX_READ_PER_FRAME: usize = 32;
 
 /// Per-thread buffers the pacer lends each stream, so a frame allocates nothing.
-pub struct Scratch {
+pub(super) struct Scratch {
     received: [u8; 2048],
     packet: [u8; 1500],
 }
@@ -96,7 +96,7 @@ impl Default for Scratch {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tick {
+pub(super) enum Tick {
     Continue,
     Ended,
 }
