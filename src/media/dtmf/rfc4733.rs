@@ -99,15 +99,6 @@ impl Rfc4733Decoder {
         Some(digit)
     }
 
-    /// Closes an event whose packets stopped without an End.
-    pub fn poll(&mut self, now: Instant) {
-        self.expire(now);
-    }
-
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.active.map(|e| e.last_packet + self.end_timeout)
-    }
-
     fn expire(&mut self, now: Instant) {
         if self
             .active

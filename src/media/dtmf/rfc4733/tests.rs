@@ -12,7 +12,6 @@ fn decode(packets: &[Packet]) -> String {
     let mut digits = String::new();
     for &(ms, ts, code, end, duration) in packets {
         let now = start + Duration::from_millis(ms);
-        decoder.poll(now);
         let d = duration.to_be_bytes();
         let payload = [code, if end { 0x80 | 10 } else { 10 }, d[0], d[1]];
         digits.extend(decoder.on_packet(ts, &payload, now));
@@ -169,17 +168,4 @@ fn unknown_events_and_short_payloads_are_ignored() {
     let mut decoder = Rfc4733Decoder::new(8000, Duration::from_secs(1));
     assert_eq!(decoder.on_packet(1, &[1, 0, 0], Instant::now()), None);
     assert_eq!(decoder.on_packet(1, &[], Instant::now()), None);
-}
-
-#[test]
-fn an_open_event_has_a_deadline_and_closes_at_it() {
-    let start = Instant::now();
-    let mut decoder = Rfc4733Decoder::new(48000, Duration::from_millis(500));
-    assert_eq!(decoder.on_packet(1, &[2, 10, 0, 0], start), Some('2'));
-    assert_eq!(
-        decoder.next_deadline(),
-        Some(start + Duration::from_millis(500))
-    );
-    decoder.poll(start + Duration::from_millis(500));
-    assert_eq!(decoder.next_deadline(), None);
 }
