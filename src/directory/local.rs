@@ -86,7 +86,7 @@ type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
 
 /// Argon2id checks on a few threads of their own. Each check takes 19 MiB and tens of
 /// milliseconds: on the runtime's blocking pool every thread would keep a 19 MiB malloc arena
-/// (hundreds of MiB after a burst) and a login storm could take every core from the RTP tasks.
+/// (hundreds of MiB after a burst) and a login storm could take every core from SIP and media.
 /// Here logins queue, memory stays at one buffer per hashing thread, and one core is left free.
 struct Hasher {
     jobs: std::sync::mpsc::SyncSender<Job>,

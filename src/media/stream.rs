@@ -73,7 +73,7 @@ pub enum MediaEvent {
 }
 
 const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
-/// When the task falls further behind than this, frames are skipped rather than bursted.
+/// When a stream falls further behind than this many frames, they are skipped rather than bursted.
 const MAX_BURST: u64 = 5;
 /// An RFC 4733 event with no packet for this long is over, End or not.
 const EVENT_TIMEOUT: Duration = Duration::from_millis(1000);
