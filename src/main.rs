@@ -77,7 +77,10 @@ fn load(cli: &Cli) -> Result<Loaded> {
     let script = Script::load(&settings.flow.file, &prompts)?;
     let http = ivr::http::client()?;
     let backend: Arc<dyn Directory> = match settings.directory.backend {
-        Backend::Local => Arc::new(LocalDirectory::load(&settings.directory.users)?),
+        Backend::Local => Arc::new(LocalDirectory::load(
+            &settings.directory.users,
+            settings.directory.pin_check_threads,
+        )?),
         Backend::Auth0 => Arc::new(Auth0Directory::new(
             http.clone(),
             &settings.auth0,

@@ -73,7 +73,7 @@ async fn behaves(directory: Guarded, name: &str) {
 async fn local_and_auth0_backends_behave_alike() {
     let users = support::project_dir().join("sip-config/users.toml");
     behaves(
-        guarded(Arc::new(LocalDirectory::load(&users).unwrap())),
+        guarded(Arc::new(LocalDirectory::load(&users, 0).unwrap())),
         "local",
     )
     .await;

@@ -68,15 +68,16 @@ pub struct LocalDirectory {
 }
 
 impl LocalDirectory {
-    pub fn load(path: &Path) -> Result<LocalDirectory> {
+    /// `pin_check_threads` 0 means half the cores.
+    pub fn load(path: &Path, pin_check_threads: usize) -> Result<LocalDirectory> {
         let file = UsersFile::read(path)?;
-        Ok(LocalDirectory::new(file.users))
+        Ok(LocalDirectory::new(file.users, pin_check_threads))
     }
 
-    pub fn new(users: Vec<LocalUser>) -> LocalDirectory {
+    pub fn new(users: Vec<LocalUser>, pin_check_threads: usize) -> LocalDirectory {
         LocalDirectory {
             users: users.into_iter().map(|u| (u.account.clone(), u)).collect(),
-            hasher: Hasher::start(),
+            hasher: Hasher::start(pin_check_threads),
             decoy_hash: hash_pin("0000").unwrap_or_default(),
         }
     }
@@ -93,10 +94,13 @@ struct Hasher {
 }
 
 impl Hasher {
-    fn start() -> Hasher {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .div_ceil(2);
+    fn start(threads: usize) -> Hasher {
+        let threads = match threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .div_ceil(2),
+            n => n,
+        };
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(1024);
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
         for i in 0..threads {
@@ -177,12 +181,15 @@ mod tests {
     use super::*;
 
     fn directory() -> LocalDirectory {
-        LocalDirectory::new(vec![LocalUser {
-            account: "12345".into(),
-            pin_hash: hash_pin("2468").unwrap(),
-            greeting: Some("greetings/12345".into()),
-            balance: Some("1234.56".into()),
-        }])
+        LocalDirectory::new(
+            vec![LocalUser {
+                account: "12345".into(),
+                pin_hash: hash_pin("2468").unwrap(),
+                greeting: Some("greetings/12345".into()),
+                balance: Some("1234.56".into()),
+            }],
+            1,
+        )
     }
 
     #[tokio::test]
