@@ -84,6 +84,42 @@ impl Pacer {
     }
 }
 
+#[cfg(test)]
+impl Pacer {
+    /// A PCMU call with telephone-event sending to `remote`: its command and event channels.
+    pub(super) fn start_test_call(
+        &self,
+        lease: super::ports::PortLease,
+        remote: Option<std::net::SocketAddr>,
+        library: Arc<super::prompt::PromptLibrary>,
+    ) -> (
+        tokio::sync::mpsc::UnboundedSender<super::stream::MediaCommand>,
+        tokio::sync::mpsc::UnboundedReceiver<super::stream::MediaEvent>,
+    ) {
+        let (commands, commands_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let params = super::stream::MediaParams {
+            codec: super::codec::Codec::Pcmu,
+            payload_type: 0,
+            telephone_event: Some(101),
+            remote,
+            send: true,
+            peer_sends: true,
+            inband: false,
+        };
+        self.add(RtpStream::new(
+            "test".into(),
+            lease,
+            params,
+            library,
+            Duration::from_secs(60),
+            commands_rx,
+            events_tx,
+        ));
+        (commands, events)
+    }
+}
+
 fn ask_for_realtime(thread: usize) {
     let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
     let set = ThreadPriorityValue::try_from(REALTIME_PRIORITY)
@@ -114,30 +150,21 @@ fn ms_since(epoch: Instant, now: Instant) -> u64 {
 /// One pacer thread: its streams sorted by phase, visited on that phase of every frame.
 fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize; PHASES]) {
     let mut phases: [Vec<RtpStream>; PHASES] = Default::default();
-    let mut streams = 0usize;
     let mut scratch = Box::<Scratch>::default();
     let mut stalls = Stalls::default();
     // The first millisecond not yet served.
     let mut next_ms = 0u64;
     loop {
-        if streams == 0 {
-            match joined.recv() {
-                Ok(join) => {
-                    next_ms = next_ms.max(ms_since(epoch, Instant::now()));
-                    place(join, epoch, next_ms, &mut phases);
-                    streams += 1;
-                }
-                Err(_) => return,
-            }
-        }
         while let Ok(join) = joined.try_recv() {
             place(join, epoch, next_ms, &mut phases);
-            streams += 1;
         }
         let Some(ms) =
             (next_ms..next_ms + PHASES as u64).find(|&m| !phases[phase_of(m)].is_empty())
         else {
-            streams = 0;
+            // Idle: sleep until a stream comes, and start the clock again from now.
+            let Ok(join) = joined.recv() else { return };
+            next_ms = next_ms.max(ms_since(epoch, Instant::now()));
+            place(join, epoch, next_ms, &mut phases);
             continue;
         };
         let deadline = at_ms(epoch, ms);
@@ -145,12 +172,12 @@ fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize
         if deadline > now {
             thread::sleep(deadline - now);
         }
-        stalls.check(deadline, streams);
+        stalls.check(deadline, &phases);
         // After a stall, each phase is visited once; its streams catch up or skip by themselves.
         let now_ms = ms_since(epoch, Instant::now()).max(ms);
         for m in ms.max(now_ms.saturating_sub(PHASES as u64 - 1))..=now_ms {
             let phase = phase_of(m);
-            streams -= serve(&mut phases[phase], &load[phase], &mut scratch);
+            serve(&mut phases[phase], &load[phase], &mut scratch);
         }
         next_ms = now_ms + 1;
     }
@@ -165,7 +192,7 @@ struct Stalls {
 }
 
 impl Stalls {
-    fn check(&mut self, deadline: Instant, streams: usize) {
+    fn check(&mut self, deadline: Instant, phases: &[Vec<RtpStream>; PHASES]) {
         let now = Instant::now();
         let late = now.saturating_duration_since(deadline);
         if late < Duration::from_millis(FRAME_MS as u64) {
@@ -181,7 +208,7 @@ impl Stalls {
         tracing::warn!(
             late_ms = late.as_millis() as u64,
             stalls = self.since_log,
-            streams,
+            streams = phases.iter().map(Vec::len).sum::<usize>(),
             "the RTP pacer woke a frame late; callers hear a gap"
         );
         self.since_log = 0;
@@ -205,9 +232,8 @@ fn place(
     phases[phase].push(stream);
 }
 
-/// Visits every stream of one phase and drops those that ended; returns how many did.
-fn serve(streams: &mut Vec<RtpStream>, load: &AtomicUsize, scratch: &mut Scratch) -> usize {
-    let mut ended = 0;
+/// Visits every stream of one phase and drops those that ended.
+fn serve(streams: &mut Vec<RtpStream>, load: &AtomicUsize, scratch: &mut Scratch) {
     let mut i = 0;
     while i < streams.len() {
         let now = Instant::now();
@@ -222,9 +248,7 @@ fn serve(streams: &mut Vec<RtpStream>, load: &AtomicUsize, scratch: &mut Scratch
         load.fetch_sub(1, Ordering::Relaxed);
         // Dropping the stream frees its port, then tells the call its media is gone.
         drop(streams.swap_remove(i));
-        ended += 1;
     }
-    ended
 }
 
 #[cfg(test)]
@@ -233,9 +257,7 @@ mod tests {
     use crate::media::codec::Codec;
     use crate::media::ports::PortPool;
     use crate::media::prompt::PromptLibrary;
-    use crate::media::stream::MediaParams;
     use std::path::Path;
-    use tokio::sync::mpsc;
 
     fn load(pacer: &Pacer) -> Vec<usize> {
         pacer.lanes[0]
@@ -255,31 +277,9 @@ mod tests {
             42200 + 4 * PHASES as u16,
         );
         let pacer = Pacer::start(1, false).unwrap();
-        let mut calls = Vec::new();
-        for n in 0..2 * PHASES {
-            let (commands, commands_rx) = mpsc::unbounded_channel();
-            let (events_tx, events) = mpsc::unbounded_channel();
-            let params = MediaParams {
-                codec: Codec::Pcmu,
-                payload_type: 0,
-                telephone_event: Some(101),
-                remote: None,
-                send: true,
-                peer_sends: false,
-                inband: false,
-            };
-            let stream = RtpStream::new(
-                format!("call-{n}"),
-                pool.lease().unwrap(),
-                params,
-                library.clone(),
-                Duration::from_secs(60),
-                commands_rx,
-                events_tx,
-            );
-            pacer.add(stream);
-            calls.push((commands, events));
-        }
+        let calls: Vec<_> = (0..2 * PHASES)
+            .map(|_| pacer.start_test_call(pool.lease().unwrap(), None, library.clone()))
+            .collect();
         assert_eq!(
             load(&pacer),
             vec![2; PHASES],

@@ -462,27 +462,9 @@ mod tests {
         let lease = pool.lease().unwrap();
         let stream_addr = SocketAddr::new("127.0.0.1".parse().unwrap(), lease.port());
         let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let params = MediaParams {
-            codec: Codec::Pcmu,
-            payload_type: 0,
-            telephone_event: Some(101),
-            remote: Some(phone.local_addr().unwrap()),
-            send: true,
-            peer_sends: true,
-            inband: false,
-        };
-        let (events_tx, mut events) = mpsc::unbounded_channel();
-        let (commands, commands_rx) = mpsc::unbounded_channel();
         let pacer = Pacer::start(1, false).unwrap();
-        pacer.add(RtpStream::new(
-            "test".into(),
-            lease,
-            params,
-            lib.clone(),
-            Duration::from_secs(60),
-            commands_rx,
-            events_tx,
-        ));
+        let (commands, mut events) =
+            pacer.start_test_call(lease, Some(phone.local_addr().unwrap()), lib.clone());
         let welcome = lib.get("welcome").unwrap();
         commands
             .send(MediaCommand::Play {
@@ -550,27 +532,12 @@ mod tests {
         let beep = lib.get("beep").unwrap();
         let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42100, 42101);
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let params = MediaParams {
-            codec: Codec::Pcmu,
-            payload_type: 0,
-            telephone_event: Some(101),
-            remote: Some(peer.local_addr().unwrap()),
-            send: true,
-            peer_sends: true,
-            inband: false,
-        };
-        let (events_tx, mut events) = mpsc::unbounded_channel();
-        let (commands, commands_rx) = mpsc::unbounded_channel();
         let pacer = Pacer::start(1, false).unwrap();
-        pacer.add(RtpStream::new(
-            "test".into(),
+        let (commands, mut events) = pacer.start_test_call(
             pool.lease().unwrap(),
-            params,
+            Some(peer.local_addr().unwrap()),
             lib.clone(),
-            Duration::from_secs(60),
-            commands_rx,
-            events_tx,
-        ));
+        );
         let mut packets = Vec::new();
         let mut buf = [0u8; 1500];
         for i in 0..20 {
