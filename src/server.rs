@@ -332,6 +332,7 @@ impl Switchboard {
                 }
             }
         }
+        let _ = active.media.send(MediaCommand::Confirmed);
         if let Some(events) = active.media_events.take() {
             let handle = Call::new(
                 active.call_id.clone(),

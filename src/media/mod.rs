@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod latch;
 pub mod lateness;
 pub mod pacer;
 pub mod ports;

@@ -86,7 +86,8 @@ impl Pacer {
 
 #[cfg(test)]
 impl Pacer {
-    /// A PCMU call with telephone-event sending to `remote`: its command and event channels.
+    /// A PCMU call with telephone-event whose SDP named `remote` (not yet confirmed by an ACK):
+    /// its command and event channels.
     pub(super) fn start_test_call(
         &self,
         lease: super::ports::PortLease,

@@ -19,6 +19,7 @@ use super::codec::{alaw_to_linear, ulaw_to_linear, Codec, FRAME_MS};
 use super::dtmf::inband::InbandDetector;
 use super::dtmf::rfc4733::Rfc4733Decoder;
 use super::dtmf::DigitSource;
+use super::latch::{Latch, Verdict};
 use super::lateness::Lateness;
 use super::ports::PortLease;
 use super::prompt::{Prompt, PromptLibrary};
@@ -54,6 +55,8 @@ pub enum MediaCommand {
     /// Stop the prompt playing now and drop the queue.
     StopPlayback,
     Update(MediaParams),
+    /// The caller's ACK arrived: the caller is proven, so media may flow.
+    Confirmed,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +118,10 @@ pub struct RtpStream {
     params: MediaParams,
     silence: Bytes,
     inactivity: Duration,
-    latched: Option<SocketAddr>,
+    /// Which source is the caller: the only one whose media and keys count.
+    latch: Latch,
+    /// Nothing is sent before the ACK, so a forged INVITE cannot aim our RTP at a stranger.
+    confirmed: bool,
     ssrc: u32,
     seq: Seq,
     timestamp: u32,
@@ -148,6 +154,7 @@ impl RtpStream {
     ) -> RtpStream {
         let keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
         let tones = params.inband.then(InbandDetector::new);
+        let latch = Latch::new(params.remote);
         let now = Instant::now();
         RtpStream {
             call_id,
@@ -156,10 +163,11 @@ impl RtpStream {
             last_heard: now,
             start: now,
             frame_no: 0,
+            latch,
             lease,
             params,
             inactivity,
-            latched: None,
+            confirmed: false,
             ssrc: rand::random(),
             seq: Seq::from(rand::random::<u16>()),
             timestamp: rand::random(),
@@ -185,7 +193,7 @@ impl RtpStream {
     pub(super) fn tick(&mut self, now: Instant, scratch: &mut Scratch) -> Tick {
         loop {
             match self.commands.try_recv() {
-                Ok(command) => self.on_command(command),
+                Ok(command) => self.on_command(command, now),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return self.end(),
             }
@@ -208,6 +216,7 @@ impl RtpStream {
             frames = l.frames(),
             late_p99_under_ms = l.p99_ms(),
             late_max_us = l.max_us(),
+            foreign_packets = self.latch.foreign(),
             "rtp pacing"
         );
         Tick::Ended
@@ -255,7 +264,7 @@ impl RtpStream {
         }
     }
 
-    fn on_command(&mut self, command: MediaCommand) {
+    fn on_command(&mut self, command: MediaCommand, now: Instant) {
         match command {
             MediaCommand::Play {
                 prompt,
@@ -269,9 +278,13 @@ impl RtpStream {
             }),
             MediaCommand::Digit { digit, source } => self.on_digit(digit, source),
             MediaCommand::StopPlayback => self.stop_playback(false),
+            MediaCommand::Confirmed => {
+                self.confirmed = true;
+                self.latch.confirmed(now);
+            }
             MediaCommand::Update(params) => {
                 if params.remote != self.params.remote {
-                    self.latched = None;
+                    self.latch.renegotiated(params.remote, now);
                 }
                 if params.codec != self.params.codec {
                     self.silence = self.library.silence(params.codec);
@@ -281,14 +294,15 @@ impl RtpStream {
                     self.tones = params.inband.then(InbandDetector::new);
                 }
                 if params.peer_sends && !self.params.peer_sends {
-                    self.last_heard = Instant::now();
+                    self.last_heard = now;
                 }
                 self.params = params;
             }
         }
     }
 
-    /// Valid RTP from the caller; latches the send address on the first one (symmetric RTP).
+    /// RTP from the caller's own stream; anything else is dropped before its keys or audio
+    /// are looked at.
     fn on_packet(&mut self, data: &[u8], from: SocketAddr, now: Instant) -> bool {
         let Ok(rtp) = RtpReader::new(data) else {
             return false;
@@ -296,11 +310,12 @@ impl RtpStream {
         if rtp.version() != 2 {
             return false;
         }
-        if self.latched != Some(from) {
-            tracing::debug!(%from, "RTP latched to the caller's source address");
-            self.latched = Some(from);
-        }
         let pt = rtp.payload_type();
+        let negotiated = pt == self.params.payload_type || Some(pt) == self.params.telephone_event;
+        let seq = u16::from(rtp.sequence_number());
+        if self.latch.on_packet(from, rtp.ssrc(), seq, negotiated, now) == Verdict::Foreign {
+            return false;
+        }
         if Some(pt) == self.params.telephone_event {
             if let Some(digit) = self.keys.on_packet(rtp.timestamp(), rtp.payload(), now) {
                 self.on_digit(digit, DigitSource::Rfc4733);
@@ -360,10 +375,10 @@ impl RtpStream {
     }
 
     fn target(&self) -> Option<SocketAddr> {
-        if !self.params.send {
+        if !self.params.send || !self.confirmed {
             return None;
         }
-        self.latched.or(self.params.remote)
+        self.latch.source().or(self.params.remote)
     }
 
     fn next_payload(&mut self) -> Bytes {
@@ -430,7 +445,11 @@ mod tests {
 
     /// A library with one 5-frame prompt, written to a temporary directory.
     fn library() -> Arc<PromptLibrary> {
-        let dir = std::env::temp_dir().join(format!("ivr-stream-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "ivr-stream-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let spec = hound::WavSpec {
             channels: 1,
@@ -465,6 +484,7 @@ mod tests {
         let pacer = Pacer::start(1, false).unwrap();
         let (commands, mut events) =
             pacer.start_test_call(lease, Some(phone.local_addr().unwrap()), lib.clone());
+        commands.send(MediaCommand::Confirmed).unwrap();
         let welcome = lib.get("welcome").unwrap();
         commands
             .send(MediaCommand::Play {
@@ -538,6 +558,7 @@ mod tests {
             Some(peer.local_addr().unwrap()),
             lib.clone(),
         );
+        commands.send(MediaCommand::Confirmed).unwrap();
         let mut packets = Vec::new();
         let mut buf = [0u8; 1500];
         for i in 0..20 {
@@ -601,5 +622,135 @@ mod tests {
             last_beep[159], silence[0],
             "the short last frame is padded with silence"
         );
+    }
+
+    fn key_packet(ssrc: u32, seq: u16, event: u8) -> Vec<u8> {
+        RtpPacketBuilder::new()
+            .payload_type(101)
+            .ssrc(ssrc)
+            .sequence(Seq::from(seq))
+            .timestamp(8000)
+            .payload(&[event, 10, 0, 160])
+            .build()
+            .unwrap()
+    }
+
+    /// Everything a stranger might send to a call's port: forged keys on its own SSRC and on the
+    /// caller's, audio, garbage, and RTP headers whose lengths lie.
+    fn hostile_packets(caller_ssrc: u32) -> Vec<Vec<u8>> {
+        let audio = RtpPacketBuilder::new()
+            .payload_type(0)
+            .ssrc(caller_ssrc)
+            .sequence(Seq::from(500))
+            .payload(&[0xff; 160])
+            .build()
+            .unwrap();
+        let mut lying_csrc = audio[..16].to_vec();
+        lying_csrc[0] = 0x8f; // 15 CSRCs in a 16-byte packet
+        let mut lying_extension = audio[..20].to_vec();
+        lying_extension[0] = 0x90;
+        lying_extension[14..16].copy_from_slice(&[0xff, 0xff]); // 65535 words of extension
+        let mut lying_padding = audio.clone();
+        lying_padding[0] = 0xa0;
+        *lying_padding.last_mut().unwrap() = 0xff; // more padding than packet
+        vec![
+            key_packet(9, 1, 1),
+            key_packet(caller_ssrc, 2, 2),
+            audio,
+            b"garbage that is not RTP at all".to_vec(),
+            lying_csrc,
+            lying_extension,
+            lying_padding,
+            vec![0x80],
+            Vec::new(),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_stranger_can_neither_type_into_a_call_nor_take_its_audio() {
+        let lib = library();
+        let (first, _) = support_ports();
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), first, first + 1);
+        let lease = pool.lease().unwrap();
+        let stream_addr = SocketAddr::new("127.0.0.1".parse().unwrap(), lease.port());
+        let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let pacer = Pacer::start(1, false).unwrap();
+        let (commands, mut events) =
+            pacer.start_test_call(lease, Some(phone.local_addr().unwrap()), lib.clone());
+        commands.send(MediaCommand::Confirmed).unwrap();
+        // The caller's first key latches its stream.
+        phone
+            .send_to(&key_packet(7, 1, 5), stream_addr)
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        phone.recv_from(&mut buf).await.unwrap();
+        assert_eq!(
+            events.recv().await,
+            Some(MediaEvent::Digit {
+                digit: '5',
+                source: DigitSource::Rfc4733
+            })
+        );
+        // 50 rounds of everything, 10 ms apart: 500 ms, about 25 of the caller's frames.
+        for _ in 0..50 {
+            for packet in hostile_packets(7) {
+                stranger.send_to(&packet, stream_addr).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut received = 0;
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(1), phone.recv_from(&mut buf)).await
+        {
+            received += 1;
+        }
+        assert!(
+            received >= 15,
+            "the caller still hears the call ({received} packets)"
+        );
+        let diverted =
+            tokio::time::timeout(Duration::from_millis(100), stranger.recv_from(&mut buf)).await;
+        assert!(diverted.is_err(), "no audio went to the stranger");
+        assert!(events.try_recv().is_err(), "no key from the stranger");
+        drop(commands);
+        assert_eq!(events.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_before_the_ack() {
+        let lib = library();
+        let (first, _) = support_ports();
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), first, first + 1);
+        let victim = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let pacer = Pacer::start(1, false).unwrap();
+        let (commands, mut events) = pacer.start_test_call(
+            pool.lease().unwrap(),
+            Some(victim.local_addr().unwrap()),
+            lib,
+        );
+        let mut buf = [0u8; 1500];
+        let sent =
+            tokio::time::timeout(Duration::from_millis(300), victim.recv_from(&mut buf)).await;
+        assert!(sent.is_err(), "no RTP to the SDP's address before the ACK");
+        commands.send(MediaCommand::Confirmed).unwrap();
+        let sent =
+            tokio::time::timeout(Duration::from_millis(300), victim.recv_from(&mut buf)).await;
+        assert!(sent.is_ok(), "RTP flows once the ACK confirmed the caller");
+        drop(commands);
+        assert_eq!(events.recv().await, None);
+    }
+
+    /// Two ports of their own for each test here: a free UDP port pair below the ephemeral range.
+    fn support_ports() -> (u16, u16) {
+        loop {
+            let port = 20000 + rand::random::<u16>() % 10000 / 2 * 2;
+            if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+            {
+                return (port, port + 1);
+            }
+        }
     }
 }

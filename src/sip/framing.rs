@@ -15,7 +15,10 @@ pub enum Frame {
     KeepAlive { skip: usize },
     /// A whole message occupies the first `len` bytes.
     Message { len: usize },
-    /// The stream cannot be framed (oversized, or no usable Content-Length): close it.
+    /// The header block (its first `head` bytes) declares a message over `MAX_MESSAGE`:
+    /// refuse it (413) and close the stream, since its body cannot be skipped safely.
+    TooLarge { head: usize },
+    /// The stream cannot be framed (no header end in sight, or no usable Content-Length): close it.
     Broken(&'static str),
 }
 
@@ -64,10 +67,12 @@ pub fn next_frame(buf: &[u8]) -> Frame {
         Ok(None) => return Frame::Broken("no Content-Length on a stream transport"),
         Err(e) => return Frame::Broken(e),
     };
-    let len = head + body;
-    if len > MAX_MESSAGE {
-        Frame::Broken("message over 64 KiB")
-    } else if buf.len() < len {
+    // The length comes off the wire: a huge Content-Length must not wrap to a small frame.
+    let len = match head.checked_add(body) {
+        Some(len) if len <= MAX_MESSAGE => len,
+        _ => return Frame::TooLarge { head },
+    };
+    if buf.len() < len {
         Frame::Incomplete
     } else {
         Frame::Message { len }
@@ -145,7 +150,7 @@ mod tests {
         );
         assert_eq!(
             next_frame(b"OPTIONS sip:a SIP/2.0\r\nl: 99999999\r\n\r\n"),
-            Frame::Broken("message over 64 KiB")
+            Frame::TooLarge { head: 38 }
         );
         assert!(matches!(
             next_frame(&vec![b'a'; MAX_MESSAGE + 1]),
@@ -164,5 +169,102 @@ mod tests {
         assert!(normalize(b"BYE sip:a SIP/2.0\r\nl: 9\r\n\r\nab").is_err());
         assert!(normalize(b"BYE sip:a SIP/2.0\r\nl: -1\r\n\r\n").is_err());
         assert!(normalize(b"garbage").is_err());
+    }
+
+    #[test]
+    fn a_content_length_that_would_wrap_is_too_large() {
+        let head = "OPTIONS sip:a SIP/2.0\r\nContent-Length: ";
+        for declared in [
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX - 40,
+            u64::MAX - 47,
+            u64::MAX - 48,
+            (usize::MAX - 50) as u64,
+            1 << 63,
+            MAX_MESSAGE as u64,
+        ] {
+            let msg = format!("{head}{declared}\r\n\r\n");
+            assert_eq!(
+                next_frame(msg.as_bytes()),
+                Frame::TooLarge { head: msg.len() },
+                "Content-Length {declared}"
+            );
+        }
+        // Past u64, the number no longer parses: the stream is broken, not a small frame.
+        let msg = format!("{head}18446744073709551616\r\n\r\n");
+        assert_eq!(
+            next_frame(msg.as_bytes()),
+            Frame::Broken("bad Content-Length")
+        );
+        assert!(normalize(msg.as_bytes()).is_err());
+    }
+
+    /// Feeds a stream in random pieces, the way a TCP reader sees it, and checks every step
+    /// either consumes bytes, waits for more, or gives up: never a frame of zero bytes.
+    fn drain(stream: &[u8], cuts: &[usize]) -> usize {
+        let mut buf = Vec::new();
+        let mut fed = 0;
+        let mut framed = 0;
+        let mut cuts = cuts.iter().copied().chain([stream.len()]);
+        loop {
+            match next_frame(&buf) {
+                Frame::KeepAlive { skip } => {
+                    assert!(skip > 0 && skip <= buf.len());
+                    buf.drain(..skip);
+                }
+                Frame::Message { len } => {
+                    assert!(len > 0 && len <= buf.len() && len <= MAX_MESSAGE);
+                    buf.drain(..len);
+                    framed += 1;
+                }
+                Frame::TooLarge { head } => {
+                    assert!(head > 0 && head <= buf.len());
+                    return framed;
+                }
+                Frame::Broken(_) => return framed,
+                Frame::Incomplete => {
+                    let Some(cut) = cuts.next() else {
+                        return framed;
+                    };
+                    let to = cut.clamp(fed, stream.len());
+                    if to == fed && fed == stream.len() {
+                        return framed;
+                    }
+                    buf.extend_from_slice(&stream[fed..to]);
+                    fed = to;
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_framer_always_makes_progress(
+            lengths in proptest::collection::vec(proptest::prelude::any::<u64>(), 1..4),
+            bodies in proptest::collection::vec(0usize..64, 1..4),
+            cuts in proptest::collection::vec(0usize..400, 0..12),
+        ) {
+            let mut stream = Vec::new();
+            for (declared, body) in lengths.iter().zip(&bodies) {
+                let declared = if declared % 2 == 0 { *body as u64 } else { *declared };
+                stream.extend_from_slice(
+                    format!("\r\nOPTIONS sip:a SIP/2.0\r\nl: {declared}\r\n\r\n").as_bytes(),
+                );
+                stream.extend(std::iter::repeat_n(b'x', *body));
+            }
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            drain(&stream, &cuts);
+        }
+    }
+
+    #[test]
+    fn honest_messages_in_any_pieces_all_frame() {
+        let one = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 3\r\n\r\nabc";
+        let stream: Vec<u8> = one.iter().chain(b"\r\n").chain(one).copied().collect();
+        for cut in 0..stream.len() {
+            assert_eq!(drain(&stream, &[cut]), 2, "cut at {cut}");
+        }
     }
 }

@@ -406,13 +406,25 @@ pub fn finish(mut out: String, extra: &[(&str, &str)], body: Option<(&str, &[u8]
 fn unusable(bytes: &[u8], why: &str, source: SocketAddr) -> Unusable {
     Unusable {
         why: why.to_string(),
-        reply: fallback_reply(bytes, why, source),
+        reply: fallback_reply(bytes, why, source, None),
     }
 }
 
+/// 413 for a request whose header block (`head`) declares a body over the message limit.
+pub fn too_large_reply(head: &[u8], source: SocketAddr) -> Option<Bytes> {
+    let status = Some((413, "Request Entity Too Large"));
+    fallback_reply(head, "message over the size limit", source, status)
+}
+
 /// Answers a request rsip refused by copying its raw Via, From, To, Call-ID and CSeq lines:
-/// 501 for an unknown method, 400 for anything else. Responses are never answered.
-fn fallback_reply(bytes: &[u8], why: &str, source: SocketAddr) -> Option<Bytes> {
+/// `status`, else 501 for an unknown method and 400 for anything else. Responses are never
+/// answered.
+fn fallback_reply(
+    bytes: &[u8],
+    why: &str,
+    source: SocketAddr,
+    status: Option<(u16, &str)>,
+) -> Option<Bytes> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines = text.split("\r\n");
     let request_line = lines.next()?;
@@ -446,10 +458,10 @@ fn fallback_reply(bytes: &[u8], why: &str, source: SocketAddr) -> Option<Bytes> 
     let top = parse_via(vias.first()?)?;
     let (from, to, call_id, cseq) = (from?, to?, call_id?, cseq?);
     let known = SIP_METHODS.contains(&method);
-    let (status, reason) = if known {
-        (400, "Bad Request")
-    } else {
-        (501, "Not Implemented")
+    let (status, reason) = match status {
+        Some(given) => given,
+        None if known => (400, "Bad Request"),
+        None => (501, "Not Implemented"),
     };
     let mut out = format!("SIP/2.0 {status} {reason}\r\n");
     let _ = write!(out, "Via: {}\r\n", stamp_via(vias[0], &top, source));

@@ -197,7 +197,16 @@ impl TransportHandle {
                 loop {
                     match next_frame(&buf) {
                         Frame::Incomplete => break,
+                        // A frame that consumes nothing would spin this task forever.
+                        Frame::Message { len: 0 } | Frame::KeepAlive { skip: 0 } => break 'read,
                         Frame::KeepAlive { skip } => buf.advance(skip),
+                        Frame::TooLarge { head } => {
+                            tracing::debug!(%peer, "closing SIP TCP connection: message over the size limit");
+                            if let Some(reply) = message::too_large_reply(&buf[..head], peer) {
+                                let _ = ours.send(reply).await;
+                            }
+                            break 'read;
+                        }
                         Frame::Message { len } => {
                             let frame = buf.split_to(len);
                             let inbound = Inbound {
