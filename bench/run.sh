@@ -17,6 +17,8 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in ${LEVELS:-100 500 1000 2000}; do
   rate=${RATE:-50}
   hold=$(( n / rate + 20 ))
+  # One generator address stands for every caller: lift the per-source budgets.
+  IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
   IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 ./target/release/ivr 2>"$out/ivr-$n.log" &
   pid=$!
   sleep 2

@@ -23,6 +23,7 @@ pub struct Settings {
     pub directory: DirectorySettings,
     pub auth0: Auth0Settings,
     pub lockout: LockoutSettings,
+    pub admission: AdmissionSettings,
 }
 
 /// A secret: shown as `***` by Debug, never Display-ed, only handed out by `expose`.
@@ -88,6 +89,36 @@ impl Default for Auth0Settings {
             lookup: Lookup::Search,
             request_timeout_ms: 5000,
             patience_ms: 3000,
+        }
+    }
+}
+
+/// Budgets per source IP for new calls, so one sender cannot take every port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionSettings {
+    /// New INVITEs one source may send per second, on average.
+    pub invites_per_second: f64,
+    /// New INVITEs one source may send at once.
+    pub burst: u32,
+    /// Calls from one source still ringing or waiting for their ACK.
+    pub pending_per_source: usize,
+    /// Share of the RTP ports that unconfirmed calls from sources without a recent ACKed call
+    /// may hold; the rest is kept for sources in good standing.
+    pub unproven_share: f64,
+    /// How long an answered call may wait for its ACK before its port is released.
+    pub ack_wait_ms: u64,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            invites_per_second: 20.0,
+            burst: 40,
+            pending_per_source: 10,
+            unproven_share: 0.5,
+            // Covers three retransmissions of the 200 at the default T1 (0.5, 1.5, 3.5 s).
+            ack_wait_ms: 4000,
         }
     }
 }
@@ -287,6 +318,16 @@ impl Settings {
         }
         for name in &self.sip.codecs {
             Codec::from_name(name).with_context(|| format!("sip.codecs: {name}"))?;
+        }
+        let a = &self.admission;
+        if a.invites_per_second.is_nan() || a.invites_per_second <= 0.0 || a.burst == 0 || a.pending_per_source == 0 {
+            bail!("admission: invites_per_second, burst and pending_per_source must be > 0");
+        }
+        if !(a.unproven_share > 0.0 && a.unproven_share <= 1.0) {
+            bail!("admission.unproven_share must be in (0, 1]");
+        }
+        if a.ack_wait_ms == 0 {
+            bail!("admission.ack_wait_ms must be > 0");
         }
         if self.rtp.inactivity_timeout_s == 0 {
             bail!("rtp.inactivity_timeout_s must be > 0");

@@ -19,6 +19,7 @@ use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
+use crate::sip::admission::AdmissionLimits;
 use crate::sip::transaction::Timers;
 use crate::sip::transport::TransportHandle;
 use crate::sip::ua::{CallRef, UaCommand, UaConfig, UaEvent, UserAgent};
@@ -85,6 +86,14 @@ pub async fn serve(
         },
         public,
         user_agent: settings.sip.user_agent.clone(),
+        ack_wait: std::time::Duration::from_millis(settings.admission.ack_wait_ms),
+        admission: AdmissionLimits {
+            invites_per_second: settings.admission.invites_per_second,
+            burst: f64::from(settings.admission.burst),
+            pending_per_source: settings.admission.pending_per_source,
+            capacity: pool.capacity(),
+            unproven_share: settings.admission.unproven_share,
+        },
     };
     tokio::spawn(UserAgent::new(ua_config, transport, events_tx).run(inbound, commands_rx));
     let (hangups, hangups_rx) = mpsc::unbounded_channel();

@@ -2,6 +2,7 @@
 //! transactions and dialogs, and the user-agent core that drives them and talks to the
 //! layer above through events and commands.
 
+pub mod admission;
 pub mod dialog;
 pub mod framing;
 pub mod info;

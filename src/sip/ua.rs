@@ -13,6 +13,7 @@ use rsip::Method;
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
+use super::admission::{Admission, AdmissionLimits, Verdict};
 use super::dialog::{new_tag, Dialog};
 use super::info::{self, InfoDtmf};
 use super::message::{self, Message, Request, Response, ALLOW};
@@ -22,6 +23,9 @@ use super::transaction::{
 use super::transport::{Destination, Inbound, Transport, TransportHandle};
 
 pub type CallRef = u64;
+
+/// How often refused INVITEs are summed up in the log (one line per interval, not per packet).
+const REFUSAL_REPORT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug)]
 pub enum UaEvent {
@@ -95,6 +99,10 @@ pub struct UaConfig {
     pub timers: Timers,
     pub public: SocketAddr,
     pub user_agent: String,
+    /// How long an answered call may wait for its ACK before its media is released. Much
+    /// shorter than Timer H (64·T1), so a never-ACKed INVITE holds a port only briefly.
+    pub ack_wait: std::time::Duration,
+    pub admission: AdmissionLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,12 +127,17 @@ struct Call {
     hangup_pending: bool,
     ended: bool,
     armed: Option<Instant>,
+    /// Counted by admission control as waiting for its ACK.
+    unconfirmed: bool,
+    /// When an answered call without ACK is given up (its media released).
+    ack_deadline: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum TimerKey {
     Call(CallRef),
     Server(String, String),
+    RefusalReport,
 }
 
 pub struct UserAgent {
@@ -141,6 +154,8 @@ pub struct UserAgent {
     byes: HashMap<String, CallRef>,
     servers: HashMap<(String, String), (NonInviteServer, Option<Instant>)>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    admission: Admission,
+    report_armed: bool,
 }
 
 impl UserAgent {
@@ -150,7 +165,6 @@ impl UserAgent {
         events: mpsc::UnboundedSender<UaEvent>,
     ) -> Self {
         UserAgent {
-            config,
             transport,
             events,
             next_ref: 1,
@@ -160,6 +174,9 @@ impl UserAgent {
             byes: HashMap::new(),
             servers: HashMap::new(),
             timers: BinaryHeap::new(),
+            admission: Admission::new(config.admission),
+            report_armed: false,
+            config,
         }
     }
 
@@ -371,6 +388,23 @@ impl UserAgent {
     }
 
     fn on_new_invite(&mut self, req: Box<Request>, source: SocketAddr, transport: Transport) {
+        let now = Instant::now();
+        match self.admission.on_invite(source.ip(), now) {
+            Verdict::Admit => {}
+            Verdict::Busy { retry_after, .. } => {
+                self.arm_refusal_report(now);
+                let retry_after = retry_after.to_string();
+                return self.send_invite_failure(
+                    &req,
+                    source,
+                    transport,
+                    503,
+                    "Service Unavailable",
+                    Some(&retry_after),
+                );
+            }
+            Verdict::Ignore { .. } => return self.arm_refusal_report(now),
+        }
         let call_ref = self.next_ref;
         self.next_ref += 1;
         let local_tag = new_tag();
@@ -401,6 +435,8 @@ impl UserAgent {
                 hangup_pending: false,
                 ended: false,
                 armed: None,
+                unconfirmed: true,
+                ack_deadline: None,
             },
         );
         let _ = self.events.send(event);
@@ -414,6 +450,7 @@ impl UserAgent {
                 transport,
                 481,
                 "Call/Transaction Does Not Exist",
+                None,
             );
         };
         let Some(call) = self.calls.get_mut(&call_ref) else {
@@ -424,10 +461,24 @@ impl UserAgent {
                 tx.state() == InviteState::Proceeding || tx.state() == InviteState::Accepted
             });
         if busy {
-            return self.send_invite_failure(&req, source, transport, 500, "Server Internal Error");
+            return self.send_invite_failure(
+                &req,
+                source,
+                transport,
+                500,
+                "Server Internal Error",
+                Some("1"),
+            );
         }
         if !call.dialog.accept_remote_cseq(req.cseq) {
-            return self.send_invite_failure(&req, source, transport, 500, "Server Internal Error");
+            return self.send_invite_failure(
+                &req,
+                source,
+                transport,
+                500,
+                "Server Internal Error",
+                Some("1"),
+            );
         }
         call.dialog.refresh_target(&req);
         let mut tx = InviteServer::new(self.config.timers, transport.reliable());
@@ -456,10 +507,11 @@ impl UserAgent {
         transport: Transport,
         status: u16,
         reason: &str,
+        retry_after: Option<&str>,
     ) {
         let mut extra: Vec<(&str, &str)> = Vec::new();
-        if status == 500 {
-            extra.push(("Retry-After", "1"));
+        if let Some(seconds) = retry_after {
+            extra.push(("Retry-After", seconds));
         }
         let bytes = message::response(req, status, reason, Some(&new_tag()), &extra, None);
         self.send(Self::reply_destination(req, source, transport), bytes);
@@ -518,11 +570,28 @@ impl UserAgent {
         if invite.cseq != req.cseq {
             return;
         }
-        if !tx.on_ack(Instant::now()) || call.phase != Phase::Answered {
+        // The ACK of a 2xx must name our tag: a stranger who never saw the 200 cannot confirm
+        // a call (and start its media) with the INVITE's branch alone.
+        if call.phase == Phase::Answered && req.to_tag.as_ref() != Some(&call.dialog.local_tag) {
+            return;
+        }
+        let now = Instant::now();
+        if !tx.on_ack(now) || call.phase != Phase::Answered {
             self.rearm(TimerKey::Call(call_ref));
             return;
         }
         call.phase = Phase::Confirmed;
+        call.ack_deadline = None;
+        if std::mem::take(&mut call.unconfirmed) {
+            self.admission.confirmed(call.dialog.source.ip(), now);
+        }
+        if call.ended {
+            // Too late: its media is gone. End the dialog properly.
+            tracing::info!(call_id = %call.dialog.call_id, "ACK after the media was released, sending BYE");
+            self.send_bye(call_ref, EndReason::AckTimeout);
+            self.rearm(TimerKey::Call(call_ref));
+            return;
+        }
         let pending = call.hangup_pending;
         tracing::info!(call_id = %call.dialog.call_id, "call confirmed (ACK)");
         let _ = self.events.send(UaEvent::Confirmed {
@@ -629,9 +698,13 @@ impl UserAgent {
             &extra,
             Some(("application/sdp", sdp.as_bytes())),
         );
-        tx.respond(bytes.clone(), 200, Instant::now());
+        let now = Instant::now();
+        tx.respond(bytes.clone(), 200, now);
         let dest = Self::reply_destination(req, call.dialog.source, call.dialog.transport);
         call.phase = Phase::Answered;
+        if call.unconfirmed {
+            call.ack_deadline = Some(now + self.config.ack_wait);
+        }
         tracing::info!(call_id = %call.dialog.call_id, "answered 200 OK");
         self.send(dest, bytes);
         self.rearm(TimerKey::Call(call_ref));
@@ -658,9 +731,14 @@ impl UserAgent {
                 w.get(4..).unwrap_or(&w)
             )
         });
+        let retry_after = self.config.ack_wait.as_secs().max(1).to_string();
         let mut extra: Vec<(&str, &str)> = Vec::new();
         if let Some(w) = &warning {
             extra.push(("Warning", w));
+        }
+        // Out of capacity: pending calls give their ports back within the ACK wait.
+        if status == 503 {
+            extra.push(("Retry-After", &retry_after));
         }
         let bytes = message::response(
             req,
@@ -729,6 +807,9 @@ impl UserAgent {
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };
+        if std::mem::take(&mut call.unconfirmed) {
+            self.admission.finished(call.dialog.source.ip());
+        }
         if !call.ended {
             call.ended = true;
             tracing::info!(call_id = %call.dialog.call_id, reason = reason.as_str(), "call ended");
@@ -749,6 +830,7 @@ impl UserAgent {
                 let next = [
                     call.invite.as_ref().and_then(|(_, tx)| tx.next_deadline()),
                     call.bye.as_ref().and_then(|(b, _)| b.next_deadline()),
+                    call.ack_deadline,
                 ]
                 .into_iter()
                 .flatten()
@@ -766,6 +848,7 @@ impl UserAgent {
                 };
                 (server.next_deadline(), armed)
             }
+            TimerKey::RefusalReport => return,
         };
         if next != *armed {
             *armed = next;
@@ -810,6 +893,7 @@ impl UserAgent {
                         self.rearm(TimerKey::Server(k.0, k.1));
                     }
                 }
+                TimerKey::RefusalReport => self.report_refusals(),
                 TimerKey::Call(r) => {
                     let Some(call) = self.calls.get_mut(&r) else {
                         continue;
@@ -860,10 +944,43 @@ impl UserAgent {
                 TimerAction::Nothing => {}
             }
         }
+        let ack_overdue = call.ack_deadline.is_some_and(|at| at <= now);
+        if ack_overdue {
+            call.ack_deadline = None;
+            tracing::info!(call_id = %call.dialog.call_id, "no ACK yet, releasing the call's media");
+            self.end(call_ref, EndReason::AckTimeout);
+        }
         if ack_timeout {
+            let Some(call) = self.calls.get_mut(&call_ref) else {
+                return;
+            };
             tracing::warn!(call_id = %call.dialog.call_id, "no ACK for 2xx within 64*T1, tearing down");
             call.phase = Phase::Confirmed;
             self.send_bye(call_ref, EndReason::AckTimeout);
+        }
+    }
+
+    fn arm_refusal_report(&mut self, now: Instant) {
+        if !self.report_armed {
+            self.report_armed = true;
+            self.timers
+                .push(Reverse((now + REFUSAL_REPORT, TimerKey::RefusalReport)));
+        }
+    }
+
+    /// One line per reason for the INVITEs refused since the last report.
+    fn report_refusals(&mut self) {
+        self.report_armed = false;
+        for (refusal, silent, count) in self.admission.take_refusals() {
+            let answer = if silent { "ignored" } else { "503" };
+            tracing::warn!(
+                reason = refusal.as_str(),
+                answer,
+                count,
+                sources = self.admission.sources(),
+                "INVITEs refused by admission control in the last {}s",
+                REFUSAL_REPORT.as_secs()
+            );
         }
     }
 }
