@@ -320,7 +320,11 @@ impl Settings {
             Codec::from_name(name).with_context(|| format!("sip.codecs: {name}"))?;
         }
         let a = &self.admission;
-        if a.invites_per_second.is_nan() || a.invites_per_second <= 0.0 || a.burst == 0 || a.pending_per_source == 0 {
+        if a.invites_per_second.is_nan()
+            || a.invites_per_second <= 0.0
+            || a.burst == 0
+            || a.pending_per_source == 0
+        {
             bail!("admission: invites_per_second, burst and pending_per_source must be > 0");
         }
         if !(a.unproven_share > 0.0 && a.unproven_share <= 1.0) {

@@ -2,7 +2,8 @@
 //! out, with no allow-list configured: every source IP gets a budget of new INVITEs (a token
 //! bucket) and of calls still waiting for their ACK, and unconfirmed calls from sources not yet
 //! in good standing (an ACKed call in the last hour) share at most part of the capacity, so
-//! the rest stays for callers who are known to complete calls. A source over budget is told
+//! the rest stays for callers who are known to complete calls. Within that share one unproven
+//! source holds at most a quarter, so a single scanner leaves room for new callers too. A source over budget is told
 //! 503 with Retry-After; one that keeps sending far past its budget is no longer answered.
 //!
 //! Sans I/O: the user agent passes `now` and reports how each admitted call went.
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 const GOOD_STANDING: Duration = Duration::from_secs(3600);
 /// Sources tracked at once; past it (a flood from spoofed addresses) new sources wait.
 const MAX_SOURCES: usize = 65_536;
+/// The most of the unproven share one unproven source may hold is 1 / this.
+const UNPROVEN_SOURCES_AT_LEAST: usize = 4;
 /// A source refused more than this many times its rate within one refill of its bucket is
 /// ignoring Retry-After: it gets silence instead of responses.
 const SILENCE_FACTOR: f64 = 2.0;
@@ -60,9 +63,14 @@ impl Refusal {
 pub enum Verdict {
     Admit,
     /// 503 with `Retry-After` in seconds.
-    Busy { refusal: Refusal, retry_after: u32 },
+    Busy {
+        refusal: Refusal,
+        retry_after: u32,
+    },
     /// No answer at all.
-    Ignore { refusal: Refusal },
+    Ignore {
+        refusal: Refusal,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +114,8 @@ impl Admission {
             }
         }
         let limits = self.limits;
-        let unproven_full = self.unproven_pending >= self.unproven_ceiling();
+        let unproven_ceiling = self.unproven_ceiling();
+        let unproven_full = self.unproven_pending >= unproven_ceiling;
         let source = self.sources.entry(ip).or_insert(Source {
             tokens: limits.burst,
             refilled: now,
@@ -122,9 +131,16 @@ impl Admission {
             source.refused = 0.0;
         }
         let good = source.good_until.is_some_and(|until| now < until);
+        let pending_cap = if good {
+            limits.pending_per_source
+        } else {
+            limits
+                .pending_per_source
+                .min(unproven_ceiling.div_ceil(UNPROVEN_SOURCES_AT_LEAST))
+        };
         let refusal = if source.tokens < 1.0 {
             Some(Refusal::Rate)
-        } else if source.pending >= limits.pending_per_source {
+        } else if source.pending >= pending_cap {
             Some(Refusal::Pending)
         } else if !good && unproven_full {
             Some(Refusal::Share)
@@ -141,7 +157,8 @@ impl Admission {
             return Verdict::Admit;
         };
         source.refused += 1.0;
-        let ignoring = source.refused > SILENCE_FACTOR * limits.burst.max(limits.invites_per_second);
+        let ignoring =
+            source.refused > SILENCE_FACTOR * limits.burst.max(limits.invites_per_second);
         let retry_after = match refusal {
             Refusal::Rate => ((1.0 - source.tokens) / limits.invites_per_second).ceil() as u32,
             _ => 0,
@@ -225,7 +242,7 @@ mod tests {
             invites_per_second: 10.0,
             burst: 20.0,
             pending_per_source: 5,
-            capacity: 20,
+            capacity: 100,
             unproven_share: 0.5,
         }
     }
@@ -267,12 +284,21 @@ mod tests {
         let t0 = Instant::now();
         let flood = ip("203.0.113.9");
         let verdicts: Vec<_> = (0..200).map(|_| a.on_invite(flood, t0)).collect();
-        assert!(matches!(verdicts[5], Verdict::Busy { refusal: Refusal::Pending, .. }));
+        assert!(matches!(
+            verdicts[5],
+            Verdict::Busy {
+                refusal: Refusal::Pending,
+                ..
+            }
+        ));
         assert!(matches!(verdicts[199], Verdict::Ignore { .. }));
         let report = a.take_refusals();
         let total: u64 = report.iter().map(|(_, _, n)| n).sum();
         assert_eq!(total, 195);
-        assert!(a.take_refusals().is_empty(), "counts reset after each report");
+        assert!(
+            a.take_refusals().is_empty(),
+            "counts reset after each report"
+        );
     }
 
     #[test]
@@ -285,7 +311,10 @@ mod tests {
         }
         assert!(matches!(
             a.on_invite(scanner, t0),
-            Verdict::Busy { refusal: Refusal::Pending, .. }
+            Verdict::Busy {
+                refusal: Refusal::Pending,
+                ..
+            }
         ));
         a.finished(scanner);
         assert_eq!(a.on_invite(scanner, t0), Verdict::Admit);
@@ -304,10 +333,13 @@ mod tests {
         let admitted = (0..100u8)
             .filter(|i| a.on_invite(ip(&format!("203.0.113.{i}")), t0) == Verdict::Admit)
             .count();
-        assert_eq!(admitted, 10);
+        assert_eq!(admitted, 50);
         assert!(matches!(
             a.on_invite(ip("198.51.100.1"), t0),
-            Verdict::Busy { refusal: Refusal::Share, .. }
+            Verdict::Busy {
+                refusal: Refusal::Share,
+                ..
+            }
         ));
         // The caller in good standing still gets in.
         assert_eq!(a.on_invite(known, t0), Verdict::Admit);
@@ -324,12 +356,15 @@ mod tests {
         a.on_invite(known, t0);
         a.confirmed(known, t0);
         let later = t0 + GOOD_STANDING + Duration::from_secs(1);
-        for i in 0..10u8 {
+        for i in 0..50u8 {
             a.on_invite(ip(&format!("203.0.113.{i}")), later);
         }
         assert!(matches!(
             a.on_invite(known, later),
-            Verdict::Busy { refusal: Refusal::Share, .. }
+            Verdict::Busy {
+                refusal: Refusal::Share,
+                ..
+            }
         ));
     }
 
@@ -348,10 +383,33 @@ mod tests {
         }
         assert!(matches!(
             a.on_invite(ip("192.0.2.1"), t0),
-            Verdict::Busy { refusal: Refusal::Sources, .. }
+            Verdict::Busy {
+                refusal: Refusal::Sources,
+                ..
+            }
         ));
         let later = t0 + Duration::from_secs(10);
         assert_eq!(a.on_invite(ip("192.0.2.1"), later), Verdict::Admit);
         assert_eq!(a.sources(), 1, "refilled, idle sources were dropped");
+    }
+
+    #[test]
+    fn one_unproven_source_takes_at_most_a_quarter_of_the_share() {
+        let mut a = Admission::new(AdmissionLimits {
+            capacity: 20,
+            ..limits()
+        });
+        let t0 = Instant::now();
+        let scanner = ip("203.0.113.9");
+        let admitted = (0..10)
+            .filter(|_| a.on_invite(scanner, t0) == Verdict::Admit)
+            .count();
+        assert_eq!(
+            admitted, 3,
+            "a quarter of the 10 unproven places, rounded up"
+        );
+        for i in 0..7u8 {
+            assert_eq!(a.on_invite(ip(&format!("192.0.2.{i}")), t0), Verdict::Admit);
+        }
     }
 }

@@ -6,6 +6,7 @@
 pub mod audio;
 pub mod auth0_mock;
 pub mod keys;
+pub mod raw;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
@@ -150,6 +151,20 @@ impl Ivr {
             "ivr log never showed {needles:?} within {timeout:?}:\n{}",
             self.log_text()
         );
+    }
+
+    /// CPU time the server has used so far (user + system), from /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
     }
 
     pub fn assert_alive(&mut self) {

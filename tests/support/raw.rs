@@ -1,0 +1,205 @@
+//! A minimal phone on raw sockets, for tests that need a caller on an address of their own
+//! (127.0.0.2 is another host to the IVR) or that must see exactly what the IVR sends back:
+//! INVITE with a G.711 offer, ACK, listen for RTP, BYE. Also a never-ACKing INVITE sender.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use super::Ivr;
+
+/// PCMU silence: what the IVR sends between prompts.
+const PCMU_SILENCE: u8 = 0xff;
+
+pub struct RawPhone {
+    pub sip: UdpSocket,
+    pub rtp: UdpSocket,
+    target: String,
+    ip: String,
+}
+
+/// What the IVR answered: enough to ACK and BYE.
+pub struct Answered {
+    pub call_id: String,
+    pub to: String,
+    pub rtp_port: u16,
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.split("\r\n").find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The status code of a response, or 0.
+pub fn status(message: &str) -> u16 {
+    message
+        .strip_prefix("SIP/2.0 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn retry_after(message: &str) -> Option<u32> {
+    header(message, "Retry-After").and_then(|v| v.split(';').next()?.trim().parse().ok())
+}
+
+impl RawPhone {
+    /// A phone whose SIP and RTP sockets are bound on `ip` (a loopback address).
+    pub fn new(ip: &str, ivr: &Ivr) -> RawPhone {
+        let sip = UdpSocket::bind((ip, 0)).unwrap();
+        sip.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let rtp = UdpSocket::bind((ip, 0)).unwrap();
+        rtp.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        RawPhone {
+            sip,
+            rtp,
+            target: ivr.addr(),
+            ip: ip.to_string(),
+        }
+    }
+
+    fn sip_port(&self) -> u16 {
+        self.sip.local_addr().unwrap().port()
+    }
+
+    /// Sends an INVITE whose SDP names `media` (its own RTP socket unless told otherwise).
+    pub fn send_invite(&self, call_id: &str, media: Option<SocketAddr>) {
+        let media = media.unwrap_or_else(|| self.rtp.local_addr().unwrap());
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {mip}\r\nt=0 0\r\nm=audio {mport} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            ip = self.ip,
+            mip = media.ip(),
+            mport = media.port()
+        );
+        let invite = format!(
+            "INVITE sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{call_id};rport\r\nFrom: <sip:raw@{ip}>;tag=raw{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:raw@{ip}:{port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            target = self.target,
+            ip = self.ip,
+            port = self.sip_port(),
+            len = sdp.len()
+        );
+        self.sip.send_to(invite.as_bytes(), &self.target).unwrap();
+    }
+
+    /// The next SIP message within `wait`.
+    pub fn receive(&self, wait: Duration) -> Option<String> {
+        let start = Instant::now();
+        let mut buf = [0u8; 65536];
+        while start.elapsed() < wait {
+            if let Ok((n, _)) = self.sip.recv_from(&mut buf) {
+                return Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        None
+    }
+
+    /// The final response to our INVITE (retransmitted as RFC 3261 says until one comes).
+    pub fn final_response(&self, call_id: &str, wait: Duration) -> Option<String> {
+        let start = Instant::now();
+        let mut resend = Instant::now() + Duration::from_millis(500);
+        while start.elapsed() < wait {
+            if Instant::now() >= resend {
+                self.send_invite(call_id, None);
+                resend += Duration::from_millis(1000);
+            }
+            let Some(reply) = self.receive(Duration::from_millis(100)) else {
+                continue;
+            };
+            if header(&reply, "Call-ID") == Some(call_id) && status(&reply) >= 200 {
+                return Some(reply);
+            }
+        }
+        None
+    }
+
+    /// Dials and ACKs; the answer, or the response that refused the call.
+    pub fn call(&self, call_id: &str) -> Result<Answered, String> {
+        self.send_invite(call_id, None);
+        let reply = self
+            .final_response(call_id, Duration::from_secs(5))
+            .ok_or("no final response")?;
+        if status(&reply) != 200 {
+            return Err(reply);
+        }
+        let to = header(&reply, "To").ok_or("no To")?.to_string();
+        let rtp_port = reply
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|m| m.split(' ').next()?.parse().ok())
+            .ok_or("no m=audio")?;
+        self.send_in_dialog("ACK", call_id, &to, 1);
+        Ok(Answered {
+            call_id: call_id.to_string(),
+            to,
+            rtp_port,
+        })
+    }
+
+    fn send_in_dialog(&self, method: &str, call_id: &str, to: &str, cseq: u32) {
+        let branch: u64 = rand_branch();
+        let message = format!(
+            "{method} sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{branch:x};rport\r\nFrom: <sip:raw@{ip}>;tag=raw{call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            target = self.target,
+            ip = self.ip,
+            port = self.sip_port(),
+        );
+        self.sip.send_to(message.as_bytes(), &self.target).unwrap();
+    }
+
+    pub fn bye(&self, call: &Answered) {
+        self.send_in_dialog("BYE", &call.call_id, &call.to, 2);
+    }
+
+    /// Listens to the call's audio until a frame that is not silence arrives (a prompt).
+    pub fn hears_prompt(&self, within: Duration) -> bool {
+        let start = Instant::now();
+        let mut buf = [0u8; 2048];
+        while start.elapsed() < within {
+            if let Ok((n, _)) = self.rtp.recv_from(&mut buf) {
+                if n > 12 && buf[12..n].iter().any(|&b| b != PCMU_SILENCE) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+fn rand_branch() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed) << 40
+}
+
+/// Every even port of the IVR's RTP range (and the odd one above it) can be bound: the IVR
+/// holds none of them.
+pub fn rtp_ports_all_free(ivr: &Ivr) -> Result<(), u16> {
+    let (first, last) = ivr.rtp;
+    for port in (first..last).step_by(2) {
+        for p in [port, port + 1] {
+            if UdpSocket::bind(("127.0.0.1", p)).is_err() {
+                return Err(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits up to `within` for every RTP port to be free again.
+pub fn wait_rtp_ports_free(ivr: &Ivr, within: Duration) -> Result<(), u16> {
+    let start = Instant::now();
+    loop {
+        match rtp_ports_all_free(ivr) {
+            Ok(()) => return Ok(()),
+            Err(p) if start.elapsed() >= within => return Err(p),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
