@@ -270,6 +270,7 @@ fn sipvicious_scans_complete_and_leave_no_port_held() {
         "svmap found the IVR:\n{}",
         String::from_utf8_lossy(&map.stdout)
     );
+    let scanner_port = support::free_port().to_string();
     let war = std::process::Command::new("svwar")
         .args([
             "-m",
@@ -278,11 +279,23 @@ fn sipvicious_scans_complete_and_leave_no_port_held() {
             "100-400",
             "-p",
             &port,
-            "--force",
-            "127.0.0.1",
+            "-P",
+            &scanner_port,
         ])
-        .output()
+        .args(["--force", "127.0.0.1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run svwar");
+    // A caller from another address during the scan is answered and hears the prompt.
+    thread::sleep(Duration::from_millis(500));
+    let phone = RawPhone::new("127.0.0.2", &ivr);
+    let call = phone
+        .call("during-scan")
+        .expect("a caller during the scan is answered");
+    assert!(phone.hears_prompt(Duration::from_secs(3)));
+    phone.bye(&call);
+    let war = war.wait_with_output().unwrap();
     assert!(
         war.status.success(),
         "svwar: {}",
