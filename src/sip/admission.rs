@@ -3,8 +3,9 @@
 //! bucket) and of calls still waiting for their ACK, and unconfirmed calls from sources not yet
 //! in good standing (an ACKed call in the last hour) share at most part of the capacity, so
 //! the rest stays for callers who are known to complete calls. Within that share one unproven
-//! source holds at most a quarter, so a single scanner leaves room for new callers too. A source over budget is told
-//! 503 with Retry-After; one that keeps sending far past its budget is no longer answered.
+//! source holds at most a quarter (at least two calls), so a single scanner leaves room for new
+//! callers too. A source over budget is told 503 with Retry-After; one that keeps sending far
+//! past its budget is no longer answered.
 //!
 //! Sans I/O: the user agent passes `now` and reports how each admitted call went.
 
@@ -18,6 +19,9 @@ const GOOD_STANDING: Duration = Duration::from_secs(3600);
 const MAX_SOURCES: usize = 65_536;
 /// The most of the unproven share one unproven source may hold is 1 / this.
 const UNPROVEN_SOURCES_AT_LEAST: usize = 4;
+/// However small the capacity, an unproven source may have this many calls waiting (a caller
+/// who redials before the first call's ACK is not a flood).
+const UNPROVEN_SOURCE_FLOOR: usize = 2;
 /// A source refused more than this many times its rate within one refill of its bucket is
 /// ignoring Retry-After: it gets silence instead of responses.
 const SILENCE_FACTOR: f64 = 2.0;
@@ -134,9 +138,10 @@ impl Admission {
         let pending_cap = if good {
             limits.pending_per_source
         } else {
+            let quarter = unproven_ceiling.div_ceil(UNPROVEN_SOURCES_AT_LEAST);
             limits
                 .pending_per_source
-                .min(unproven_ceiling.div_ceil(UNPROVEN_SOURCES_AT_LEAST))
+                .min(quarter.max(UNPROVEN_SOURCE_FLOOR))
         };
         let refusal = if source.tokens < 1.0 {
             Some(Refusal::Rate)
