@@ -20,9 +20,10 @@ use crate::media::prompt::PromptLibrary;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
+use crate::sip::driver;
 use crate::sip::transaction::Timers;
 use crate::sip::transport::TransportHandle;
-use crate::sip::ua::{CallRef, UaCommand, UaConfig, UaEvent, UserAgent};
+use crate::sip::ua::{CallRef, Decline, UaCommand, UaConfig, UaEvent, UserAgent, Warning};
 
 struct ActiveCall {
     call_id: String,
@@ -86,6 +87,7 @@ pub async fn serve(
         },
         public,
         user_agent: settings.sip.user_agent.clone(),
+        answer_delay: std::time::Duration::from_millis(settings.sip.answer_delay_ms),
         ack_wait: std::time::Duration::from_millis(settings.admission.ack_wait_ms),
         admission: AdmissionLimits {
             invites_per_second: settings.admission.invites_per_second,
@@ -95,7 +97,13 @@ pub async fn serve(
             unproven_share: settings.admission.unproven_share,
         },
     };
-    tokio::spawn(UserAgent::new(ua_config, transport, events_tx).run(inbound, commands_rx));
+    tokio::spawn(driver::run(
+        UserAgent::new(ua_config),
+        transport,
+        inbound,
+        commands_rx,
+        events_tx,
+    ));
     let (hangups, hangups_rx) = mpsc::unbounded_channel();
     let switchboard = Switchboard {
         codecs: settings.codecs(),
@@ -149,20 +157,25 @@ fn caller_id(from: &str) -> String {
 }
 
 fn rejection(call: CallRef, r: Rejection) -> UaCommand {
-    match r {
-        Rejection::Malformed(why) => UaCommand::Reject {
-            call,
+    let decline = match r {
+        Rejection::Malformed(why) => Decline {
             status: 400,
             reason: "Bad Request",
-            warning: Some(format!("399 {why}")),
+            warning: Some(Warning {
+                code: 399,
+                text: why,
+            }),
         },
-        Rejection::NotAcceptable { warn_code, text } => UaCommand::Reject {
-            call,
+        Rejection::NotAcceptable { warn_code, text } => Decline {
             status: 488,
             reason: "Not Acceptable Here",
-            warning: Some(format!("{warn_code} {text}")),
+            warning: Some(Warning {
+                code: warn_code,
+                text,
+            }),
         },
-    }
+    };
+    UaCommand::Decline { call, decline }
 }
 
 impl Switchboard {
@@ -219,12 +232,15 @@ impl Switchboard {
     ) {
         let Some(lease) = self.pool.lease() else {
             tracing::warn!(%call_id, "no free RTP port, refusing the call");
-            return self.command(UaCommand::Reject {
-                call,
+            let decline = Decline {
                 status: 503,
                 reason: "Service Unavailable",
-                warning: Some("399 No media port available".into()),
-            });
+                warning: Some(Warning {
+                    code: 399,
+                    text: "No media port available".into(),
+                }),
+            };
+            return self.command(UaCommand::Decline { call, decline });
         };
         let local = LocalMedia {
             ip: self.media_ip,
@@ -279,16 +295,7 @@ impl Switchboard {
                 flow: None,
             },
         );
-        let delay = std::time::Duration::from_millis(self.settings.sip.answer_delay_ms);
-        if delay.is_zero() {
-            return self.command(UaCommand::Answer { call, sdp });
-        }
-        self.command(UaCommand::Ring { call });
-        let commands = self.commands.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = commands.send(UaCommand::Answer { call, sdp });
-        });
+        self.command(UaCommand::Answer { call, sdp });
     }
 
     fn on_reinvite(&mut self, call: CallRef, offer: Option<Vec<u8>>) {

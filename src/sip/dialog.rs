@@ -135,7 +135,7 @@ impl Dialog {
         let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
         let addr = split_host_port(hostport).and_then(|(host, port)| {
             let ip: IpAddr = host.parse().ok()?;
-            Some(SocketAddr::new(ip, port.unwrap_or(5060)))
+            Some(SocketAddr::new(ip, port.unwrap_or(message::DEFAULT_PORT)))
         });
         let addr = match (addr, transport) {
             // Over TCP reuse the caller's connection when the target is the same host.

@@ -81,6 +81,9 @@ const SIP_METHODS: &[&str] = &[
     "PUBLISH",
 ];
 
+/// The SIP port when a URI or Via names none (RFC 3261 §19.1.2).
+pub const DEFAULT_PORT: u16 = 5060;
+
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 
 /// Parses one datagram or framed stream message.

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod dialog;
+pub mod driver;
 pub mod framing;
 pub mod info;
 pub mod message;

@@ -1,0 +1,86 @@
+//! One call as the user agent keeps it: its dialog, its transactions, and one state that says
+//! what the call is waiting for.
+
+use std::time::Instant;
+
+use crate::sip::dialog::Dialog;
+use crate::sip::message::Request;
+use crate::sip::transaction::{InviteServer, NonInviteClient};
+use crate::sip::transport::Destination;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum State {
+    /// The INVITE waits for the layer above to answer or decline.
+    Offered,
+    /// Answered: 180 sent, the 200 with `sdp` goes at `answer_at`.
+    Ringing {
+        answer_at: Instant,
+        sdp: String,
+    },
+    /// 200 sent; the ACK has until `release_at` before the call's media is released.
+    AwaitingAck {
+        release_at: Instant,
+    },
+    /// 200 sent but the layer above is done with the call (it hung up, or the ACK was late):
+    /// BYE goes as soon as the ACK comes or the INVITE transaction gives up (§15).
+    Abandoned,
+    Confirmed,
+    /// A re-INVITE waits for the layer above.
+    Reoffered,
+    /// The re-INVITE's 200 is sent; its ACK may carry the answer to our offer.
+    AwaitingReAck,
+    /// BYE sent or received, or the INVITE declined: the transactions are finishing.
+    Ending,
+}
+
+impl State {
+    /// The layer above has been told `Ended`.
+    pub(super) fn told_ended(&self) -> bool {
+        matches!(self, State::Abandoned | State::Ending)
+    }
+}
+
+pub(super) struct Call {
+    pub dialog: Dialog,
+    pub state: State,
+    /// The INVITE (or re-INVITE) transaction in progress or finishing.
+    pub invite: Option<(Box<Request>, InviteServer)>,
+    pub bye: Option<(NonInviteClient, Destination)>,
+    /// Keys this call holds in the agent's branch maps, so forgetting it touches only them.
+    pub branches: Vec<String>,
+    /// The deadline the agent's timer heap holds for this call.
+    pub armed: Option<Instant>,
+    /// Counted by admission control as waiting for its ACK.
+    pub unconfirmed: bool,
+}
+
+impl Call {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let own = match self.state {
+            State::Ringing { answer_at, .. } => Some(answer_at),
+            State::AwaitingAck { release_at } => Some(release_at),
+            _ => None,
+        };
+        [
+            self.invite.as_ref().and_then(|(_, tx)| tx.next_deadline()),
+            self.bye.as_ref().and_then(|(b, _)| b.next_deadline()),
+            own,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Nothing left to do: the call can be forgotten.
+    pub(super) fn is_finished(&self) -> bool {
+        self.state == State::Ending && self.next_deadline().is_none()
+    }
+
+    /// The initial INVITE is still the transaction in progress (not a re-INVITE).
+    pub(super) fn initial(&self) -> bool {
+        matches!(
+            self.state,
+            State::Offered | State::Ringing { .. } | State::AwaitingAck { .. } | State::Abandoned
+        )
+    }
+}

@@ -1,0 +1,520 @@
+//! The user-agent core, sans I/O (in the manner of quinn-proto's `Connection` and str0m's
+//! `Rtc`): SIP messages, commands from the layer above and timeouts go in with the time they
+//! happen at; datagrams to send, events for the layer above and the next deadline come out. It
+//! owns every transaction and dialog, never reads a clock, owns no socket and spawns nothing,
+//! so its tests drive whole calls faster than real time. `sip::driver` feeds it.
+//!
+//! It answers what it can on its own (100 Trying, OPTIONS, CANCEL, BYE, 405, 481, 483, and
+//! admission control's 503) and asks the layer above, through `UaEvent`s, only what needs a
+//! session: the SDP of an answer. That layer replies with `UaCommand`s.
+
+mod call;
+mod in_dialog;
+mod invite;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rsip::Method;
+
+use super::admission::{Admission, AdmissionLimits};
+use super::dialog::new_tag;
+use super::message::{self, Message, Request};
+use super::transaction::{NonInviteServer, TimerAction, Timers};
+use super::transport::{Destination, Inbound, Transport};
+use call::Call;
+
+pub type CallRef = u64;
+
+/// How often refused INVITEs are summed up in the log (one line per interval, not per packet).
+const REFUSAL_REPORT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, PartialEq)]
+pub enum UaEvent {
+    /// A new call wants an answer (`Answer` or `Decline`).
+    Incoming {
+        call: CallRef,
+        call_id: String,
+        from: String,
+        offer: Option<Vec<u8>>,
+    },
+    /// A re-INVITE wants an answer (or an offer, when it has no SDP).
+    Reinvite {
+        call: CallRef,
+        offer: Option<Vec<u8>>,
+    },
+    /// The ACK arrived; it carries the answer when we made the offer.
+    Confirmed {
+        call: CallRef,
+        answer: Option<Vec<u8>>,
+    },
+    /// A key sent in a SIP INFO.
+    InfoDigit { call: CallRef, digit: char },
+    /// Sent exactly once for every `Incoming`: the call's media can go.
+    Ended { call: CallRef, reason: EndReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    CallerHungUp,
+    Cancelled,
+    AckTimeout,
+    HungUp,
+    Rejected,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller-bye",
+            EndReason::Cancelled => "cancelled",
+            EndReason::AckTimeout => "ack-timeout",
+            EndReason::HungUp => "server-bye",
+            EndReason::Rejected => "rejected",
+        }
+    }
+}
+
+/// A `Warning` header (RFC 3261 §20.43): a three-digit code and a text for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub code: u16,
+    pub text: String,
+}
+
+/// A final failure response to an INVITE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decline {
+    pub status: u16,
+    pub reason: &'static str,
+    pub warning: Option<Warning>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum UaCommand {
+    /// Accept with this SDP; the 200 goes after `UaConfig::answer_delay` (ringing until then).
+    Answer {
+        call: CallRef,
+        sdp: String,
+    },
+    Decline {
+        call: CallRef,
+        decline: Decline,
+    },
+    Hangup {
+        call: CallRef,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct UaConfig {
+    pub timers: Timers,
+    /// Our address as the world reaches it: Contact, Via and the Warning host.
+    pub public: SocketAddr,
+    pub user_agent: String,
+    /// Ring (180) this long before answering a new call.
+    pub answer_delay: Duration,
+    /// How long an answered call may wait for its ACK before its media is released. Much
+    /// shorter than Timer H (64·T1), so a never-ACKed INVITE holds a port only briefly.
+    pub ack_wait: Duration,
+    pub admission: AdmissionLimits,
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transmit {
+    pub destination: Destination,
+    pub bytes: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum TimerKey {
+    Call(CallRef),
+    Server(String, String),
+    RefusalReport,
+}
+
+pub struct UserAgent {
+    config: UaConfig,
+    next_ref: CallRef,
+    calls: HashMap<CallRef, Call>,
+    /// (Call-ID, our tag) → call
+    dialogs: HashMap<(String, String), CallRef>,
+    /// INVITE branch → call, for retransmissions, CANCEL and non-2xx ACK.
+    invites: HashMap<String, CallRef>,
+    /// Our BYE's branch → call, for its responses.
+    byes: HashMap<String, CallRef>,
+    /// Non-INVITE server transactions by (branch, method), each with its armed deadline.
+    servers: HashMap<(String, String), (NonInviteServer, Option<Instant>)>,
+    timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    admission: Admission,
+    report_armed: bool,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<UaEvent>,
+}
+
+impl UserAgent {
+    pub fn new(config: UaConfig) -> Self {
+        UserAgent {
+            next_ref: 1,
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            invites: HashMap::new(),
+            byes: HashMap::new(),
+            servers: HashMap::new(),
+            timers: BinaryHeap::new(),
+            admission: Admission::new(config.admission),
+            report_armed: false,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            config,
+        }
+    }
+
+    /// Bytes that arrived from `source`: parsed, then handled as `handle_inbound`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        transport: Transport,
+        bytes: &[u8],
+    ) {
+        let message = message::parse(bytes, source);
+        self.handle_inbound(
+            now,
+            Inbound {
+                message,
+                source,
+                transport,
+            },
+        );
+    }
+
+    /// A message the transport already parsed.
+    pub fn handle_inbound(&mut self, now: Instant, inbound: Inbound) {
+        match inbound.message {
+            Ok(Message::Request(req)) => {
+                self.on_request(now, req, inbound.source, inbound.transport)
+            }
+            Ok(Message::Response(resp)) => self.on_bye_response(now, resp),
+            Err(unusable) => {
+                tracing::debug!(source = %inbound.source, "unusable SIP message: {}", unusable.why);
+                if let Some(bytes) = unusable.reply {
+                    let destination = Destination {
+                        transport: inbound.transport,
+                        addr: inbound.source,
+                    };
+                    self.transmits.push_back(Transmit { destination, bytes });
+                }
+            }
+        }
+    }
+
+    pub fn handle_command(&mut self, now: Instant, command: UaCommand) {
+        match command {
+            UaCommand::Answer { call, sdp } => self.answer(now, call, sdp),
+            UaCommand::Decline { call, decline } => self.decline(now, call, decline),
+            UaCommand::Hangup { call } => self.hangup(now, call),
+        }
+    }
+
+    /// Runs every timer due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, key))) = self.timers.pop() else {
+                break;
+            };
+            match key {
+                TimerKey::RefusalReport => self.report_refusals(),
+                TimerKey::Server(branch, method) => self.server_timer(now, at, (branch, method)),
+                TimerKey::Call(r) => {
+                    let Some(call) = self.calls.get_mut(&r) else {
+                        continue;
+                    };
+                    if call.armed != Some(at) {
+                        continue;
+                    }
+                    call.armed = None;
+                    self.call_timers(now, r);
+                    self.rearm(TimerKey::Call(r));
+                }
+            }
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    fn send(&mut self, destination: Destination, bytes: Bytes) {
+        self.transmits.push_back(Transmit { destination, bytes });
+    }
+
+    fn contact(&self, transport: Transport) -> String {
+        let suffix = if transport == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        match self.config.public {
+            SocketAddr::V4(a) => format!("<sip:ivr@{}:{}{suffix}>", a.ip(), a.port()),
+            SocketAddr::V6(a) => format!("<sip:ivr@[{}]:{}{suffix}>", a.ip(), a.port()),
+        }
+    }
+
+    /// RFC 3261 §18.2.2 with RFC 3581: to the source IP, at rport or the sent-by port.
+    fn reply_destination(req: &Request, source: SocketAddr, transport: Transport) -> Destination {
+        let addr = match transport {
+            Transport::Tcp => source,
+            Transport::Udp if req.top_via.rport => source,
+            Transport::Udp => SocketAddr::new(
+                source.ip(),
+                req.top_via.port.unwrap_or(message::DEFAULT_PORT),
+            ),
+        };
+        Destination { transport, addr }
+    }
+
+    /// Answers a non-INVITE request and remembers the answer, so Timer J absorbs
+    /// retransmissions.
+    fn answer_plain(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        source: SocketAddr,
+        transport: Transport,
+        (status, reason): (u16, &str),
+        extra: &[(&str, &str)],
+    ) {
+        let bytes = message::response(req, status, reason, Some(&new_tag()), extra, None);
+        self.send(
+            Self::reply_destination(req, source, transport),
+            bytes.clone(),
+        );
+        if req.method == Method::Ack {
+            return;
+        }
+        let key = (req.top_via.branch.clone(), req.method.to_string());
+        let mut server = NonInviteServer::new(self.config.timers, transport.reliable());
+        server.respond(bytes, status, now);
+        self.servers.insert(key.clone(), (server, None));
+        self.rearm(TimerKey::Server(key.0, key.1));
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        req: Box<Request>,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
+        let branch = req.top_via.branch.clone();
+        // Retransmissions first: they must never reach the layer above twice.
+        if req.method == Method::Invite {
+            if let Some(call) = self.invites.get(&branch).and_then(|r| self.calls.get(r)) {
+                if let Some(bytes) = call
+                    .invite
+                    .as_ref()
+                    .and_then(|(_, tx)| tx.on_retransmission())
+                {
+                    self.send(Self::reply_destination(&req, source, transport), bytes);
+                }
+                return;
+            }
+        } else if req.method != Method::Ack {
+            let key = (branch, req.method.to_string());
+            if let Some((server, _)) = self.servers.get(&key) {
+                if let Some(bytes) = server.on_retransmission() {
+                    self.send(Self::reply_destination(&req, source, transport), bytes);
+                }
+                return;
+            }
+        }
+        if req.method == Method::Ack {
+            return self.on_ack(now, &req);
+        }
+        if req.max_forwards == Some(0) {
+            return self.answer_plain(now, &req, source, transport, (483, "Too Many Hops"), &[]);
+        }
+        if !req.require.is_empty() && req.method != Method::Cancel {
+            let unsupported = req.require.join(", ");
+            let extra = [("Unsupported", unsupported.as_str())];
+            return self.answer_plain(now, &req, source, transport, (420, "Bad Extension"), &extra);
+        }
+        match req.method {
+            Method::Invite if req.to_tag.is_none() => {
+                self.on_new_invite(now, req, source, transport)
+            }
+            Method::Invite => self.on_reinvite(now, req, source, transport),
+            Method::Cancel => self.on_cancel(now, &req, source, transport),
+            Method::Bye => self.on_bye(now, &req, source, transport),
+            Method::Options if req.to_tag.is_none() => {
+                let accept = "application/sdp, application/dtmf-relay, application/dtmf";
+                let server = self.config.user_agent.clone();
+                let extra = [
+                    ("Allow", message::ALLOW),
+                    ("Accept", accept),
+                    ("Supported", ""),
+                    ("Server", server.as_str()),
+                ];
+                self.answer_plain(now, &req, source, transport, (200, "OK"), &extra);
+            }
+            Method::Options => self.on_dialog_options(now, &req, source, transport),
+            Method::Info => self.on_info(now, &req, source, transport),
+            _ => self.answer_plain(
+                now,
+                &req,
+                source,
+                transport,
+                (405, "Method Not Allowed"),
+                &[("Allow", message::ALLOW)],
+            ),
+        }
+    }
+
+    /// The live call a request's dialog identifiers name.
+    fn find_dialog(&self, req: &Request) -> Option<CallRef> {
+        self.find_any_dialog(req)
+            .filter(|call| self.calls.get(call).is_some_and(|c| !c.state.told_ended()))
+    }
+
+    /// The call a request's dialog identifiers name, even one that is ending (a BYE that
+    /// crosses ours still gets its 200).
+    fn find_any_dialog(&self, req: &Request) -> Option<CallRef> {
+        let tag = req.to_tag.clone()?;
+        self.dialogs.get(&(req.call_id.clone(), tag)).copied()
+    }
+
+    fn no_such_call(&mut self, now: Instant, req: &Request, source: SocketAddr, t: Transport) {
+        let status = (481, "Call/Transaction Does Not Exist");
+        self.answer_plain(now, req, source, t, status, &[]);
+    }
+
+    fn on_bye_response(&mut self, now: Instant, resp: message::Response) {
+        if resp.cseq_method != Method::Bye {
+            return;
+        }
+        let Some(&call_ref) = resp.branch.as_ref().and_then(|b| self.byes.get(b)) else {
+            return;
+        };
+        let Some((bye, _)) = self.calls.get_mut(&call_ref).and_then(|c| c.bye.as_mut()) else {
+            return;
+        };
+        if bye.on_response(resp.status, now) {
+            tracing::info!(call_id = %resp.call_id, status = resp.status, "BYE answered");
+        }
+        self.rearm(TimerKey::Call(call_ref));
+    }
+
+    /// Tells the layer above, once, that the call is over; the SIP state lingers until its
+    /// transactions finish.
+    fn tell_ended(&mut self, call_ref: CallRef, reason: EndReason) {
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        if std::mem::take(&mut call.unconfirmed) {
+            self.admission.finished(call.dialog.source.ip());
+        }
+        tracing::info!(call_id = %call.dialog.call_id, reason = reason.as_str(), "call ended");
+        self.events.push_back(UaEvent::Ended {
+            call: call_ref,
+            reason,
+        });
+    }
+
+    fn rearm(&mut self, key: TimerKey) {
+        let (next, armed) = match &key {
+            TimerKey::Call(r) => {
+                let Some(call) = self.calls.get_mut(r) else {
+                    return;
+                };
+                let next = call.next_deadline();
+                if call.is_finished() {
+                    self.forget(*r);
+                    return;
+                }
+                (next, &mut call.armed)
+            }
+            TimerKey::Server(b, m) => {
+                let Some((server, armed)) = self.servers.get_mut(&(b.clone(), m.clone())) else {
+                    return;
+                };
+                (server.next_deadline(), armed)
+            }
+            TimerKey::RefusalReport => return,
+        };
+        if next != *armed {
+            *armed = next;
+            if let Some(at) = next {
+                self.timers.push(Reverse((at, key)));
+            }
+        }
+    }
+
+    fn forget(&mut self, call_ref: CallRef) {
+        if let Some(call) = self.calls.remove(&call_ref) {
+            self.dialogs
+                .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
+            for branch in &call.branches {
+                self.invites.remove(branch);
+                self.byes.remove(branch);
+            }
+        }
+    }
+
+    fn server_timer(&mut self, now: Instant, at: Instant, key: (String, String)) {
+        let Some((server, armed)) = self.servers.get_mut(&key) else {
+            return;
+        };
+        if *armed != Some(at) {
+            return;
+        }
+        *armed = None;
+        if server.on_timer(now) == TimerAction::Terminated {
+            self.servers.remove(&key);
+        } else {
+            self.rearm(TimerKey::Server(key.0, key.1));
+        }
+    }
+
+    fn arm_refusal_report(&mut self, now: Instant) {
+        if !self.report_armed {
+            self.report_armed = true;
+            self.timers
+                .push(Reverse((now + REFUSAL_REPORT, TimerKey::RefusalReport)));
+        }
+    }
+
+    /// One line per reason for the INVITEs refused since the last report.
+    fn report_refusals(&mut self) {
+        self.report_armed = false;
+        for (refusal, silent, count) in self.admission.take_refusals() {
+            let answer = if silent { "ignored" } else { "503" };
+            tracing::warn!(
+                reason = refusal.as_str(),
+                answer,
+                count,
+                sources = self.admission.sources(),
+                "INVITEs refused by admission control in the last {}s",
+                REFUSAL_REPORT.as_secs()
+            );
+        }
+    }
+}
