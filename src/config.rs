@@ -10,7 +10,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use crate::directory::auth0::settings::{Auth0Settings, Lookup, Secret};
 use crate::media::codec::Codec;
+use crate::sip::transaction::Timers;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -24,73 +26,6 @@ pub struct Settings {
     pub auth0: Auth0Settings,
     pub lockout: LockoutSettings,
     pub admission: AdmissionSettings,
-}
-
-/// A secret: shown as `***` by Debug, never Display-ed, only handed out by `expose`.
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lookup {
-    /// Find the user by `app_metadata.account_number` (Management API search).
-    Search,
-    /// The account number is the username: no search.
-    Username,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Auth0Settings {
-    /// Base URL, `https://tenant.auth0.com`; `http://` only for loopback (a local mock).
-    pub domain: String,
-    pub client_id: String,
-    /// Only from IVR_AUTH0__CLIENT_SECRET; a file setting it is refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<Secret>,
-    /// Or a file holding only the secret (a Docker or Kubernetes secret mount).
-    pub client_secret_file: Option<PathBuf>,
-    /// The database connection (realm) the PIN is checked against.
-    pub connection: String,
-    /// Defaults to `{domain}/api/v2/`.
-    pub audience: String,
-    pub lookup: Lookup,
-    pub request_timeout_ms: u64,
-    /// How long a caller may wait for Auth0's rate limit to reset.
-    pub patience_ms: u64,
-}
-
-impl Default for Auth0Settings {
-    fn default() -> Self {
-        Auth0Settings {
-            domain: String::new(),
-            client_id: String::new(),
-            client_secret: None,
-            client_secret_file: None,
-            connection: "Username-Password-Authentication".into(),
-            audience: String::new(),
-            lookup: Lookup::Search,
-            request_timeout_ms: 5000,
-            patience_ms: 3000,
-        }
-    }
 }
 
 /// Budgets per source IP for new calls, so one sender cannot take every port.
@@ -220,29 +155,44 @@ pub struct SipSettings {
     /// Address for both UDP and TCP.
     pub listen: SocketAddr,
     /// Address written into Contact and SDP `c=`; empty means "work it out".
-    pub public_addr: String,
+    pub public_addr: PublicAddr,
     pub t1_ms: u64,
     pub t2_ms: u64,
     pub t4_ms: u64,
     /// Codec preference, first match in the caller's offer wins.
-    pub codecs: Vec<String>,
+    pub codecs: Vec<Codec>,
     pub user_agent: String,
     /// Ring (180) this long before answering; 0 answers at once.
     pub answer_delay_ms: u64,
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl SipSettings {
+    pub fn timers(&self) -> Timers {
+        Timers {
+            t1: Duration::from_millis(self.t1_ms),
+            t2: Duration::from_millis(self.t2_ms),
+            t4: Duration::from_millis(self.t4_ms),
+        }
+    }
+}
+
 impl Default for SipSettings {
     fn default() -> Self {
-        let mut codecs = vec!["PCMU".to_string(), "PCMA".to_string()];
+        let timers = Timers::default();
+        let mut codecs = vec![Codec::Pcmu, Codec::Pcma];
         if cfg!(feature = "opus") {
-            codecs.insert(0, "opus".to_string());
+            codecs.insert(0, Codec::Opus);
         }
         SipSettings {
             listen: "0.0.0.0:5060".parse().expect("literal address"),
-            public_addr: String::new(),
-            t1_ms: 500,
-            t2_ms: 4000,
-            t4_ms: 5000,
+            public_addr: PublicAddr::default(),
+            t1_ms: millis(timers.t1),
+            t2_ms: millis(timers.t2),
+            t4_ms: millis(timers.t4),
             codecs,
             user_agent: format!("ivr/{}", env!("CARGO_PKG_VERSION")),
             answer_delay_ms: 0,
@@ -254,7 +204,7 @@ impl Default for SipSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct RtpSettings {
     /// Inclusive range `first-last`; even ports carry RTP, the odd one above is kept for RTCP.
-    pub ports: String,
+    pub ports: PortRange,
     /// Seconds without a packet from the caller before the call is ended.
     pub inactivity_timeout_s: u64,
     /// Run the media clock threads at real-time priority (SCHED_FIFO) when allowed.
@@ -264,7 +214,10 @@ pub struct RtpSettings {
 impl Default for RtpSettings {
     fn default() -> Self {
         RtpSettings {
-            ports: "30000-30999".into(),
+            ports: PortRange {
+                first: 30000,
+                last: 30999,
+            },
             inactivity_timeout_s: 60,
             realtime: true,
         }
@@ -308,16 +261,11 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<()> {
-        self.rtp_port_range()?;
-        self.public_ip()?;
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
             bail!("sip.t1_ms must be > 0 and sip.t2_ms >= sip.t1_ms");
         }
         if self.sip.codecs.is_empty() {
             bail!("sip.codecs must name at least one codec");
-        }
-        for name in &self.sip.codecs {
-            Codec::from_name(name).with_context(|| format!("sip.codecs: {name}"))?;
         }
         let a = &self.admission;
         if a.invites_per_second.is_nan()
@@ -387,42 +335,16 @@ impl Settings {
         Ok(Secret::new(text.trim().to_string()))
     }
 
-    pub fn codecs(&self) -> Vec<Codec> {
-        self.sip
-            .codecs
-            .iter()
-            .filter_map(|n| Codec::from_name(n).ok())
-            .collect()
-    }
-
-    /// The even-numbered RTP ports of `rtp.ports`.
-    pub fn rtp_port_range(&self) -> Result<(u16, u16)> {
-        let bad = || format!("rtp.ports: expected `first-last`, got {:?}", self.rtp.ports);
-        let (a, b) = self.rtp.ports.split_once('-').with_context(bad)?;
-        let first: u16 = a.trim().parse().with_context(bad)?;
-        let last: u16 = b.trim().parse().with_context(bad)?;
-        let first_even = first + first % 2;
-        if first == 0 || last < first_even + 1 {
-            bail!("rtp.ports: {first}-{last} holds no even/odd port pair");
-        }
-        Ok((first_even, last))
-    }
-
     /// The address peers should reach us at.
-    pub fn public_ip(&self) -> Result<IpAddr> {
-        if !self.sip.public_addr.is_empty() {
-            return self.sip.public_addr.parse().with_context(|| {
-                format!(
-                    "sip.public_addr: not an IP address: {:?}",
-                    self.sip.public_addr
-                )
-            });
+    pub fn public_ip(&self) -> IpAddr {
+        if let Some(ip) = self.sip.public_addr.0 {
+            return ip;
         }
         let ip = self.sip.listen.ip();
         if !ip.is_unspecified() {
-            return Ok(ip);
+            return ip;
         }
-        Ok(outgoing_interface_ip().unwrap_or(IpAddr::from([127, 0, 0, 1])))
+        outgoing_interface_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
     }
 
     pub fn inactivity_timeout(&self) -> Duration {
@@ -431,6 +353,62 @@ impl Settings {
 }
 
 pub const DEFAULT_CONFIG: &str = "sip-config/ivr.toml";
+
+/// `sip.public_addr`: an IP address, or empty for "work it out".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicAddr(pub Option<IpAddr>);
+
+impl TryFrom<String> for PublicAddr {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<PublicAddr, String> {
+        match text.trim() {
+            "" => Ok(PublicAddr(None)),
+            ip => ip
+                .parse()
+                .map(|ip| PublicAddr(Some(ip)))
+                .map_err(|_| format!("not an IP address: {text:?}")),
+        }
+    }
+}
+
+impl From<PublicAddr> for String {
+    fn from(addr: PublicAddr) -> String {
+        addr.0.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
+
+/// `rtp.ports`: `first-last`, inclusive, holding at least one even/odd pair. RTP uses the even
+/// ports from the first even one up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl TryFrom<String> for PortRange {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<PortRange, String> {
+        let bad = || format!("expected `first-last`, got {text:?}");
+        let (a, b) = text.split_once('-').ok_or_else(bad)?;
+        let first: u16 = a.trim().parse().map_err(|_| bad())?;
+        let last: u16 = b.trim().parse().map_err(|_| bad())?;
+        let first = first.checked_add(first % 2).ok_or_else(bad)?;
+        if first == 0 || first >= last {
+            return Err(format!("{text} holds no even/odd port pair"));
+        }
+        Ok(PortRange { first, last })
+    }
+}
+
+impl From<PortRange> for String {
+    fn from(range: PortRange) -> String {
+        format!("{}-{}", range.first, range.last)
+    }
+}
 
 /// The source address the kernel would pick to reach the outside: connecting a UDP socket sends
 /// nothing, it only consults the routing table.
@@ -471,9 +449,8 @@ mod tests {
 
     #[test]
     fn a_client_secret_in_the_settings_file_is_refused() {
-        let dir = std::env::temp_dir().join(format!("ivr-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("ivr.toml");
+        let dir = crate::testing::TempDir::new("config");
+        let path = dir.path().join("ivr.toml");
         std::fs::write(&path, "[auth0]\nclient_secret = \"oops\"\n").unwrap();
         let err = Settings::load(&path).unwrap_err().to_string();
         assert!(err.contains("IVR_AUTH0__CLIENT_SECRET"), "{err}");
@@ -481,7 +458,6 @@ mod tests {
             !err.contains("oops"),
             "the refusal must not echo the secret: {err}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -491,5 +467,32 @@ mod tests {
         let mut s = Settings::default();
         s.auth0.client_secret = Some(secret);
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_codecs_ports_and_addresses_are_refused_with_their_key() {
+        let dir = crate::testing::TempDir::new("typed");
+        let path = dir.path().join("ivr.toml");
+        for (text, key) in [
+            ("[sip]\ncodecs = [\"PCMU\", \"G729\"]\n", "codecs"),
+            ("[rtp]\nports = \"30001-30001\"\n", "ports"),
+            ("[rtp]\nports = \"lots\"\n", "ports"),
+            ("[sip]\npublic_addr = \"ivr.example\"\n", "public_addr"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", Settings::load(&path).unwrap_err());
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        std::fs::write(&path, "[rtp]\nports = \"30001-30010\"\n[sip]\npublic_addr = \"192.0.2.7\"\ncodecs = [\"pcma\"]\n").unwrap();
+        let settings = Settings::load(&path).unwrap();
+        assert_eq!(
+            settings.rtp.ports,
+            PortRange {
+                first: 30002,
+                last: 30010
+            }
+        );
+        assert_eq!(settings.public_ip(), IpAddr::from([192, 0, 2, 7]));
+        assert_eq!(settings.sip.codecs, [Codec::Pcma]);
     }
 }

@@ -1,5 +1,7 @@
 //! `ivr`: serve calls, or check the configuration and prompts without serving.
 
+mod cli;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,8 +15,7 @@ use ivr::config::{Backend, Settings, DEFAULT_CONFIG};
 use ivr::directory::auth0::Auth0Directory;
 use ivr::directory::local::LocalDirectory;
 use ivr::directory::lockout::{Guarded, InMemoryCounter, Policy};
-use ivr::directory::users_cli::{self, Edit};
-use ivr::directory::Directory;
+use ivr::directory::{Amount, Directory};
 use ivr::ivr::flow::FlowEnv;
 use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
@@ -54,7 +55,7 @@ enum UsersCommand {
         #[arg(long)]
         greeting: Option<String>,
         #[arg(long)]
-        balance: Option<String>,
+        balance: Option<Amount>,
     },
     /// Change an account's PIN (read from standard input).
     SetPin {
@@ -73,7 +74,7 @@ struct Loaded {
 
 fn load(cli: &Cli) -> Result<Loaded> {
     let settings = Settings::load(&cli.config)?;
-    let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.codecs())?;
+    let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.sip.codecs)?;
     let script = Script::load(&settings.flow.file, &prompts)?;
     let http = ivr::http::client()?;
     let backend: Arc<dyn Directory> = match settings.directory.backend {
@@ -133,15 +134,15 @@ fn main() -> ExitCode {
                 account,
                 greeting,
                 balance,
-            } => Edit::Add {
+            } => cli::users::Edit::Add {
                 account,
                 greeting,
                 balance,
             },
-            UsersCommand::SetPin { account } => Edit::SetPin { account },
-            UsersCommand::Remove { account } => Edit::Remove { account },
+            UsersCommand::SetPin { account } => cli::users::Edit::SetPin { account },
+            UsersCommand::Remove { account } => cli::users::Edit::Remove { account },
         };
-        return match users_cli::run(&path, edit) {
+        return match cli::users::run(&path, edit) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ivr users: {e:#}");

@@ -21,7 +21,6 @@ use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
-use crate::sip::transaction::Timers;
 use crate::sip::transport::TransportHandle;
 use crate::sip::ua::{CallRef, Decline, UaCommand, UaConfig, UaEvent, UserAgent, Warning};
 
@@ -66,11 +65,11 @@ pub async fn serve(
     flow: Arc<FlowEnv>,
 ) -> Result<()> {
     let (transport, inbound) = TransportHandle::start(settings.sip.listen).await?;
-    let public_ip = settings.public_ip()?;
+    let public_ip = settings.public_ip();
     let public = SocketAddr::new(public_ip, transport.local_addr().port());
-    let (first, last) = settings.rtp_port_range()?;
+    let ports = settings.rtp.ports;
     let bind_ip = settings.sip.listen.ip();
-    let pool = PortPool::new(bind_ip, first, last);
+    let pool = PortPool::new(bind_ip, ports.first, ports.last);
     let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;
     tracing::info!(
@@ -80,11 +79,7 @@ pub async fn serve(
     let (events_tx, events) = mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let ua_config = UaConfig {
-        timers: Timers {
-            t1: std::time::Duration::from_millis(settings.sip.t1_ms),
-            t2: std::time::Duration::from_millis(settings.sip.t2_ms),
-            t4: std::time::Duration::from_millis(settings.sip.t4_ms),
-        },
+        timers: settings.sip.timers(),
         public,
         user_agent: settings.sip.user_agent.clone(),
         answer_delay: std::time::Duration::from_millis(settings.sip.answer_delay_ms),
@@ -106,7 +101,7 @@ pub async fn serve(
     ));
     let (hangups, hangups_rx) = mpsc::unbounded_channel();
     let switchboard = Switchboard {
-        codecs: settings.codecs(),
+        codecs: settings.sip.codecs.clone(),
         settings,
         prompts,
         flow,

@@ -48,7 +48,10 @@ async fn a_login_costs_three_requests_then_two() {
     match d.verify("12345", "2468", "555").await {
         Verification::Verified(user) => {
             assert_eq!(user.user_id, "auth0|alice");
-            assert_eq!(user.balance.as_deref(), Some("1234.56"));
+            assert_eq!(
+                user.balance.map(|b| b.to_string()).as_deref(),
+                Some("1234.56")
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 
-use super::{valid_account, valid_pin, Directory, User, Verification, VerifyFuture};
+use super::{valid_account, valid_pin, Amount, Directory, User, Verification, VerifyFuture};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +20,7 @@ pub struct LocalUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greeting: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub balance: Option<String>,
+    pub balance: Option<Amount>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -186,7 +186,7 @@ mod tests {
                 account: "12345".into(),
                 pin_hash: hash_pin("2468").unwrap(),
                 greeting: Some("greetings/12345".into()),
-                balance: Some("1234.56".into()),
+                balance: Some("1234.56".parse().unwrap()),
             }],
             1,
         )
@@ -198,7 +198,7 @@ mod tests {
         match d.verify("12345", "2468", "sip:a@b").await {
             Verification::Verified(u) => {
                 assert_eq!(u.user_id, "local|12345");
-                assert_eq!(u.balance.as_deref(), Some("1234.56"));
+                assert_eq!(u.balance.map(|b| b.to_string()).as_deref(), Some("1234.56"));
             }
             other => panic!("{other:?}"),
         }
@@ -222,9 +222,8 @@ mod tests {
 
     #[test]
     fn users_file_is_validated() {
-        let dir = std::env::temp_dir().join(format!("ivr-users-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("users.toml");
+        let dir = crate::testing::TempDir::new("users");
+        let path = dir.path().join("users.toml");
         std::fs::write(&path, "[[user]]\naccount = \"12x\"\npin_hash = \"x\"\n").unwrap();
         assert!(UsersFile::read(&path)
             .unwrap_err()
@@ -235,6 +234,5 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("pin_hash"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,10 +1,12 @@
 //! Who the caller is: the `Directory` trait the IVR flow verifies callers through, and its
 //! backends. The flow sees nothing but `Verification`.
 
+pub mod amount;
 pub mod auth0;
 pub mod local;
 pub mod lockout;
-pub mod users_cli;
+
+pub use amount::Amount;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,8 +17,8 @@ pub struct User {
     pub user_id: String,
     /// A recorded-name prompt (under `prompts/`), played after "Welcome" when it exists.
     pub greeting: Option<String>,
-    /// Balance as a decimal string (`"1234.56"`), spoken by the menu.
-    pub balance: Option<String>,
+    /// Spoken by the menu.
+    pub balance: Option<Amount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

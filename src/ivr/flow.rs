@@ -115,7 +115,7 @@ async fn menus(
                 Action::Play(prompt) => call.play(prompt.get_ref(), true).await?,
                 Action::SayNumber(n) => say_all(call, numbers::number(*n), env).await?,
                 Action::SayAmount(_) => {
-                    say_all(call, user.balance.as_deref().and_then(numbers::amount), env).await?
+                    say_all(call, user.balance.and_then(numbers::amount), env).await?
                 }
                 Action::Webhook(hook) => {
                     let request = WebhookRequest {

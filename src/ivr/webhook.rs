@@ -57,7 +57,8 @@ pub async fn ask(
                 prompts.extend(numbers::number(n).ok_or("webhook number too large")?)
             }
             SayItem::Amount(a) => {
-                prompts.extend(numbers::amount(&a).ok_or("webhook amount unreadable")?)
+                let spoken = a.parse().ok().and_then(numbers::amount);
+                prompts.extend(spoken.ok_or("webhook amount unreadable")?)
             }
         }
     }

@@ -2,14 +2,32 @@
 //! samples into 20 ms payloads once, at start-up.
 
 use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
 
 pub const FRAME_MS: u32 = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Named in settings as in SDP (`"PCMU"`, `"PCMA"`, `"opus"`, any case); an unknown name or
+/// `opus` in a build without it is refused when the settings are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Codec {
     Pcmu,
     Pcma,
     Opus,
+}
+
+impl TryFrom<String> for Codec {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Codec, String> {
+        Codec::from_name(&name).map_err(|e| e.to_string())
+    }
+}
+
+impl From<Codec> for String {
+    fn from(codec: Codec) -> String {
+        codec.sdp_name().to_string()
+    }
 }
 
 impl Codec {

@@ -256,7 +256,6 @@ fn serve(streams: &mut Vec<RtpStream>, load: &AtomicUsize, scratch: &mut Scratch
 mod tests {
     use super::*;
     use crate::media::codec::Codec;
-    use crate::media::ports::PortPool;
     use crate::media::prompt::PromptLibrary;
     use std::path::Path;
 
@@ -272,11 +271,7 @@ mod tests {
     async fn streams_spread_over_every_phase_and_leave_with_their_calls() {
         let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
         let library = Arc::new(PromptLibrary::load(&prompts, &[Codec::Pcmu]).unwrap());
-        let pool = PortPool::new(
-            "127.0.0.1".parse().unwrap(),
-            42200,
-            42200 + 4 * PHASES as u16,
-        );
+        let pool = crate::testing::free_port_pool(2 * PHASES as u16);
         let pacer = Pacer::start(1, false).unwrap();
         let calls: Vec<_> = (0..2 * PHASES)
             .map(|_| pacer.start_test_call(pool.lease().unwrap(), None, library.clone()))

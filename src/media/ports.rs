@@ -105,11 +105,10 @@ impl PortPool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn lease_returns_ports_on_drop_and_pool_runs_dry() {
-        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41000, 41003);
+        let pool = crate::testing::free_port_pool(2);
         assert_eq!(pool.capacity(), 2);
         let a = pool.lease().expect("first pair");
         let b = pool.lease().expect("second pair");

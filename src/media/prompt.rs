@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 
-use super::codec::{linear_to_alaw, linear_to_ulaw, Codec};
+use super::codec::{linear_to_alaw, linear_to_ulaw, Codec, FRAME_MS};
 
 /// One prompt, ready to send in every codec the server was configured with.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ impl Prompt {
         self.frames
             .values()
             .next()
-            .map_or(0, |f| f.len() as u64 * 20)
+            .map_or(0, |f| f.len() as u64 * u64::from(FRAME_MS))
     }
 }
 
@@ -281,21 +281,13 @@ mod tests {
 
     #[test]
     fn library_loads_wavs_and_names_missing_ones() {
-        let dir = std::env::temp_dir().join(format!("ivr-prompts-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("greetings")).unwrap();
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: 16000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(dir.join("greetings/7.wav"), spec).unwrap();
-        for s in tone(16000, 440.0, 0.5) {
-            w.write_sample((s * 20000.0) as i16).unwrap();
-            w.write_sample((s * 20000.0) as i16).unwrap();
-        }
-        w.finalize().unwrap();
-        let lib = PromptLibrary::load(&dir, &[Codec::Pcmu, Codec::Pcma]).unwrap();
+        let temp = crate::testing::TempDir::new("prompts");
+        let dir = temp.path();
+        let stereo = tone(16000, 440.0, 0.5)
+            .into_iter()
+            .flat_map(|s| [(s * 20000.0) as i16; 2]);
+        crate::testing::write_wav(&dir.join("greetings/7.wav"), 16000, 2, stereo);
+        let lib = PromptLibrary::load(dir, &[Codec::Pcmu, Codec::Pcma]).unwrap();
         let p = lib
             .get("greetings/7")
             .expect("nested prompt is named by its path");
@@ -303,6 +295,5 @@ mod tests {
         assert_eq!(p.duration_ms(), 500);
         assert!(lib.get("welcome").is_none());
         assert_eq!(lib.path_of("welcome"), dir.join("welcome.wav"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use super::sdp::{Direction, Media, SessionDescription};
-use crate::media::codec::Codec;
+use crate::media::codec::{Codec, FRAME_MS};
 
 /// Our side of the stream, as written into SDP.
 #[derive(Debug, Clone)]
@@ -188,7 +188,7 @@ pub fn offer(preferences: &[Codec], local: &LocalMedia) -> String {
             "a=rtpmap:{pt} {TELEPHONE_EVENT}/{rate}\r\na=fmtp:{pt} 0-16\r\n"
         );
     }
-    body.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    let _ = write!(body, "a=ptime:{FRAME_MS}\r\na=sendrecv\r\n");
     body
 }
 
@@ -262,7 +262,11 @@ fn write_audio(body: &mut String, port: u16, proto: &str, n: &Negotiated) {
             n.codec.clock_rate()
         );
     }
-    let _ = write!(body, "a=ptime:20\r\na={}\r\n", n.direction.attribute());
+    let _ = write!(
+        body,
+        "a=ptime:{FRAME_MS}\r\na={}\r\n",
+        n.direction.attribute()
+    );
 }
 
 #[cfg(test)]

@@ -106,15 +106,42 @@ pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
     }
 }
 
-fn values<'a>(headers: &'a rsip::Headers, want: fn(&'a Header) -> Option<&'a str>) -> Vec<&'a str> {
-    headers.iter().filter_map(want).collect()
+/// The header values a user agent acts on, gathered in one pass over rsip's headers (the
+/// first of each single-valued header, every one of the list headers).
+#[derive(Default)]
+struct Gathered<'a> {
+    vias: Vec<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    call_id: Option<&'a str>,
+    cseq: Option<&'a str>,
+    max_forwards: Option<&'a str>,
+    contact: Option<&'a str>,
+    record_route: Vec<&'a str>,
+    require: Vec<&'a str>,
+    content_type: Option<&'a str>,
 }
 
-fn first<'a>(
-    headers: &'a rsip::Headers,
-    want: fn(&'a Header) -> Option<&'a str>,
-) -> Option<&'a str> {
-    headers.iter().find_map(want)
+impl<'a> Gathered<'a> {
+    fn from_headers(headers: &'a rsip::Headers) -> Gathered<'a> {
+        let mut g = Gathered::default();
+        for header in headers.iter() {
+            match header {
+                Header::Via(v) => g.vias.push(v.value()),
+                Header::From(v) => _ = g.from.get_or_insert(v.value()),
+                Header::To(v) => _ = g.to.get_or_insert(v.value()),
+                Header::CallId(v) => _ = g.call_id.get_or_insert(v.value()),
+                Header::CSeq(v) => _ = g.cseq.get_or_insert(v.value()),
+                Header::MaxForwards(v) => _ = g.max_forwards.get_or_insert(v.value()),
+                Header::Contact(v) => _ = g.contact.get_or_insert(v.value()),
+                Header::RecordRoute(v) => g.record_route.push(v.value()),
+                Header::Require(v) => g.require.push(v.value()),
+                Header::ContentType(v) => _ = g.content_type.get_or_insert(v.value()),
+                _ => {}
+            }
+        }
+        g
+    }
 }
 
 fn split_list(values: Vec<&str>) -> Vec<String> {
@@ -146,42 +173,19 @@ fn split_top_level(value: &str) -> Vec<&str> {
 }
 
 fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'static str> {
-    let h = &r.headers;
-    let mut vias = split_list(values(h, |h| match h {
-        Header::Via(v) => Some(v.value()),
-        _ => None,
-    }));
+    let h = Gathered::from_headers(&r.headers);
+    let mut vias = split_list(h.vias);
     let top = vias.first().ok_or("no Via")?;
     let top_via = parse_via(top).ok_or("unreadable top Via")?;
     vias[0] = stamp_via(top, &top_via, source);
-    let from = first(h, |h| match h {
-        Header::From(v) => Some(v.value()),
-        _ => None,
-    })
-    .ok_or("no From")?;
-    let to = first(h, |h| match h {
-        Header::To(v) => Some(v.value()),
-        _ => None,
-    })
-    .ok_or("no To")?;
-    let call_id = first(h, |h| match h {
-        Header::CallId(v) => Some(v.value()),
-        _ => None,
-    })
-    .ok_or("no Call-ID")?;
-    let (cseq, cseq_method) = first(h, |h| match h {
-        Header::CSeq(v) => Some(v.value()),
-        _ => None,
-    })
-    .and_then(parse_cseq)
-    .ok_or("no readable CSeq")?;
+    let from = h.from.ok_or("no From")?;
+    let to = h.to.ok_or("no To")?;
+    let call_id = h.call_id.ok_or("no Call-ID")?;
+    let (cseq, cseq_method) = h.cseq.and_then(parse_cseq).ok_or("no readable CSeq")?;
     if cseq_method != r.method && !(r.method == Method::Ack && cseq_method == Method::Invite) {
         return Err("CSeq method does not match the request");
     }
-    let max_forwards = match first(h, |h| match h {
-        Header::MaxForwards(v) => Some(v.value()),
-        _ => None,
-    }) {
+    let max_forwards = match h.max_forwards {
         Some(v) => Some(v.trim().parse().map_err(|_| "bad Max-Forwards")?),
         None => None,
     };
@@ -197,53 +201,24 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         call_id: call_id.trim().to_string(),
         cseq,
         cseq_method,
-        contact: first(h, |h| match h {
-            Header::Contact(v) => Some(v.value()),
-            _ => None,
-        })
-        .and_then(uri_of),
-        record_route: split_list(values(h, |h| match h {
-            Header::RecordRoute(v) => Some(v.value()),
-            _ => None,
-        })),
+        contact: h.contact.and_then(uri_of),
+        record_route: split_list(h.record_route),
         max_forwards,
-        require: split_list(values(h, |h| match h {
-            Header::Require(v) => Some(v.value()),
-            _ => None,
-        })),
-        content_type: first(h, |h| match h {
-            Header::ContentType(v) => Some(v.value()),
-            _ => None,
-        })
-        .map(|v| v.trim().to_ascii_lowercase()),
+        require: split_list(h.require),
+        content_type: h.content_type.map(|v| v.trim().to_ascii_lowercase()),
         body: r.body,
     })
 }
 
 fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
-    let h = &r.headers;
-    let via = first(h, |h| match h {
-        Header::Via(v) => Some(v.value()),
-        _ => None,
-    })
-    .ok_or("no Via")?;
-    let (_, cseq_method) = first(h, |h| match h {
-        Header::CSeq(v) => Some(v.value()),
-        _ => None,
-    })
-    .and_then(parse_cseq)
-    .ok_or("no readable CSeq")?;
+    let h = Gathered::from_headers(&r.headers);
+    let via = h.vias.first().ok_or("no Via")?;
+    let (_, cseq_method) = h.cseq.and_then(parse_cseq).ok_or("no readable CSeq")?;
     Ok(Response {
         status: r.status_code.code(),
         branch: via.split(',').next().and_then(parse_via).map(|v| v.branch),
         cseq_method,
-        call_id: first(h, |h| match h {
-            Header::CallId(v) => Some(v.value()),
-            _ => None,
-        })
-        .unwrap_or_default()
-        .trim()
-        .to_string(),
+        call_id: h.call_id.unwrap_or_default().trim().to_string(),
     })
 }
 

@@ -123,6 +123,7 @@ impl TransportHandle {
     }
 
     async fn udp_reader(self) {
+        // A whole UDP datagram, so an oversized one is seen (and refused) rather than cut.
         let mut buf = vec![0u8; 65536];
         loop {
             let (len, source) = match self.udp.recv_from(&mut buf).await {

@@ -4,6 +4,7 @@
 //! PINs, the client secret and tokens are never logged.
 
 pub mod protocol;
+pub mod settings;
 pub mod token;
 
 use std::sync::Mutex;
@@ -18,7 +19,7 @@ use self::protocol::{
 };
 use self::token::TokenCache;
 use super::{valid_account, valid_pin, Directory, User, Verification, VerifyFuture};
-use crate::config::{Auth0Settings, Lookup, Secret};
+use settings::{Auth0Settings, Lookup, Secret};
 
 const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 

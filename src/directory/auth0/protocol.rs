@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::directory::Amount;
+
 /// The Lucene query for an account number. Only digits get here (checked before), and the value
 /// is always quoted, so nothing a caller keys can change the query's meaning.
 pub fn account_query(account: &str) -> Option<String> {
@@ -136,8 +138,12 @@ pub struct FoundUser {
 }
 
 impl FoundUser {
-    /// The balance, whether stored as a string or a number.
-    pub fn balance(&self) -> Option<String> {
+    /// The balance, whether stored as a string or a number; `None` when it is not an amount.
+    pub fn balance(&self) -> Option<Amount> {
+        self.balance_text()?.parse().ok()
+    }
+
+    fn balance_text(&self) -> Option<String> {
         match self.app_metadata.get("balance")? {
             serde_json::Value::String(s) => Some(s.clone()),
             serde_json::Value::Number(n) => Some(n.to_string()),
@@ -256,14 +262,10 @@ mod tests {
             blocked: false,
             app_metadata: serde_json::from_str(meta).unwrap(),
         };
-        assert_eq!(
-            user(r#"{"balance":"12.50"}"#).balance().as_deref(),
-            Some("12.50")
-        );
-        assert_eq!(
-            user(r#"{"balance":12.5}"#).balance().as_deref(),
-            Some("12.5")
-        );
+        let said = |meta: &str| user(meta).balance().map(|b| b.to_string());
+        assert_eq!(said(r#"{"balance":"12.50"}"#).as_deref(), Some("12.50"));
+        assert_eq!(said(r#"{"balance":12.5}"#).as_deref(), Some("12.50"));
+        assert_eq!(said(r#"{"balance":"lots"}"#), None);
         assert_eq!(user(r#"{}"#).balance(), None);
     }
 }

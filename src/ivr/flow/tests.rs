@@ -48,7 +48,7 @@ fn alice() -> Verification {
     Verification::Verified(User {
         user_id: "local|12345".into(),
         greeting: Some("greetings/12345".into()),
-        balance: Some("1234.56".into()),
+        balance: Some("1234.56".parse().unwrap()),
     })
 }
 

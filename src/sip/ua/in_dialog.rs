@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::call::State;
+use super::leg::State;
 use super::{EndReason, UaEvent, UserAgent};
 use crate::sip::info::{self, InfoDtmf};
 use crate::sip::message::{self, Request, ALLOW};

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::call::{Call, State};
+use super::leg::{Leg, State};
 use super::{CallRef, Decline, EndReason, TimerKey, UaEvent, UserAgent};
 use crate::sip::admission::Verdict;
 use crate::sip::dialog::{new_tag, Dialog};
@@ -51,7 +51,7 @@ impl UserAgent {
             .insert((req.call_id.clone(), local_tag), call_ref);
         self.calls.insert(
             call_ref,
-            Call {
+            Leg {
                 dialog,
                 state: State::Offered,
                 invite: Some((req, tx)),

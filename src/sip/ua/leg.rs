@@ -1,4 +1,4 @@
-//! One call as the user agent keeps it: its dialog, its transactions, and one state that says
+//! One call leg as the user agent keeps it: its dialog, its transactions, and one state that says
 //! what the call is waiting for.
 
 use std::time::Instant;
@@ -40,7 +40,7 @@ impl State {
     }
 }
 
-pub(super) struct Call {
+pub(super) struct Leg {
     pub dialog: Dialog,
     pub state: State,
     /// The INVITE (or re-INVITE) transaction in progress or finishing.
@@ -54,7 +54,7 @@ pub(super) struct Call {
     pub unconfirmed: bool,
 }
 
-impl Call {
+impl Leg {
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let own = match self.state {
             State::Ringing { answer_at, .. } => Some(answer_at),

@@ -7,14 +7,14 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::local::{hash_pin, LocalUser, UsersFile};
-use super::{valid_account, valid_pin};
+use ivr::directory::local::{hash_pin, LocalUser, UsersFile};
+use ivr::directory::{valid_account, valid_pin, Amount};
 
 pub enum Edit {
     Add {
         account: String,
         greeting: Option<String>,
-        balance: Option<String>,
+        balance: Option<Amount>,
     },
     SetPin {
         account: String,
@@ -39,11 +39,6 @@ pub fn run(path: &Path, edit: Edit) -> Result<()> {
             check_account(&account)?;
             if file.users.iter().any(|u| u.account == account) {
                 bail!("account {account} already exists (use set-pin)");
-            }
-            if let Some(b) = &balance {
-                if crate::ivr::numbers::amount(b).is_none() {
-                    bail!("balance {b:?} is not an amount like 1234.56");
-                }
             }
             let pin_hash = hash_pin(&read_pin()?)?;
             file.users.push(LocalUser {

@@ -1,0 +1,3 @@
+//! The binary's own commands beside `serve`: they use the library, the library never uses them.
+
+pub mod users;

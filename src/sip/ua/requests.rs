@@ -1,0 +1,181 @@
+//! Where a request goes: retransmissions to their transaction, ACK to its call, then one
+//! handler per method; and the plain answers (with Timer J) most requests get.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rsip::Method;
+
+use super::{CallRef, TimerKey, UserAgent};
+use crate::sip::dialog::new_tag;
+use crate::sip::message::{self, Request};
+use crate::sip::transaction::NonInviteServer;
+use crate::sip::transport::{Destination, Transport};
+
+impl UserAgent {
+    pub(super) fn contact(&self, transport: Transport) -> String {
+        let suffix = if transport == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        match self.config.public {
+            SocketAddr::V4(a) => format!("<sip:ivr@{}:{}{suffix}>", a.ip(), a.port()),
+            SocketAddr::V6(a) => format!("<sip:ivr@[{}]:{}{suffix}>", a.ip(), a.port()),
+        }
+    }
+
+    /// RFC 3261 §18.2.2 with RFC 3581: to the source IP, at rport or the sent-by port.
+    pub(super) fn reply_destination(
+        req: &Request,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Destination {
+        let addr = match transport {
+            Transport::Tcp => source,
+            Transport::Udp if req.top_via.rport => source,
+            Transport::Udp => SocketAddr::new(
+                source.ip(),
+                req.top_via.port.unwrap_or(message::DEFAULT_PORT),
+            ),
+        };
+        Destination { transport, addr }
+    }
+
+    /// Answers a non-INVITE request and remembers the answer, so Timer J absorbs
+    /// retransmissions.
+    pub(super) fn answer_plain(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        source: SocketAddr,
+        transport: Transport,
+        (status, reason): (u16, &str),
+        extra: &[(&str, &str)],
+    ) {
+        let bytes = message::response(req, status, reason, Some(&new_tag()), extra, None);
+        self.send(
+            Self::reply_destination(req, source, transport),
+            bytes.clone(),
+        );
+        if req.method == Method::Ack {
+            return;
+        }
+        let key = (req.top_via.branch.clone(), req.method.to_string());
+        let mut server = NonInviteServer::new(self.config.timers, transport.reliable());
+        server.respond(bytes, status, now);
+        self.servers.insert(key.clone(), (server, None));
+        self.rearm(TimerKey::Server(key.0, key.1));
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        req: Box<Request>,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
+        let branch = req.top_via.branch.clone();
+        // Retransmissions first: they must never reach the layer above twice.
+        if req.method == Method::Invite {
+            if let Some(call) = self.invites.get(&branch).and_then(|r| self.calls.get(r)) {
+                if let Some(bytes) = call
+                    .invite
+                    .as_ref()
+                    .and_then(|(_, tx)| tx.on_retransmission())
+                {
+                    self.send(Self::reply_destination(&req, source, transport), bytes);
+                }
+                return;
+            }
+        } else if req.method != Method::Ack {
+            let key = (branch, req.method.to_string());
+            if let Some((server, _)) = self.servers.get(&key) {
+                if let Some(bytes) = server.on_retransmission() {
+                    self.send(Self::reply_destination(&req, source, transport), bytes);
+                }
+                return;
+            }
+        }
+        if req.method == Method::Ack {
+            return self.on_ack(now, &req);
+        }
+        if req.max_forwards == Some(0) {
+            return self.answer_plain(now, &req, source, transport, (483, "Too Many Hops"), &[]);
+        }
+        if !req.require.is_empty() && req.method != Method::Cancel {
+            let unsupported = req.require.join(", ");
+            let extra = [("Unsupported", unsupported.as_str())];
+            return self.answer_plain(now, &req, source, transport, (420, "Bad Extension"), &extra);
+        }
+        match req.method {
+            Method::Invite if req.to_tag.is_none() => {
+                self.on_new_invite(now, req, source, transport)
+            }
+            Method::Invite => self.on_reinvite(now, req, source, transport),
+            Method::Cancel => self.on_cancel(now, &req, source, transport),
+            Method::Bye => self.on_bye(now, &req, source, transport),
+            Method::Options if req.to_tag.is_none() => {
+                let accept = "application/sdp, application/dtmf-relay, application/dtmf";
+                let server = self.config.user_agent.clone();
+                let extra = [
+                    ("Allow", message::ALLOW),
+                    ("Accept", accept),
+                    ("Supported", ""),
+                    ("Server", server.as_str()),
+                ];
+                self.answer_plain(now, &req, source, transport, (200, "OK"), &extra);
+            }
+            Method::Options => self.on_dialog_options(now, &req, source, transport),
+            Method::Info => self.on_info(now, &req, source, transport),
+            _ => self.answer_plain(
+                now,
+                &req,
+                source,
+                transport,
+                (405, "Method Not Allowed"),
+                &[("Allow", message::ALLOW)],
+            ),
+        }
+    }
+
+    /// The live call a request's dialog identifiers name.
+    pub(super) fn find_dialog(&self, req: &Request) -> Option<CallRef> {
+        self.find_any_dialog(req)
+            .filter(|call| self.calls.get(call).is_some_and(|c| !c.state.told_ended()))
+    }
+
+    /// The call a request's dialog identifiers name, even one that is ending (a BYE that
+    /// crosses ours still gets its 200).
+    pub(super) fn find_any_dialog(&self, req: &Request) -> Option<CallRef> {
+        let tag = req.to_tag.clone()?;
+        self.dialogs.get(&(req.call_id.clone(), tag)).copied()
+    }
+
+    pub(super) fn no_such_call(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        source: SocketAddr,
+        t: Transport,
+    ) {
+        let status = (481, "Call/Transaction Does Not Exist");
+        self.answer_plain(now, req, source, t, status, &[]);
+    }
+
+    pub(super) fn on_bye_response(&mut self, now: Instant, resp: message::Response) {
+        if resp.cseq_method != Method::Bye {
+            return;
+        }
+        let Some(&call_ref) = resp.branch.as_ref().and_then(|b| self.byes.get(b)) else {
+            return;
+        };
+        let Some((bye, _)) = self.calls.get_mut(&call_ref).and_then(|c| c.bye.as_mut()) else {
+            return;
+        };
+        if bye.on_response(resp.status, now) {
+            tracing::info!(call_id = %resp.call_id, status = resp.status, "BYE answered");
+        }
+        self.rearm(TimerKey::Call(call_ref));
+    }
+}

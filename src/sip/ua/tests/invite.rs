@@ -1,0 +1,217 @@
+//! The INVITE side: the 200 and its ACK, CANCEL, ringing, hanging up, admission.
+
+use super::*;
+
+#[test]
+fn the_200_is_retransmitted_on_the_rfc_schedule_until_the_ack() {
+    let mut phone = Phone::new(config());
+    phone.invite("inv1", SDP);
+    let events: [UaEvent; 1] = phone.events().try_into().unwrap();
+    let [UaEvent::Incoming { call, offer, .. }] = events else {
+        panic!("one Incoming, got {events:?}")
+    };
+    assert_eq!(offer.as_deref(), Some(SDP.as_bytes()));
+    phone.command(UaCommand::Answer {
+        call,
+        sdp: SDP.into(),
+    });
+    assert_eq!(phone.statuses(), [100, 200]);
+    let start = phone.now;
+    let mut resent = Vec::new();
+    for _ in 0..35 {
+        phone.advance(Duration::from_millis(100));
+        if phone.statuses() == [200] {
+            resent.push((phone.now - start).as_millis());
+        }
+    }
+    assert_eq!(resent, [500, 1500, 3500], "T1, then doubling (§17.2.1)");
+    phone.ack("");
+    assert_eq!(phone.events(), [UaEvent::Confirmed { call, answer: None }]);
+    phone.advance(Duration::from_secs(60));
+    assert!(phone.sent().is_empty(), "no retransmission after the ACK");
+}
+
+#[test]
+fn without_an_ack_the_media_goes_at_the_wait_and_bye_at_timer_h() {
+    let mut phone = Phone::new(config());
+    phone.invite("inv1", SDP);
+    let call = 1;
+    phone.events();
+    phone.command(UaCommand::Answer {
+        call,
+        sdp: SDP.into(),
+    });
+    phone.sent();
+    phone.advance(Duration::from_millis(3999));
+    assert!(phone.events().is_empty());
+    phone.advance(Duration::from_millis(1));
+    assert_eq!(phone.events(), [ended(call, EndReason::AckTimeout)]);
+    // 64·T1 after the 200: Timer H, and the dialog is torn down with a BYE.
+    phone.advance(Duration::from_millis(27_999));
+    assert!(phone.sent().iter().all(|(_, m)| status(m) == 200));
+    phone.advance(Duration::from_millis(1));
+    let sent = phone.sent();
+    assert!(sent.iter().any(|(_, m)| m.starts_with("BYE ")), "{sent:?}");
+    assert!(phone.events().is_empty(), "Ended was told once");
+}
+
+#[test]
+fn a_late_ack_after_the_media_went_gets_a_bye() {
+    let mut phone = Phone::new(config());
+    phone.invite("inv1", SDP);
+    phone.events();
+    phone.command(UaCommand::Answer {
+        call: 1,
+        sdp: SDP.into(),
+    });
+    phone.sent();
+    phone.advance(Duration::from_secs(5));
+    assert_eq!(phone.events(), [ended(1, EndReason::AckTimeout)]);
+    phone.sent();
+    phone.ack("");
+    assert!(
+        phone.events().is_empty(),
+        "no Confirmed for a released call"
+    );
+    let sent = phone.sent();
+    assert!(sent.iter().any(|(_, m)| m.starts_with("BYE ")), "{sent:?}");
+}
+
+#[test]
+fn an_ack_without_our_tag_confirms_nothing() {
+    let mut phone = Phone::new(config());
+    phone.invite("inv1", SDP);
+    phone.events();
+    phone.command(UaCommand::Answer {
+        call: 1,
+        sdp: SDP.into(),
+    });
+    phone.sent();
+    let tagged = std::mem::replace(&mut phone.to, "<sip:ivr@198.51.100.5>".into());
+    // A blind forger: the INVITE's own branch, no To tag.
+    phone.request("ACK", "inv1", "", "");
+    phone.to = "<sip:ivr@198.51.100.5>;tag=guess".into();
+    phone.ack("");
+    assert!(phone.events().is_empty());
+    phone.to = tagged;
+    phone.ack("");
+    assert_eq!(
+        phone.events(),
+        [UaEvent::Confirmed {
+            call: 1,
+            answer: None
+        }]
+    );
+}
+
+#[test]
+fn cancel_before_the_answer_is_487_and_after_it_changes_nothing() {
+    let mut phone = Phone::new(config());
+    phone.invite("inv1", SDP);
+    phone.events();
+    phone.sent();
+    phone.request("CANCEL", "inv1", "", "");
+    let sent = phone.sent();
+    let by_method: Vec<_> = sent
+        .iter()
+        .map(|(_, m)| (status(m), header(m, "CSeq").unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        by_method,
+        [(200, "1 CANCEL".into()), (487, "1 INVITE".into())]
+    );
+    assert_eq!(phone.events(), [ended(1, EndReason::Cancelled)]);
+
+    let mut phone = Phone::new(config());
+    let call = phone.confirmed_call();
+    phone.request("CANCEL", "inv1", "", "");
+    assert_eq!(phone.statuses(), [200]);
+    assert!(phone.events().is_empty(), "the call {call} goes on");
+}
+
+#[test]
+fn cancel_while_ringing_stops_the_delayed_answer() {
+    let mut phone = Phone::new(UaConfig {
+        answer_delay: Duration::from_secs(2),
+        ..config()
+    });
+    phone.invite("inv1", SDP);
+    phone.events();
+    phone.command(UaCommand::Answer {
+        call: 1,
+        sdp: SDP.into(),
+    });
+    assert_eq!(phone.statuses(), [100, 180]);
+    phone.advance(Duration::from_secs(1));
+    phone.request("CANCEL", "inv1", "", "");
+    assert_eq!(phone.statuses(), [200, 487]);
+    phone.advance(Duration::from_secs(10));
+    assert!(
+        phone.sent().iter().all(|(_, m)| status(m) == 487),
+        "only the 487 is retransmitted, never a 200"
+    );
+    assert_eq!(phone.events(), [ended(1, EndReason::Cancelled)]);
+}
+
+#[test]
+fn the_answer_delay_rings_then_answers() {
+    let mut phone = Phone::new(UaConfig {
+        answer_delay: Duration::from_secs(2),
+        ..config()
+    });
+    phone.invite("inv1", SDP);
+    phone.events();
+    phone.command(UaCommand::Answer {
+        call: 1,
+        sdp: SDP.into(),
+    });
+    assert_eq!(phone.statuses(), [100, 180]);
+    phone.advance(Duration::from_millis(1999));
+    assert!(phone.sent().is_empty());
+    phone.advance(Duration::from_millis(1));
+    assert_eq!(phone.statuses(), [200]);
+}
+
+#[test]
+fn a_flood_from_one_source_gets_503_with_retry_after_then_silence() {
+    let mut phone = Phone::new(config());
+    let mut refused = 0;
+    for i in 0..200 {
+        phone.request("INVITE", &format!("flood{i}"), "", "");
+        for (_, m) in phone.sent() {
+            if status(&m) == 503 {
+                refused += 1;
+                assert!(header(&m, "Retry-After").is_some());
+            }
+        }
+    }
+    let offered = phone
+        .events()
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Incoming { .. }))
+        .count();
+    assert_eq!(offered, 10, "the pending budget of one source");
+    assert!(
+        refused > 0 && offered + refused < 200,
+        "past twice the budget, silence"
+    );
+}
+
+#[test]
+fn hanging_up_before_the_ack_waits_for_it_then_sends_bye() {
+    let mut phone = Phone::new(config());
+    phone.invite("inv1", SDP);
+    phone.events();
+    phone.command(UaCommand::Answer {
+        call: 1,
+        sdp: SDP.into(),
+    });
+    phone.sent();
+    phone.command(UaCommand::Hangup { call: 1 });
+    assert_eq!(phone.events(), [ended(1, EndReason::HungUp)]);
+    assert!(phone.sent().is_empty(), "no BYE before the ACK (§15)");
+    phone.ack("");
+    let sent = phone.sent();
+    assert!(sent[0].1.starts_with("BYE "));
+    assert!(phone.events().is_empty());
+}

@@ -1,0 +1,170 @@
+//! The user agent driven by hand on a fake clock: raw SIP text in, what it sends and tells the
+//! layer above out. No socket, no sleeping: a whole Timer H passes in microseconds.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+mod in_dialog;
+mod invite;
+use crate::sip::admission::AdmissionLimits;
+
+const CALLER: &str = "192.0.2.1:5070";
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+fn config() -> UaConfig {
+    UaConfig {
+        timers: Timers::default(),
+        public: "198.51.100.5:5060".parse().unwrap(),
+        user_agent: "ivr-test".into(),
+        answer_delay: Duration::ZERO,
+        ack_wait: Duration::from_secs(4),
+        admission: AdmissionLimits {
+            invites_per_second: 20.0,
+            burst: 40.0,
+            pending_per_source: 10,
+            capacity: 100,
+            unproven_share: 0.5,
+        },
+    }
+}
+
+struct Phone {
+    ua: UserAgent,
+    now: Instant,
+    source: SocketAddr,
+    /// The To of the last 1xx/2xx with a tag: what our in-dialog requests carry.
+    to: String,
+    cseq: u32,
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.split("\r\n").find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn status(message: &str) -> u16 {
+    message
+        .strip_prefix("SIP/2.0 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Phone {
+    fn new(config: UaConfig) -> Phone {
+        Phone {
+            ua: UserAgent::new(config),
+            now: Instant::now(),
+            source: CALLER.parse().unwrap(),
+            to: "<sip:ivr@198.51.100.5>".into(),
+            cseq: 1,
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        let wire = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        self.ua
+            .handle_datagram(self.now, self.source, Transport::Udp, wire.as_bytes());
+    }
+
+    /// A request of ours with Content-Length filled in; `to` and `cseq` as the dialog stands.
+    fn request(&mut self, method: &str, branch: &str, extra: &str, body: &str) {
+        let cseq = self.cseq;
+        let text = format!(
+            "{method} sip:ivr@198.51.100.5 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK{branch};rport\nFrom: <sip:alice@192.0.2.1>;tag=alice\nTo: {to}\nCall-ID: call-1\nCSeq: {cseq} {method}\nContact: <sip:alice@{CALLER}>\nMax-Forwards: 70\n{extra}Content-Length: {len}\n\n{body}",
+            to = self.to,
+            len = body.len()
+        );
+        self.send(&text);
+    }
+
+    fn invite(&mut self, branch: &str, body: &str) {
+        let extra = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\n"
+        };
+        self.request("INVITE", branch, extra, body);
+    }
+
+    /// ACK for a 2xx: a branch of its own and the dialog's To tag.
+    fn ack(&mut self, body: &str) {
+        let extra = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\n"
+        };
+        self.request("ACK", &format!("ack{}", self.cseq), extra, body);
+    }
+
+    fn in_dialog(&mut self, method: &str, extra: &str, body: &str) {
+        self.cseq += 1;
+        self.request(method, &format!("{method}{}", self.cseq), extra, body);
+    }
+
+    fn command(&mut self, command: UaCommand) {
+        self.ua.handle_command(self.now, command);
+    }
+
+    /// Lets `by` pass on the fake clock, firing every timer on the way at its own instant.
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        while let Some(next) = self.ua.poll_timeout() {
+            if next > until {
+                break;
+            }
+            self.now = self.now.max(next);
+            self.ua.handle_timeout(self.now);
+        }
+        self.now = until;
+    }
+
+    /// What the agent sent since the last look, as text, remembering a tagged To.
+    fn sent(&mut self) -> Vec<(SocketAddr, String)> {
+        let mut out = Vec::new();
+        while let Some(t) = self.ua.poll_transmit() {
+            let text = String::from_utf8_lossy(&t.bytes).into_owned();
+            let s = status(&text);
+            if (101..300).contains(&s) {
+                if let Some(to) = header(&text, "To").filter(|t| t.contains("tag=")) {
+                    self.to = to.to_string();
+                }
+            }
+            out.push((t.destination.addr, text));
+        }
+        out
+    }
+
+    fn statuses(&mut self) -> Vec<u16> {
+        self.sent().iter().map(|(_, m)| status(m)).collect()
+    }
+
+    fn events(&mut self) -> Vec<UaEvent> {
+        std::iter::from_fn(|| self.ua.poll_event()).collect()
+    }
+
+    /// A new call answered and ACKed: its reference.
+    fn confirmed_call(&mut self) -> CallRef {
+        self.invite("inv1", SDP);
+        let call = match self.events().as_slice() {
+            [UaEvent::Incoming { call, .. }] => *call,
+            other => panic!("expected one Incoming, got {other:?}"),
+        };
+        self.command(UaCommand::Answer {
+            call,
+            sdp: SDP.into(),
+        });
+        assert_eq!(self.statuses(), [100, 200]);
+        self.ack("");
+        assert_eq!(self.events(), [UaEvent::Confirmed { call, answer: None }]);
+        call
+    }
+}
+
+pub(super) fn ended(call: CallRef, reason: EndReason) -> UaEvent {
+    UaEvent::Ended { call, reason }
+}
