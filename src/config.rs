@@ -26,6 +26,21 @@ pub struct Settings {
     pub auth0: Auth0Settings,
     pub lockout: LockoutSettings,
     pub admission: AdmissionSettings,
+    pub shutdown: ShutdownSettings,
+}
+
+/// How a stop (SIGTERM, SIGINT) treats the calls in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownSettings {
+    /// Seconds calls in progress may go on after the first signal before they hear goodbye.
+    pub grace_s: u64,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        ShutdownSettings { grace_s: 30 }
+    }
 }
 
 /// Budgets per source IP for new calls, so one sender cannot take every port.

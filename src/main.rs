@@ -19,6 +19,7 @@ use ivr::directory::{Amount, Directory};
 use ivr::ivr::flow::FlowEnv;
 use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
+use ivr::server::Stop;
 
 #[derive(Parser)]
 #[command(
@@ -111,6 +112,29 @@ fn load(cli: &Cli) -> Result<Loaded> {
     })
 }
 
+/// SIGTERM (what `docker stop` and systemd send) or SIGINT: the first drains, the second ends
+/// every call at once.
+fn stop_signals() -> Result<tokio::sync::mpsc::UnboundedReceiver<Stop>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (stops, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut next = Stop::Drain;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if stops.send(next).is_err() {
+                return;
+            }
+            next = Stop::Now;
+        }
+    });
+    Ok(receiver)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -183,10 +207,8 @@ fn main() -> ExitCode {
                 }
             };
             let result = runtime.block_on(async {
-                tokio::select! {
-                    r = ivr::server::serve(settings, prompts, flow) => r,
-                    _ = tokio::signal::ctrl_c() => Ok(()),
-                }
+                let stops = stop_signals()?;
+                ivr::server::serve(settings, prompts, flow, stops).await
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

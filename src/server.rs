@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Result;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{InbandMode, Settings};
@@ -45,6 +45,9 @@ impl Drop for ActiveCall {
     }
 }
 
+/// A deadline that never comes (a year away), for a timer that is not armed.
+const NEVER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 struct Switchboard {
     settings: Settings,
     prompts: Arc<PromptLibrary>,
@@ -56,13 +59,23 @@ struct Switchboard {
     commands: mpsc::UnboundedSender<UaCommand>,
     hangups: mpsc::UnboundedSender<CallRef>,
     calls: HashMap<CallRef, ActiveCall>,
+    /// Turned true when the shutdown grace is over: every flow says goodbye and hangs up.
+    closing: watch::Sender<bool>,
 }
 
-/// Runs the IVR until the process is stopped.
+/// What the process asks of the server: the first stop signal drains, the second ends now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Drain,
+    Now,
+}
+
+/// Runs the IVR until `stops` asks it to drain and the last call has ended (or to stop now).
 pub async fn serve(
     settings: Settings,
     prompts: Arc<PromptLibrary>,
     flow: Arc<FlowEnv>,
+    stops: mpsc::UnboundedReceiver<Stop>,
 ) -> Result<()> {
     let (transport, inbound) = TransportHandle::start(settings.sip.listen).await?;
     let public_ip = settings.public_ip();
@@ -84,6 +97,7 @@ pub async fn serve(
         user_agent: settings.sip.user_agent.clone(),
         answer_delay: std::time::Duration::from_millis(settings.sip.answer_delay_ms),
         ack_wait: std::time::Duration::from_millis(settings.admission.ack_wait_ms),
+        drain_retry_after: std::time::Duration::from_secs(settings.shutdown.grace_s),
         admission: AdmissionLimits {
             invites_per_second: settings.admission.invites_per_second,
             burst: f64::from(settings.admission.burst),
@@ -111,8 +125,9 @@ pub async fn serve(
         commands,
         hangups,
         calls: HashMap::new(),
+        closing: watch::channel(false).0,
     };
-    switchboard.run(events, hangups_rx).await;
+    switchboard.run(events, hangups_rx, stops).await;
     Ok(())
 }
 
@@ -178,12 +193,45 @@ impl Switchboard {
         mut self,
         mut events: mpsc::UnboundedReceiver<UaEvent>,
         mut hangups: mpsc::UnboundedReceiver<CallRef>,
+        mut stops: mpsc::UnboundedReceiver<Stop>,
     ) {
+        let grace = std::time::Duration::from_secs(self.settings.shutdown.grace_s);
+        let mut draining = false;
+        let grace_over = tokio::time::sleep(NEVER);
+        tokio::pin!(grace_over);
         loop {
+            if draining && self.calls.is_empty() {
+                // Let the transport hand the last BYEs to the kernel.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                tracing::info!("drained: every call has ended");
+                return;
+            }
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event),
-                Some(call) = hangups.recv() => {
-                    let _ = self.commands.send(UaCommand::Hangup { call });
+                Some(call) = hangups.recv() => self.command(UaCommand::Hangup { call }),
+                Some(stop) = stops.recv() => {
+                    self.command(UaCommand::Drain);
+                    if stop == Stop::Drain && !draining {
+                        tracing::info!(calls = self.calls.len(), grace_s = grace.as_secs(), "stopping: no new calls, calls in progress go on");
+                        grace_over.as_mut().reset(tokio::time::Instant::now() + grace);
+                    } else {
+                        tracing::info!(calls = self.calls.len(), "stopping now: every call gets BYE");
+                        for &call in self.calls.keys() {
+                            self.command(UaCommand::Hangup { call });
+                        }
+                    }
+                    draining = true;
+                }
+                () = &mut grace_over, if draining => {
+                    tracing::info!(calls = self.calls.len(), "shutdown grace over: goodbye to the calls left");
+                    let _ = self.closing.send(true);
+                    // A call not yet confirmed has no conversation to say goodbye.
+                    for (&call, active) in &self.calls {
+                        if active.flow.is_none() {
+                            self.command(UaCommand::Hangup { call });
+                        }
+                    }
+                    grace_over.as_mut().reset(tokio::time::Instant::now() + NEVER);
                 }
                 else => return,
             }
@@ -354,7 +402,13 @@ impl Switchboard {
                 self.prompts.clone(),
             );
             let caller = active.caller.clone();
-            active.flow = Some(tokio::spawn(flow::run(handle, self.flow.clone(), caller)));
+            let closing = self.closing.subscribe();
+            active.flow = Some(tokio::spawn(flow::run(
+                handle,
+                self.flow.clone(),
+                caller,
+                closing,
+            )));
         }
     }
 }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::timeout;
+use tokio::sync::watch;
+use tokio::time::sleep;
 
 use super::call::{Answer, Call, Gone};
 use super::numbers;
@@ -20,14 +21,36 @@ pub struct FlowEnv {
     pub http: reqwest::Client,
 }
 
-pub async fn run(mut call: Call, env: Arc<FlowEnv>, caller: String) {
+/// Runs the conversation until it ends, the call reaches its maximum length, or `closing`
+/// turns true (the server's shutdown grace is over): then goodbye and BYE.
+pub async fn run(
+    mut call: Call,
+    env: Arc<FlowEnv>,
+    caller: String,
+    mut closing: watch::Receiver<bool>,
+) {
     let limit = Duration::from_secs(env.script.max_call_seconds);
-    let outcome = timeout(limit, conversation(&mut call, &env, &caller)).await;
-    match outcome {
-        Ok(Ok(())) => {}
-        Ok(Err(Gone)) => tracing::debug!(call_id = %call.call_id, "flow stopped: call gone"),
-        Err(_) => {
+    let closed = async {
+        // A dropped sender means no shutdown will ever be announced.
+        if closing.wait_for(|closing| *closing).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = conversation(&mut call, &env, &caller) => Some(outcome),
+        () = sleep(limit) => {
             tracing::info!(call_id = %call.call_id, seconds = limit.as_secs(), "maximum call duration reached");
+            None
+        }
+        () = closed => {
+            tracing::info!(call_id = %call.call_id, "server shutting down, ending the call");
+            None
+        }
+    };
+    match outcome {
+        Some(Ok(())) => {}
+        Some(Err(Gone)) => tracing::debug!(call_id = %call.call_id, "flow stopped: call gone"),
+        None => {
             call.stop();
             if call
                 .say(env.script.outcomes.goodbye.get_ref())

@@ -97,7 +97,8 @@ async fn converse_at(
         hangup,
         prompts.clone(),
     );
-    let flow = tokio::spawn(run(call, env, "5551234".into()));
+    let (_never_closing, closing) = tokio::sync::watch::channel(false);
+    let flow = tokio::spawn(run(call, env, "5551234".into(), closing));
     let mut keys: VecDeque<(String, String)> = keys
         .iter()
         .map(|(p, k)| (p.to_string(), k.to_string()))

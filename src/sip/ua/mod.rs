@@ -108,6 +108,8 @@ pub enum UaCommand {
     Hangup {
         call: CallRef,
     },
+    /// Stop taking calls: new INVITEs and out-of-dialog OPTIONS get 503; calls go on.
+    Drain,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +124,8 @@ pub struct UaConfig {
     /// shorter than Timer H (64·T1), so a never-ACKed INVITE holds a port only briefly.
     pub ack_wait: Duration,
     pub admission: AdmissionLimits,
+    /// The Retry-After of the 503s a draining agent answers with.
+    pub drain_retry_after: Duration,
 }
 
 /// A message to send.
@@ -153,6 +157,7 @@ pub struct UserAgent {
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
     admission: Admission,
     report_armed: bool,
+    draining: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
 }
@@ -169,6 +174,7 @@ impl UserAgent {
             timers: BinaryHeap::new(),
             admission: Admission::new(config.admission),
             report_armed: false,
+            draining: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             config,
@@ -219,6 +225,10 @@ impl UserAgent {
             UaCommand::Answer { call, sdp } => self.answer(now, call, sdp),
             UaCommand::Decline { call, decline } => self.decline(now, call, decline),
             UaCommand::Hangup { call } => self.hangup(now, call),
+            UaCommand::Drain => {
+                tracing::info!(calls = self.calls.len(), "draining: new calls get 503");
+                self.draining = true;
+            }
         }
     }
 

@@ -109,6 +109,17 @@ impl UserAgent {
             return self.answer_plain(now, &req, source, transport, (420, "Bad Extension"), &extra);
         }
         match req.method {
+            Method::Invite | Method::Options if req.to_tag.is_none() && self.draining => {
+                // A dispatcher or SBC probing with OPTIONS takes a draining node out of rotation.
+                let retry_after = self.config.drain_retry_after.as_secs().max(1).to_string();
+                let extra = [("Retry-After", retry_after.as_str())];
+                let status = (503, "Service Unavailable");
+                if req.method == Method::Invite {
+                    self.refuse_invite(&req, source, transport, status, Some(&retry_after));
+                } else {
+                    self.answer_plain(now, &req, source, transport, status, &extra);
+                }
+            }
             Method::Invite if req.to_tag.is_none() => {
                 self.on_new_invite(now, req, source, transport)
             }

@@ -215,3 +215,29 @@ fn hanging_up_before_the_ack_waits_for_it_then_sends_bye() {
     assert!(sent[0].1.starts_with("BYE "));
     assert!(phone.events().is_empty());
 }
+
+#[test]
+fn a_draining_agent_refuses_new_calls_and_probes_but_keeps_its_calls() {
+    let mut phone = Phone::new(config());
+    let call = phone.confirmed_call();
+    phone.command(UaCommand::Drain);
+    let mut stranger = Phone::new(config());
+    std::mem::swap(&mut stranger.ua, &mut phone.ua);
+    stranger.request("OPTIONS", "probe", "", "");
+    stranger.invite("new-call", SDP);
+    let sent = stranger.sent();
+    let answers: Vec<_> = sent
+        .iter()
+        .map(|(_, m)| (status(m), header(m, "Retry-After")))
+        .collect();
+    assert_eq!(answers, [(503, Some("30")), (503, Some("30"))]);
+    assert!(stranger.events().is_empty(), "no new call");
+    std::mem::swap(&mut stranger.ua, &mut phone.ua);
+    phone.in_dialog(
+        "INFO",
+        "Content-Type: application/dtmf-relay\n",
+        "Signal=1\r\n",
+    );
+    assert_eq!(phone.statuses(), [200]);
+    assert_eq!(phone.events(), [UaEvent::InfoDigit { call, digit: '1' }]);
+}

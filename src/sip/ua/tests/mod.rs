@@ -27,6 +27,7 @@ fn config() -> UaConfig {
             capacity: 100,
             unproven_share: 0.5,
         },
+        drain_retry_after: Duration::from_secs(30),
     }
 }
 
