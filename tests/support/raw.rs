@@ -149,6 +149,35 @@ impl RawPhone {
         self.sip.send_to(message.as_bytes(), &self.target).unwrap();
     }
 
+    /// An out-of-dialog OPTIONS, as a dispatcher or an SBC probes.
+    pub fn send_options(&self, call_id: &str) {
+        let message = format!(
+            "OPTIONS sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bKopt{call_id};rport\r\nFrom: <sip:raw@{ip}>;tag=opt\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            target = self.target,
+            ip = self.ip,
+            port = self.sip_port(),
+        );
+        self.sip.send_to(message.as_bytes(), &self.target).unwrap();
+    }
+
+    /// Answers a request the IVR sent (its BYE) with 200 OK.
+    pub fn answer_ok(&self, request: &str) {
+        let mut out = String::from("SIP/2.0 200 OK\r\n");
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for line in request.split("\r\n") {
+                if line
+                    .split_once(':')
+                    .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+                {
+                    out.push_str(line);
+                    out.push_str("\r\n");
+                }
+            }
+        }
+        out.push_str("Content-Length: 0\r\n\r\n");
+        self.sip.send_to(out.as_bytes(), &self.target).unwrap();
+    }
+
     pub fn bye(&self, call: &Answered) {
         self.send_in_dialog("BYE", &call.call_id, &call.to, 2);
     }
