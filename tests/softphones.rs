@@ -8,21 +8,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::audio::{active_span, expected_stream, read_recording};
+use support::audio::{active_span, expected_stream, read_recording, write_wav};
 use support::{assert_conversation, free_port, require_tool, Ivr, TempDir};
 
 fn silence_wav(path: &Path, seconds: u32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for _ in 0..8000 * seconds {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    write_wav(path, 8000, std::iter::repeat_n(0, 8000 * seconds as usize));
 }
 
 fn baresip_config(dir: &Path, sip_port: u16, ctrl_port: u16) {

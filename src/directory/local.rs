@@ -60,6 +60,10 @@ impl UsersFile {
     }
 }
 
+/// Logins waiting for a PIN-check thread; past it a login is told the directory is busy
+/// (an outage prompt) rather than queued without bound.
+const PIN_CHECK_QUEUE: usize = 1024;
+
 pub struct LocalDirectory {
     users: HashMap<String, LocalUser>,
     hasher: Hasher,
@@ -101,7 +105,7 @@ impl Hasher {
                 .div_ceil(2),
             n => n,
         };
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(1024);
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(PIN_CHECK_QUEUE);
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
         for i in 0..threads {
             let queue = queue.clone();

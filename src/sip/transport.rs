@@ -47,7 +47,13 @@ pub struct Inbound {
     pub transport: Transport,
 }
 
+/// Connections held at once; past it new ones are refused (one fd and two tasks each).
 const MAX_TCP_CONNECTIONS: usize = 4096;
+/// Parsed messages waiting for the user agent: a burst of this many is absorbed, then the
+/// readers wait (UDP datagrams beyond it wait in the kernel's buffer).
+const INBOUND_QUEUE: usize = 4096;
+/// Messages waiting to be written on one TCP connection.
+const TCP_WRITE_QUEUE: usize = 64;
 
 type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>;
 
@@ -71,7 +77,7 @@ impl TransportHandle {
         let tcp = TcpListener::bind(SocketAddr::new(listen.ip(), local.port()))
             .await
             .with_context(|| format!("binding SIP TCP {listen}"))?;
-        let (inbound, rx) = mpsc::channel(4096);
+        let (inbound, rx) = mpsc::channel(INBOUND_QUEUE);
         let handle = TransportHandle {
             udp,
             connections: Arc::default(),
@@ -175,7 +181,7 @@ impl TransportHandle {
     /// Registers a connection and starts its reader and writer.
     fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> mpsc::Sender<Bytes> {
         let (mut read, mut write) = stream.into_split();
-        let (writer, mut outgoing) = mpsc::channel::<Bytes>(64);
+        let (writer, mut outgoing) = mpsc::channel::<Bytes>(TCP_WRITE_QUEUE);
         if let Ok(mut c) = self.connections.lock() {
             c.insert(peer, writer.clone());
         }

@@ -44,3 +44,18 @@ pub fn expected_stream(prompts: &[&str]) -> Vec<i16> {
     }
     out
 }
+
+/// Writes mono 16-bit PCM at `rate` as a WAV file (what a test peer "says").
+pub fn write_wav(path: &Path, rate: u32, samples: impl IntoIterator<Item = i16>) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for sample in samples {
+        w.write_sample(sample).unwrap();
+    }
+    w.finalize().unwrap();
+}
