@@ -34,14 +34,7 @@ fn the_200_is_retransmitted_on_the_rfc_schedule_until_the_ack() {
 #[test]
 fn without_an_ack_the_media_goes_at_the_wait_and_bye_at_timer_h() {
     let mut phone = Phone::new(config());
-    phone.invite("inv1", SDP);
-    let call = 1;
-    phone.events();
-    phone.command(UaCommand::Answer {
-        call,
-        sdp: SDP.into(),
-    });
-    phone.sent();
+    let (call, _) = phone.answer_new_call();
     phone.advance(Duration::from_millis(3999));
     assert!(phone.events().is_empty());
     phone.advance(Duration::from_millis(1));
@@ -58,13 +51,7 @@ fn without_an_ack_the_media_goes_at_the_wait_and_bye_at_timer_h() {
 #[test]
 fn a_late_ack_after_the_media_went_gets_a_bye() {
     let mut phone = Phone::new(config());
-    phone.invite("inv1", SDP);
-    phone.events();
-    phone.command(UaCommand::Answer {
-        call: 1,
-        sdp: SDP.into(),
-    });
-    phone.sent();
+    phone.answer_new_call();
     phone.advance(Duration::from_secs(5));
     assert_eq!(phone.events(), [ended(1, EndReason::AckTimeout)]);
     phone.sent();
@@ -80,13 +67,7 @@ fn a_late_ack_after_the_media_went_gets_a_bye() {
 #[test]
 fn an_ack_without_our_tag_confirms_nothing() {
     let mut phone = Phone::new(config());
-    phone.invite("inv1", SDP);
-    phone.events();
-    phone.command(UaCommand::Answer {
-        call: 1,
-        sdp: SDP.into(),
-    });
-    phone.sent();
+    phone.answer_new_call();
     let tagged = std::mem::replace(&mut phone.to, "<sip:ivr@198.51.100.5>".into());
     // A blind forger: the INVITE's own branch, no To tag.
     phone.request("ACK", "inv1", "", "");
@@ -135,13 +116,7 @@ fn cancel_while_ringing_stops_the_delayed_answer() {
         answer_delay: Duration::from_secs(2),
         ..config()
     });
-    phone.invite("inv1", SDP);
-    phone.events();
-    phone.command(UaCommand::Answer {
-        call: 1,
-        sdp: SDP.into(),
-    });
-    assert_eq!(phone.statuses(), [100, 180]);
+    assert_eq!(phone.answer_new_call().1, [100, 180]);
     phone.advance(Duration::from_secs(1));
     phone.request("CANCEL", "inv1", "", "");
     assert_eq!(phone.statuses(), [200, 487]);
@@ -159,13 +134,7 @@ fn the_answer_delay_rings_then_answers() {
         answer_delay: Duration::from_secs(2),
         ..config()
     });
-    phone.invite("inv1", SDP);
-    phone.events();
-    phone.command(UaCommand::Answer {
-        call: 1,
-        sdp: SDP.into(),
-    });
-    assert_eq!(phone.statuses(), [100, 180]);
+    assert_eq!(phone.answer_new_call().1, [100, 180]);
     phone.advance(Duration::from_millis(1999));
     assert!(phone.sent().is_empty());
     phone.advance(Duration::from_millis(1));
@@ -200,13 +169,7 @@ fn a_flood_from_one_source_gets_503_with_retry_after_then_silence() {
 #[test]
 fn hanging_up_before_the_ack_waits_for_it_then_sends_bye() {
     let mut phone = Phone::new(config());
-    phone.invite("inv1", SDP);
-    phone.events();
-    phone.command(UaCommand::Answer {
-        call: 1,
-        sdp: SDP.into(),
-    });
-    phone.sent();
+    phone.answer_new_call();
     phone.command(UaCommand::Hangup { call: 1 });
     assert_eq!(phone.events(), [ended(1, EndReason::HungUp)]);
     assert!(phone.sent().is_empty(), "no BYE before the ACK (§15)");

@@ -148,8 +148,9 @@ impl Phone {
         std::iter::from_fn(|| self.ua.poll_event()).collect()
     }
 
-    /// A new call answered and ACKed: its reference.
-    fn confirmed_call(&mut self) -> CallRef {
+    /// A new call (INVITE `inv1`) that the layer above answers at once: its reference and
+    /// the statuses sent so far.
+    fn answer_new_call(&mut self) -> (CallRef, Vec<u16>) {
         self.invite("inv1", SDP);
         let call = match self.events().as_slice() {
             [UaEvent::Incoming { call, .. }] => *call,
@@ -159,7 +160,13 @@ impl Phone {
             call,
             sdp: SDP.into(),
         });
-        assert_eq!(self.statuses(), [100, 200]);
+        (call, self.statuses())
+    }
+
+    /// A new call answered and ACKed: its reference.
+    fn confirmed_call(&mut self) -> CallRef {
+        let (call, sent) = self.answer_new_call();
+        assert_eq!(sent, [100, 200]);
         self.ack("");
         assert_eq!(self.events(), [UaEvent::Confirmed { call, answer: None }]);
         call

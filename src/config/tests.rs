@@ -1,0 +1,81 @@
+//! Settings: defaults, checks at load, and secrets kept out of files and messages.
+
+use super::*;
+
+fn with_auth0(domain: &str) -> Settings {
+    let mut s = Settings::default();
+    s.directory.backend = Backend::Auth0;
+    s.auth0.domain = domain.into();
+    s.auth0.client_id = "id".into();
+    s
+}
+
+#[test]
+fn auth0_domain_is_https_or_loopback_http() {
+    assert!(with_auth0("https://tenant.auth0.com").validate().is_ok());
+    assert!(with_auth0("http://127.0.0.1:8080").validate().is_ok());
+    assert!(with_auth0("http://localhost:8080/").validate().is_ok());
+    assert!(with_auth0("http://[::1]:8080").validate().is_ok());
+    for bad in [
+        "http://tenant.auth0.com",
+        "http://10.0.0.1",
+        "ftp://x",
+        "tenant.auth0.com",
+        "https://",
+    ] {
+        assert!(with_auth0(bad).validate().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_client_secret_in_the_settings_file_is_refused() {
+    let dir = crate::testing::TempDir::new("config");
+    let path = dir.path().join("ivr.toml");
+    std::fs::write(&path, "[auth0]\nclient_secret = \"oops\"\n").unwrap();
+    let err = Settings::load(&path).unwrap_err().to_string();
+    assert!(err.contains("IVR_AUTH0__CLIENT_SECRET"), "{err}");
+    assert!(
+        !err.contains("oops"),
+        "the refusal must not echo the secret: {err}"
+    );
+}
+
+#[test]
+fn secrets_are_never_shown_by_debug() {
+    let secret = Secret::new("hunter2".into());
+    assert_eq!(format!("{secret:?}"), "***");
+    let mut s = Settings::default();
+    s.auth0.client_secret = Some(secret);
+    assert!(!format!("{s:?}").contains("hunter2"));
+}
+
+#[test]
+fn bad_codecs_ports_and_addresses_are_refused_with_their_key() {
+    let dir = crate::testing::TempDir::new("typed");
+    let path = dir.path().join("ivr.toml");
+    for (text, key) in [
+        ("[sip]\ncodecs = [\"PCMU\", \"G729\"]\n", "codecs"),
+        ("[rtp]\nports = \"30001-30001\"\n", "ports"),
+        ("[rtp]\nports = \"lots\"\n", "ports"),
+        ("[sip]\npublic_addr = \"ivr.example\"\n", "public_addr"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = format!("{:#}", Settings::load(&path).unwrap_err());
+        assert!(err.contains(key), "{text}: {err}");
+    }
+    std::fs::write(
+        &path,
+        "[rtp]\nports = \"30001-30010\"\n[sip]\npublic_addr = \"192.0.2.7\"\ncodecs = [\"pcma\"]\n",
+    )
+    .unwrap();
+    let settings = Settings::load(&path).unwrap();
+    assert_eq!(
+        settings.rtp.ports,
+        PortRange {
+            first: 30002,
+            last: 30010
+        }
+    );
+    assert_eq!(settings.public_ip(), IpAddr::from([192, 0, 2, 7]));
+    assert_eq!(settings.sip.codecs, [Codec::Pcma]);
+}
