@@ -27,6 +27,15 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     pub admission: AdmissionSettings,
     pub shutdown: ShutdownSettings,
+    pub http: HttpSettings,
+}
+
+/// The operations endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Where `/metrics` and `/health/*` are served, e.g. `127.0.0.1:9090`; off when unset.
+    pub listen: Option<SocketAddr>,
 }
 
 /// How a stop (SIGTERM, SIGINT) treats the calls in progress.

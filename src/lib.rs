@@ -7,13 +7,16 @@
 //! 4. `directory`: who the caller is (local, Auth0, lockout) and the money it holds.
 //! 5. `ivr`: the per-call API and the conversation.
 //! 6. `server` wires them together and `config` reads the settings for all of them; the
-//!    binary (`main.rs`, `cli/`) sits on top. `http` is the shared HTTPS client.
+//!    binary (`main.rs`, `cli/`) sits on top. `http` is the shared HTTPS client; `metrics`
+//!    is a leaf every layer may count into, as every layer may log through `tracing`.
 
 pub mod config;
 pub mod directory;
 pub mod http;
 pub mod ivr;
 pub mod media;
+pub mod metrics;
+pub mod ops;
 pub mod server;
 pub mod session;
 pub mod sip;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -18,6 +19,8 @@ use crate::media::pacer::Pacer;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
+use crate::metrics::{Reason, METRICS};
+use crate::ops;
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
@@ -61,6 +64,8 @@ struct Switchboard {
     calls: HashMap<CallRef, ActiveCall>,
     /// Turned true when the shutdown grace is over: every flow says goodbye and hangs up.
     closing: watch::Sender<bool>,
+    /// Set at the first stop signal, for `/health/ready`.
+    draining: Arc<AtomicBool>,
 }
 
 /// What the process asks of the server: the first stop signal drains, the second ends now.
@@ -85,6 +90,14 @@ pub async fn serve(
     let pool = PortPool::new(bind_ip, ports.first, ports.last);
     let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;
+    let draining = Arc::new(AtomicBool::new(false));
+    if let Some(listen) = settings.http.listen {
+        let status = ops::Status {
+            ports: pool.clone(),
+            draining: draining.clone(),
+        };
+        ops::serve(listen, status).await?;
+    }
     tracing::info!(
         listen = %transport.local_addr(), %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
         "IVR listening on UDP and TCP"
@@ -126,6 +139,7 @@ pub async fn serve(
         hangups,
         calls: HashMap::new(),
         closing: watch::channel(false).0,
+        draining,
     };
     switchboard.run(events, hangups_rx, stops).await;
     Ok(())
@@ -211,6 +225,7 @@ impl Switchboard {
                 Some(call) = hangups.recv() => self.command(UaCommand::Hangup { call }),
                 Some(stop) = stops.recv() => {
                     self.command(UaCommand::Drain);
+                    self.draining.store(true, Ordering::Relaxed);
                     if stop == Stop::Drain && !draining {
                         tracing::info!(calls = self.calls.len(), grace_s = grace.as_secs(), "stopping: no new calls, calls in progress go on");
                         grace_over.as_mut().reset(tokio::time::Instant::now() + grace);
@@ -259,7 +274,12 @@ impl Switchboard {
                 }
             }
             UaEvent::Ended { call, reason } => {
+                let label = Reason {
+                    reason: reason.as_str(),
+                };
+                METRICS.calls_ended.get_or_create(&label).inc();
                 if let Some(active) = self.calls.remove(&call) {
+                    METRICS.calls_active.dec();
                     tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
                 }
             }
@@ -326,6 +346,7 @@ impl Switchboard {
             media_rx,
             media_events_tx,
         ));
+        METRICS.calls_active.inc();
         self.calls.insert(
             call,
             ActiveCall {

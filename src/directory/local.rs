@@ -10,6 +10,7 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 
 use super::{valid_account, valid_pin, Amount, Directory, User, Verification, VerifyFuture};
+use crate::metrics::METRICS;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +118,7 @@ impl Hasher {
                         .map_err(|_| ())
                         .and_then(|q| q.recv().map_err(|_| ()));
                     let Ok((hash, pin, reply)) = job else { return };
+                    METRICS.pin_check_queue.dec();
                     let _ = reply.send(pin_matches(&hash, &pin));
                 });
             if let Err(e) = spawned {
@@ -128,9 +130,12 @@ impl Hasher {
 
     async fn check(&self, hash: String, pin: String) -> Result<bool, String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .try_send((hash, pin, reply))
-            .map_err(|_| "PIN checks are backed up".to_string())?;
+        // Counted before it is queued, so a thread that takes it at once never counts below 0.
+        METRICS.pin_check_queue.inc();
+        self.jobs.try_send((hash, pin, reply)).map_err(|_| {
+            METRICS.pin_check_queue.dec();
+            "PIN checks are backed up".to_string()
+        })?;
         answer
             .await
             .map_err(|_| "PIN check thread stopped".to_string())

@@ -13,6 +13,7 @@ use super::numbers;
 use super::script::{Action, Script};
 use super::webhook::{self, WebhookRequest};
 use crate::directory::{Directory, User, Verification};
+use crate::metrics::{Outcome, METRICS};
 
 /// What every call's flow shares.
 pub struct FlowEnv {
@@ -84,8 +85,22 @@ async fn conversation(call: &mut Call, env: &FlowEnv, caller: &str) -> Result<()
         Answer::HungUp => return Err(Gone),
         _ => return farewell(call, outcomes.no_answer.get_ref()).await,
     };
+    let asked = std::time::Instant::now();
     let verification = env.directory.verify(&account, &pin, caller).await;
     drop(pin);
+    METRICS
+        .directory_seconds
+        .observe(asked.elapsed().as_secs_f64());
+    let outcome = match &verification {
+        Verification::Verified(_) => "verified",
+        Verification::WrongCredentials => "wrong_credentials",
+        Verification::Locked => "locked",
+        Verification::Unavailable(_) => "unavailable",
+    };
+    METRICS
+        .verifications
+        .get_or_create(&Outcome { outcome })
+        .inc();
     let user = match verification {
         Verification::Verified(user) => user,
         Verification::WrongCredentials => {
@@ -148,7 +163,12 @@ async fn menus(
                         option: &key,
                     };
                     let wait = Duration::from_millis(hook.timeout_ms);
-                    match webhook::ask(&env.http, hook.url.get_ref(), wait, &request).await {
+                    let asked = std::time::Instant::now();
+                    let answer = webhook::ask(&env.http, hook.url.get_ref(), wait, &request).await;
+                    METRICS
+                        .webhook_seconds
+                        .observe(asked.elapsed().as_secs_f64());
+                    match answer {
                         Ok(prompts) => say_all(call, Some(prompts), env).await?,
                         Err(why) => {
                             tracing::warn!(call_id = %call.call_id, %why, "webhook failed");

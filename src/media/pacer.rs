@@ -200,6 +200,7 @@ impl Stalls {
             return;
         }
         self.since_log += 1;
+        crate::metrics::METRICS.pacer_late_frames.inc();
         if self
             .last_log
             .is_some_and(|at| now - at < Duration::from_secs(1))

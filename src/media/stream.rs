@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ use super::latch::{Latch, Verdict};
 use super::lateness::Lateness;
 use super::ports::PortLease;
 use super::prompt::{Prompt, PromptLibrary};
+use crate::metrics::{Source, METRICS};
 
 /// What the session negotiated for this stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +40,23 @@ pub struct MediaParams {
     pub peer_sends: bool,
     /// Listen for DTMF tones in the caller's audio (G.711 only).
     pub inband: bool,
+}
+
+/// Packets one call's stream sent, took from the caller and dropped (not the caller's, or not
+/// RTP): read by the call record when the call ends.
+#[derive(Debug, Default)]
+pub struct RtpCounts {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// Counts of one pacer visit, published in one step at its end.
+#[derive(Default)]
+struct Visit {
+    sent: u64,
+    received: u64,
+    dropped: u64,
 }
 
 #[derive(Debug)]
@@ -132,6 +151,8 @@ pub struct RtpStream {
     keys: Rfc4733Decoder,
     tones: Option<InbandDetector>,
     lateness: Lateness,
+    counts: Arc<RtpCounts>,
+    visit: Visit,
     commands: mpsc::UnboundedReceiver<MediaCommand>,
     events: mpsc::UnboundedSender<MediaEvent>,
     library: Arc<PromptLibrary>,
@@ -177,6 +198,8 @@ impl RtpStream {
             keys,
             tones,
             lateness: Lateness::default(),
+            counts: Arc::default(),
+            visit: Visit::default(),
             commands,
             events,
         }
@@ -206,10 +229,31 @@ impl RtpStream {
             return self.end();
         }
         self.send_due(now, &mut scratch.packet);
+        self.publish_counts();
         Tick::Continue
     }
 
-    fn end(&self) -> Tick {
+    /// The packet counts this stream keeps, for the call record.
+    pub fn counts(&self) -> Arc<RtpCounts> {
+        self.counts.clone()
+    }
+
+    fn publish_counts(&mut self) {
+        let visit = std::mem::take(&mut self.visit);
+        for (count, total, metric) in [
+            (visit.sent, &self.counts.sent, &METRICS.rtp_sent),
+            (visit.received, &self.counts.received, &METRICS.rtp_received),
+            (visit.dropped, &self.counts.dropped, &METRICS.rtp_dropped),
+        ] {
+            if count > 0 {
+                total.fetch_add(count, Ordering::Relaxed);
+                metric.inc_by(count);
+            }
+        }
+    }
+
+    fn end(&mut self) -> Tick {
+        self.publish_counts();
         let l = &self.lateness;
         tracing::info!(
             call_id = %self.call_id,
@@ -228,6 +272,9 @@ impl RtpStream {
                 Ok((len, from)) => {
                     if self.on_packet(&buf[..len], from, now) {
                         self.last_heard = now;
+                        self.visit.received += 1;
+                    } else {
+                        self.visit.dropped += 1;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -349,6 +396,10 @@ impl RtpStream {
 
     /// Reports a key and stops whatever interruptible prompt is playing or queued.
     fn on_digit(&mut self, digit: char, source: DigitSource) {
+        let source_label = Source {
+            source: source.as_str(),
+        };
+        METRICS.dtmf_keys.get_or_create(&source_label).inc();
         let _ = self.events.send(MediaEvent::Digit { digit, source });
         self.stop_playback(true);
     }
@@ -416,8 +467,9 @@ impl RtpStream {
                 .build_into(packet);
             if let Ok(len) = built {
                 // A full send buffer (WouldBlock) loses this frame only; pacing goes on.
-                if let Err(e) = self.lease.rtp.send_to(&packet[..len], target) {
-                    tracing::trace!(%target, "RTP send failed: {e}");
+                match self.lease.rtp.send_to(&packet[..len], target) {
+                    Ok(_) => self.visit.sent += 1,
+                    Err(e) => tracing::trace!(%target, "RTP send failed: {e}"),
                 }
                 self.seq = self.seq.next();
                 self.marker = false;

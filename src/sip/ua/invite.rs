@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::leg::{Leg, State};
 use super::{CallRef, Decline, EndReason, TimerKey, UaEvent, UserAgent};
+use crate::metrics::{Reason, METRICS};
 use crate::sip::admission::Verdict;
 use crate::sip::dialog::{new_tag, Dialog};
 use crate::sip::message::{self, Request, ALLOW};
@@ -22,13 +23,28 @@ impl UserAgent {
     ) {
         match self.admission.on_invite(source.ip(), now) {
             Verdict::Admit => {}
-            Verdict::Busy { retry_after, .. } => {
+            Verdict::Busy {
+                retry_after,
+                refusal,
+            } => {
+                let reason = refusal.as_str();
+                METRICS
+                    .admission_refusals
+                    .get_or_create(&Reason { reason })
+                    .inc();
                 self.arm_refusal_report(now);
                 let retry_after = retry_after.to_string();
                 let status = (503, "Service Unavailable");
                 return self.refuse_invite(&req, source, transport, status, Some(&retry_after));
             }
-            Verdict::Ignore { .. } => return self.arm_refusal_report(now),
+            Verdict::Ignore { refusal } => {
+                let reason = refusal.as_str();
+                METRICS
+                    .admission_refusals
+                    .get_or_create(&Reason { reason })
+                    .inc();
+                return self.arm_refusal_report(now);
+            }
         }
         let call_ref = self.next_ref;
         self.next_ref += 1;

@@ -1,0 +1,162 @@
+//! The service's counters in one Prometheus registry. A leaf every layer may record into, like
+//! `tracing`: each metric is an atomic whose handle is resolved once, so recording costs no
+//! lock and no allocation. The media hot path adds its packet counts once per pacer visit.
+
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Direction {
+    pub direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Method {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Status {
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Source {
+    pub source: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub calls_active: Gauge,
+    pub calls_ended: Family<Reason, Counter>,
+    pub verifications: Family<Outcome, Counter>,
+    pub admission_refusals: Family<Reason, Counter>,
+    pub sip_requests: Family<Method, Counter>,
+    pub sip_responses: Family<Status, Counter>,
+    pub rtp_sent: Counter,
+    pub rtp_received: Counter,
+    /// Packets that were not the caller's (a stranger's, or unreadable).
+    pub rtp_dropped: Counter,
+    pub pacer_late_frames: Counter,
+    pub rtp_port_pairs_free: Gauge,
+    pub pin_check_queue: Gauge,
+    pub directory_seconds: Histogram,
+    pub webhook_seconds: Histogram,
+    pub dtmf_keys: Family<Source, Counter>,
+}
+
+fn latency() -> Histogram {
+    // 1 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let rtp = Family::<Direction, Counter>::default();
+        let packets = |direction| rtp.get_or_create(&Direction { direction }).clone();
+        let mut m = Metrics {
+            registry: Registry::with_prefix("ivr"),
+            calls_active: Gauge::default(),
+            calls_ended: Family::default(),
+            verifications: Family::default(),
+            admission_refusals: Family::default(),
+            sip_requests: Family::default(),
+            sip_responses: Family::default(),
+            rtp_sent: packets("sent"),
+            rtp_received: packets("received"),
+            rtp_dropped: packets("dropped"),
+            pacer_late_frames: Counter::default(),
+            rtp_port_pairs_free: Gauge::default(),
+            pin_check_queue: Gauge::default(),
+            directory_seconds: latency(),
+            webhook_seconds: latency(),
+            dtmf_keys: Family::default(),
+        };
+        let r = &mut m.registry;
+        r.register("calls_active", "Calls in progress", m.calls_active.clone());
+        r.register(
+            "calls_ended",
+            "Calls ended, by reason",
+            m.calls_ended.clone(),
+        );
+        r.register(
+            "verifications",
+            "Caller verifications, by outcome",
+            m.verifications.clone(),
+        );
+        r.register(
+            "admission_refusals",
+            "New INVITEs refused by admission control, by reason",
+            m.admission_refusals.clone(),
+        );
+        r.register(
+            "sip_requests",
+            "SIP requests received, by method",
+            m.sip_requests.clone(),
+        );
+        r.register(
+            "sip_responses",
+            "SIP responses sent, by status",
+            m.sip_responses.clone(),
+        );
+        r.register("rtp_packets", "RTP packets sent, received and dropped", rtp);
+        r.register(
+            "pacer_late_frames",
+            "Times a media clock thread woke a whole frame late",
+            m.pacer_late_frames.clone(),
+        );
+        r.register(
+            "rtp_port_pairs_free",
+            "RTP port pairs free for new calls",
+            m.rtp_port_pairs_free.clone(),
+        );
+        r.register(
+            "pin_check_queue",
+            "Logins waiting for a PIN-check thread",
+            m.pin_check_queue.clone(),
+        );
+        r.register(
+            "directory_seconds",
+            "Time to verify a caller",
+            m.directory_seconds.clone(),
+        );
+        r.register(
+            "webhook_seconds",
+            "Time a menu webhook took",
+            m.webhook_seconds.clone(),
+        );
+        r.register(
+            "dtmf_keys",
+            "Keys heard, by how they came",
+            m.dtmf_keys.clone(),
+        );
+        m
+    }
+
+    /// The Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);

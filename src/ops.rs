@@ -1,0 +1,78 @@
+//! The operator's HTTP endpoint (`http.listen`, local only by default): `/metrics` in the
+//! Prometheus text format, `/health/live` (the process answers) and `/health/ready` (serving
+//! and not draining), each a short answer a load balancer or an orchestrator can act on.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::media::ports::PortPool;
+use crate::metrics::METRICS;
+
+/// What the endpoint reads from the running server.
+#[derive(Clone)]
+pub struct Status {
+    pub ports: PortPool,
+    pub draining: Arc<AtomicBool>,
+}
+
+/// Binds `listen` and serves until the process ends.
+pub async fn serve(listen: SocketAddr, status: Status) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding http.listen {listen}"))?;
+    tracing::info!(%listen, "operations endpoint: /metrics, /health/live, /health/ready");
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .with_state(status);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("operations endpoint stopped: {e}");
+        }
+    });
+    Ok(())
+}
+
+async fn metrics(State(status): State<Status>) -> impl IntoResponse {
+    METRICS
+        .rtp_port_pairs_free
+        .set(i64::try_from(status.ports.available()).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        METRICS.encode(),
+    )
+}
+
+async fn live() -> impl IntoResponse {
+    json(StatusCode::OK, "live")
+}
+
+async fn ready(State(status): State<Status>) -> impl IntoResponse {
+    if status.draining.load(Ordering::Relaxed) {
+        json(StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if status.ports.available() == 0 {
+        json(StatusCode::SERVICE_UNAVAILABLE, "no free RTP port")
+    } else {
+        json(StatusCode::OK, "ready")
+    }
+}
+
+fn json(code: StatusCode, state: &str) -> impl IntoResponse {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{\"status\":\"{state}\"}}"),
+    )
+}
