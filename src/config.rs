@@ -28,6 +28,15 @@ pub struct Settings {
     pub admission: AdmissionSettings,
     pub shutdown: ShutdownSettings,
     pub http: HttpSettings,
+    pub cdr: CdrSettings,
+}
+
+/// Call records.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdrSettings {
+    /// One JSON line per ended call is appended here; off when unset.
+    pub file: Option<PathBuf>,
 }
 
 /// The operations endpoint.

@@ -17,6 +17,7 @@ pub mod ivr;
 pub mod media;
 pub mod metrics;
 pub mod ops;
+pub mod records;
 pub mod server;
 pub mod session;
 pub mod sip;

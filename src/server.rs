@@ -5,27 +5,30 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{InbandMode, Settings};
-use crate::ivr::{call::Call, flow, flow::FlowEnv};
+use crate::ivr::{call::Call, flow, flow::FlowEnv, flow::Report};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::pacer::Pacer;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
-use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpStream};
+use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpCounts, RtpStream};
 use crate::metrics::{Reason, METRICS};
 use crate::ops;
+use crate::records::{self, CallRecord, RecordFile};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
 use crate::sip::transport::TransportHandle;
-use crate::sip::ua::{CallRef, Decline, UaCommand, UaConfig, UaEvent, UserAgent, Warning};
+use crate::sip::ua::{
+    CallRef, Decline, EndReason, UaCommand, UaConfig, UaEvent, UserAgent, Warning,
+};
 
 struct ActiveCall {
     call_id: String,
@@ -38,6 +41,34 @@ struct ActiveCall {
     /// We sent an offer (INVITE or re-INVITE without SDP); the answer comes in the ACK.
     awaiting_answer: bool,
     flow: Option<JoinHandle<()>>,
+    /// The call record, filled in as the call goes.
+    record: CallRecord,
+    rtp: Arc<RtpCounts>,
+    report: Arc<Mutex<Report>>,
+}
+
+impl ActiveCall {
+    /// The call's record, completed at its end.
+    fn finished(&self, reason: EndReason) -> CallRecord {
+        let mut record = self.record.clone();
+        record.ended_ms = records::now_ms();
+        let since = record.answered_ms.unwrap_or(record.started_ms);
+        record.duration_s = record.ended_ms.saturating_sub(since) as f64 / 1000.0;
+        if let Ok(report) = self.report.lock() {
+            record.verification = report.verification;
+            record.account = report.account.clone();
+            record.menu_keys = report.menu_keys.clone();
+        }
+        record.ended_by = match reason {
+            EndReason::CallerHungUp | EndReason::Cancelled => "caller",
+            EndReason::HungUp | EndReason::AckTimeout | EndReason::Rejected => "ivr",
+        };
+        record.end_reason = reason.as_str();
+        record.rtp_sent = self.rtp.sent.load(Ordering::Relaxed);
+        record.rtp_received = self.rtp.received.load(Ordering::Relaxed);
+        record.rtp_dropped = self.rtp.dropped.load(Ordering::Relaxed);
+        record
+    }
 }
 
 impl Drop for ActiveCall {
@@ -66,6 +97,7 @@ struct Switchboard {
     closing: watch::Sender<bool>,
     /// Set at the first stop signal, for `/health/ready`.
     draining: Arc<AtomicBool>,
+    records: Option<RecordFile>,
 }
 
 /// What the process asks of the server: the first stop signal drains, the second ends now.
@@ -91,6 +123,10 @@ pub async fn serve(
     let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;
     let draining = Arc::new(AtomicBool::new(false));
+    let records = match &settings.cdr.file {
+        Some(path) => Some(RecordFile::open(path.clone())?),
+        None => None,
+    };
     if let Some(listen) = settings.http.listen {
         let status = ops::Status {
             ports: pool.clone(),
@@ -140,6 +176,7 @@ pub async fn serve(
         calls: HashMap::new(),
         closing: watch::channel(false).0,
         draining,
+        records: records,
     };
     switchboard.run(events, hangups_rx, stops).await;
     Ok(())
@@ -263,8 +300,34 @@ impl Switchboard {
                 call,
                 call_id,
                 from,
+                asserted,
+                dialled,
+                transport,
                 offer,
-            } => self.on_incoming(call, call_id, caller_id(&from), offer),
+            } => {
+                let record = CallRecord {
+                    call_id: call_id.clone(),
+                    caller: from.clone(),
+                    asserted_identity: asserted,
+                    dialled,
+                    transport: transport.via_name(),
+                    codec: "",
+                    encryption: "none",
+                    started_ms: records::now_ms(),
+                    answered_ms: None,
+                    ended_ms: 0,
+                    duration_s: 0.0,
+                    verification: None,
+                    account: None,
+                    menu_keys: String::new(),
+                    ended_by: "",
+                    end_reason: "",
+                    rtp_sent: 0,
+                    rtp_received: 0,
+                    rtp_dropped: 0,
+                };
+                self.on_incoming(call, caller_id(&from), offer, record)
+            }
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
             UaEvent::InfoDigit { call, digit } => {
@@ -281,6 +344,9 @@ impl Switchboard {
                 if let Some(active) = self.calls.remove(&call) {
                     METRICS.calls_active.dec();
                     tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
+                    if let Some(file) = &mut self.records {
+                        file.write(&active.finished(reason));
+                    }
                 }
             }
         }
@@ -289,10 +355,11 @@ impl Switchboard {
     fn on_incoming(
         &mut self,
         call: CallRef,
-        call_id: String,
         caller: String,
         offer: Option<Vec<u8>>,
+        mut record: CallRecord,
     ) {
+        let call_id = record.call_id.clone();
         let Some(lease) = self.pool.lease() else {
             tracing::warn!(%call_id, "no free RTP port, refusing the call");
             let decline = Decline {
@@ -335,9 +402,10 @@ impl Switchboard {
             }
         };
         tracing::info!(%call_id, codec = params.codec.sdp_name(), rtp_port = local.port, remote = ?params.remote, "session negotiated");
+        record.codec = params.codec.sdp_name();
         let (media, media_rx) = mpsc::unbounded_channel();
         let (media_events_tx, media_events) = mpsc::unbounded_channel();
-        self.pacer.add(RtpStream::new(
+        let stream = RtpStream::new(
             call_id.clone(),
             lease,
             params,
@@ -345,7 +413,9 @@ impl Switchboard {
             self.settings.inactivity_timeout(),
             media_rx,
             media_events_tx,
-        ));
+        );
+        let rtp = stream.counts();
+        self.pacer.add(stream);
         METRICS.calls_active.inc();
         self.calls.insert(
             call,
@@ -357,6 +427,9 @@ impl Switchboard {
                 local,
                 awaiting_answer,
                 flow: None,
+                record,
+                rtp,
+                report: Arc::default(),
             },
         );
         self.command(UaCommand::Answer { call, sdp });
@@ -371,6 +444,7 @@ impl Switchboard {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &active.local) {
                 Ok((n, sdp)) => {
                     tracing::info!(call_id = %active.call_id, direction = n.direction.attribute(), "session updated");
+                    active.record.codec = n.codec.sdp_name();
                     let _ = active.media.send(MediaCommand::Update(media_params(
                         &n,
                         self.settings.dtmf.inband,
@@ -401,6 +475,7 @@ impl Switchboard {
             }) {
                 Some(Ok(n)) => {
                     tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), "answer received in ACK");
+                    active.record.codec = n.codec.sdp_name();
                     let _ = active.media.send(MediaCommand::Update(media_params(
                         &n,
                         self.settings.dtmf.inband,
@@ -413,6 +488,10 @@ impl Switchboard {
             }
         }
         let _ = active.media.send(MediaCommand::Confirmed);
+        active
+            .record
+            .answered_ms
+            .get_or_insert_with(records::now_ms);
         if let Some(events) = active.media_events.take() {
             let handle = Call::new(
                 active.call_id.clone(),
@@ -429,6 +508,7 @@ impl Switchboard {
                 self.flow.clone(),
                 caller,
                 closing,
+                active.report.clone(),
             )));
         }
     }

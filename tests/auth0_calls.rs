@@ -47,12 +47,12 @@ fn good_login_wrong_pin_and_unknown_account() {
     assert_eq!(mock.state.requests(), 3, "token, search, login");
     call(&ivr, "a0-wrong", "12345#1111#");
     ivr.wait_for_line(
-        &["wrong account number or PIN", "account=12345"],
+        &["wrong account number or PIN", "account=***45"],
         Duration::from_secs(1),
     );
     call(&ivr, "a0-unknown", "99999#1111#");
     ivr.wait_for_line(
-        &["wrong account number or PIN", "account=99999"],
+        &["wrong account number or PIN", "account=***99"],
         Duration::from_secs(1),
     );
     assert_eq!(
@@ -69,7 +69,7 @@ fn an_account_auth0_blocked_hears_the_locked_prompt() {
     mock.state.block("alice@example.com");
     let ivr = ivr_with_auth0("a0-locked", &mock, "debug");
     call(&ivr, "a0-locked", "12345#2468#");
-    ivr.wait_for_line(&["account locked", "account=12345"], Duration::from_secs(1));
+    ivr.wait_for_line(&["account locked", "account=***45"], Duration::from_secs(1));
 }
 
 #[test]

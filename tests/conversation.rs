@@ -19,11 +19,12 @@ fn needs_root() {
 #[test]
 fn login_then_balance_payments_an_invalid_key_and_exit() {
     needs_root();
-    let ivr = Ivr::start("conv-menu", &[]);
     let dir = TempDir::new("conv-menu");
+    let records = dir.0.join("calls.jsonl");
+    let ivr = Ivr::start("conv-menu", &[("IVR_CDR__FILE", records.to_str().unwrap())]);
     assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345#2468#1259"), &[]);
     ivr.wait_for_line(
-        &["caller verified", "user=local|12345"],
+        &["caller verified", "user=local|***45"],
         Duration::from_secs(1),
     );
     for key in ["1", "2"] {
@@ -35,6 +36,35 @@ fn login_then_balance_payments_an_invalid_key_and_exit() {
     ivr.wait_for_line(&["invalid option", "key=5"], Duration::from_secs(1));
     ivr.wait_for_line(&["menu option", "key=9"], Duration::from_secs(1));
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+
+    // One call record: the outcome, the masked account, the keys; never the PIN.
+    ivr.wait_for_log("media released", Duration::from_secs(2));
+    let text = std::fs::read_to_string(&records).unwrap();
+    assert!(
+        !text.contains("2468"),
+        "the PIN is in the call record: {text}"
+    );
+    assert!(!text.contains("12345"), "the account is in clear: {text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let record = &lines[0];
+    assert_eq!(record["verification"], "verified");
+    assert_eq!(record["account"], "***45");
+    assert_eq!(record["menu_keys"], "129");
+    assert_eq!(record["ended_by"], "ivr");
+    assert_eq!(record["end_reason"], "server-bye");
+    assert_eq!(record["codec"], "PCMU");
+    assert_eq!(record["transport"], "UDP");
+    assert!(record["dialled"].as_str().unwrap().starts_with("sip:ivr@"));
+    assert!(record["rtp_sent"].as_u64().unwrap() > 100);
+    assert!(
+        record["rtp_received"].as_u64().unwrap() > 50,
+        "the caller's keys"
+    );
+    assert!(record["answered_ms"].as_u64().unwrap() >= record["started_ms"].as_u64().unwrap());
 }
 
 #[test]
@@ -44,7 +74,7 @@ fn a_wrong_pin_is_told_and_the_server_hangs_up() {
     let dir = TempDir::new("conv-wrong");
     assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345#1111#"), &[]);
     ivr.wait_for_line(
-        &["wrong account number or PIN", "account=12345"],
+        &["wrong account number or PIN", "account=***45"],
         Duration::from_secs(1),
     );
     assert_eq!(ivr.count("caller verified"), 0);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Directory, Verification, VerifyFuture};
+use super::{Directory, Masked, Verification, VerifyFuture};
 
 /// Failure counting for one kind of key (account, caller ID).
 pub trait FailureCounter: Send + Sync {
@@ -127,6 +127,7 @@ impl Directory for Guarded {
     fn verify<'a>(&'a self, account: &'a str, pin: &'a str, caller: &'a str) -> VerifyFuture<'a> {
         Box::pin(async move {
             if self.accounts.is_locked(account) || self.callers.is_locked(caller) {
+                let account = Masked(account);
                 tracing::info!(%account, %caller, "refused by our lockout, backend not asked");
                 return Verification::Locked;
             }
@@ -139,6 +140,7 @@ impl Directory for Guarded {
                     let account_locked = self.accounts.record_failure(account);
                     let caller_locked = self.callers.record_failure(caller);
                     if account_locked || caller_locked {
+                        let account = Masked(account);
                         tracing::warn!(%account, %caller, account_locked, caller_locked, "too many wrong PINs: locked");
                     }
                 }

@@ -8,6 +8,21 @@ pub mod lockout;
 
 pub use amount::Amount;
 
+/// An account number as logs and call records show it: all but the last two digits hidden.
+#[derive(Debug, Clone, Copy)]
+pub struct Masked<'a>(pub &'a str);
+
+impl std::fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.0.chars().count().saturating_sub(2);
+        for (i, c) in self.0.chars().enumerate() {
+            let c = if i < shown { '*' } else { c };
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
 use std::future::Future;
 use std::pin::Pin;
 

@@ -2,7 +2,7 @@
 //! account number, PIN, verification through the directory, greeting, then the menu loop.
 //! Every way out ends with a prompt and a BYE from us, or stops at once when the caller hangs up.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -12,7 +12,7 @@ use super::call::{Answer, Call, Gone};
 use super::numbers;
 use super::script::{Action, Script};
 use super::webhook::{self, WebhookRequest};
-use crate::directory::{Directory, User, Verification};
+use crate::directory::{Directory, Masked, User, Verification};
 use crate::metrics::{Outcome, METRICS};
 
 /// What every call's flow shares.
@@ -22,6 +22,15 @@ pub struct FlowEnv {
     pub http: reqwest::Client,
 }
 
+/// What the conversation leaves for the call record: never the PIN, the account masked.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Report {
+    pub verification: Option<&'static str>,
+    pub account: Option<String>,
+    /// The menu keys the caller chose, in order.
+    pub menu_keys: String,
+}
+
 /// Runs the conversation until it ends, the call reaches its maximum length, or `closing`
 /// turns true (the server's shutdown grace is over): then goodbye and BYE.
 pub async fn run(
@@ -29,6 +38,7 @@ pub async fn run(
     env: Arc<FlowEnv>,
     caller: String,
     mut closing: watch::Receiver<bool>,
+    report: Arc<Mutex<Report>>,
 ) {
     let limit = Duration::from_secs(env.script.max_call_seconds);
     let closed = async {
@@ -38,7 +48,7 @@ pub async fn run(
         }
     };
     let outcome = tokio::select! {
-        outcome = conversation(&mut call, &env, &caller) => Some(outcome),
+        outcome = conversation(&mut call, &env, &caller, &report) => Some(outcome),
         () = sleep(limit) => {
             tracing::info!(call_id = %call.call_id, seconds = limit.as_secs(), "maximum call duration reached");
             None
@@ -71,7 +81,18 @@ async fn farewell(call: &mut Call, prompt: &str) -> Result<(), Gone> {
     Ok(())
 }
 
-async fn conversation(call: &mut Call, env: &FlowEnv, caller: &str) -> Result<(), Gone> {
+fn note(report: &Mutex<Report>, change: impl FnOnce(&mut Report)) {
+    if let Ok(mut report) = report.lock() {
+        change(&mut report);
+    }
+}
+
+async fn conversation(
+    call: &mut Call,
+    env: &FlowEnv,
+    caller: &str,
+    report: &Mutex<Report>,
+) -> Result<(), Gone> {
     let script = &env.script;
     let outcomes = &script.outcomes;
     call.play(script.welcome.get_ref(), true).await?;
@@ -101,13 +122,19 @@ async fn conversation(call: &mut Call, env: &FlowEnv, caller: &str) -> Result<()
         .verifications
         .get_or_create(&Outcome { outcome })
         .inc();
+    note(report, |r| {
+        r.verification = Some(outcome);
+        r.account = Some(Masked(&account).to_string());
+    });
     let user = match verification {
         Verification::Verified(user) => user,
         Verification::WrongCredentials => {
+            let account = Masked(&account);
             tracing::info!(call_id = %call.call_id, %account, "wrong account number or PIN");
             return farewell(call, outcomes.wrong_credentials.get_ref()).await;
         }
         Verification::Locked => {
+            let account = Masked(&account);
             tracing::info!(call_id = %call.call_id, %account, "account locked");
             return farewell(call, outcomes.locked.get_ref()).await;
         }
@@ -116,12 +143,15 @@ async fn conversation(call: &mut Call, env: &FlowEnv, caller: &str) -> Result<()
             return farewell(call, outcomes.unavailable.get_ref()).await;
         }
     };
-    tracing::info!(call_id = %call.call_id, user = %user.user_id, "caller verified");
+    let shown = user
+        .user_id
+        .replace(&account, &Masked(&account).to_string());
+    tracing::info!(call_id = %call.call_id, user = %shown, "caller verified");
     call.say(outcomes.greeting.get_ref()).await?;
     if let Some(name) = user.greeting.as_deref().filter(|g| call.has_prompt(g)) {
         call.say(name).await?;
     }
-    menus(call, env, caller, &account, &user).await
+    menus(call, env, caller, &account, &user, report).await
 }
 
 async fn menus(
@@ -130,6 +160,7 @@ async fn menus(
     caller: &str,
     account: &str,
     user: &User,
+    report: &Mutex<Report>,
 ) -> Result<(), Gone> {
     let script = &env.script;
     let mut current = script.start_menu.get_ref().clone();
@@ -148,6 +179,7 @@ async fn menus(
             continue;
         };
         tracing::info!(call_id = %call.call_id, menu = %current, %key, "menu option");
+        note(report, |r| r.menu_keys.push_str(&key));
         for action in actions {
             match action {
                 Action::Play(prompt) => call.play(prompt.get_ref(), true).await?,

@@ -36,6 +36,8 @@ pub struct Request {
     pub cseq: u32,
     pub cseq_method: Method,
     pub contact: Option<String>,
+    /// P-Asserted-Identity (RFC 3325): the caller as a trusted trunk vouches for it.
+    pub asserted_identity: Option<String>,
     pub record_route: Vec<String>,
     pub max_forwards: Option<u32>,
     pub require: Vec<String>,
@@ -120,6 +122,7 @@ struct Gathered<'a> {
     record_route: Vec<&'a str>,
     require: Vec<&'a str>,
     content_type: Option<&'a str>,
+    asserted_identity: Option<&'a str>,
 }
 
 impl<'a> Gathered<'a> {
@@ -137,6 +140,9 @@ impl<'a> Gathered<'a> {
                 Header::RecordRoute(v) => g.record_route.push(v.value()),
                 Header::Require(v) => g.require.push(v.value()),
                 Header::ContentType(v) => _ = g.content_type.get_or_insert(v.value()),
+                Header::Other(name, value) if name.eq_ignore_ascii_case("P-Asserted-Identity") => {
+                    _ = g.asserted_identity.get_or_insert(value)
+                }
                 _ => {}
             }
         }
@@ -202,6 +208,7 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         cseq,
         cseq_method,
         contact: h.contact.and_then(uri_of),
+        asserted_identity: h.asserted_identity.map(|v| v.trim().to_string()),
         record_route: split_list(h.record_route),
         max_forwards,
         require: split_list(h.require),

@@ -8,6 +8,8 @@ pub mod settings;
 pub mod token;
 
 use std::sync::Mutex;
+
+use crate::directory::Masked;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
@@ -141,7 +143,7 @@ impl Auth0Directory {
                             Ok(Found::User(login, user))
                         }
                         n => {
-                            tracing::error!(%account, matches = n, "OPERATOR: several Auth0 users have this account number; refusing to guess");
+                            tracing::error!(account = %Masked(account), matches = n, "OPERATOR: several Auth0 users have this account number; refusing to guess");
                             Err("account number is not unique".into())
                         }
                     };

@@ -98,7 +98,8 @@ async fn converse_at(
         prompts.clone(),
     );
     let (_never_closing, closing) = tokio::sync::watch::channel(false);
-    let flow = tokio::spawn(run(call, env, "5551234".into(), closing));
+    let report = Arc::default();
+    let flow = tokio::spawn(run(call, env, "5551234".into(), closing, report));
     let mut keys: VecDeque<(String, String)> = keys
         .iter()
         .map(|(p, k)| (p.to_string(), k.to_string()))

@@ -59,6 +59,9 @@ impl UserAgent {
             call: call_ref,
             call_id: req.call_id.clone(),
             from: req.from.clone(),
+            asserted: req.asserted_identity.clone(),
+            dialled: req.uri.clone(),
+            transport,
             offer: (!req.body.is_empty()).then(|| req.body.clone()),
         });
         let branch = req.top_via.branch.clone();

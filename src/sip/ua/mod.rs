@@ -40,6 +40,11 @@ pub enum UaEvent {
         call: CallRef,
         call_id: String,
         from: String,
+        /// P-Asserted-Identity, when the caller's trunk sent one.
+        asserted: Option<String>,
+        /// The Request-URI: the number or name dialled.
+        dialled: String,
+        transport: Transport,
         offer: Option<Vec<u8>>,
     },
     /// A re-INVITE wants an answer (or an offer, when it has no SDP).
