@@ -176,7 +176,7 @@ pub async fn serve(
         calls: HashMap::new(),
         closing: watch::channel(false).0,
         draining,
-        records: records,
+        records,
     };
     switchboard.run(events, hangups_rx, stops).await;
     Ok(())
