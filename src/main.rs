@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use ivr::config::{Backend, Settings, DEFAULT_CONFIG};
+use ivr::config::{Backend, LogFormat, Settings, DEFAULT_CONFIG};
 use ivr::directory::auth0::Auth0Directory;
 use ivr::directory::local::LocalDirectory;
 use ivr::directory::lockout::{Guarded, InMemoryCounter, Policy};
@@ -19,7 +19,11 @@ use ivr::directory::{Amount, Directory};
 use ivr::ivr::flow::FlowEnv;
 use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
-use ivr::server::Stop;
+use ivr::server::{Control, Reloaded, Reloader};
+use tokio::sync::mpsc;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +44,8 @@ enum Command {
     Serve,
     /// Validate the settings, prompts, flow and directory, then exit.
     CheckConfig,
+    /// Ask the running server to reload (POST /reload on `http.listen`); SIGHUP does the same.
+    Reload,
     /// Edit the local directory (sip-config/users.toml); PINs are read from standard input.
     Users {
         #[command(subcommand)]
@@ -73,8 +79,36 @@ struct Loaded {
     flow: Arc<FlowEnv>,
 }
 
-fn load(cli: &Cli) -> Result<Loaded> {
-    let settings = Settings::load(&cli.config)?;
+/// The lockout's counters outlive reloads: a reload must never forgive a guesser.
+struct Counters {
+    accounts: Arc<InMemoryCounter>,
+    callers: Arc<InMemoryCounter>,
+}
+
+impl Counters {
+    fn new(settings: &Settings) -> Counters {
+        let lockout = &settings.lockout;
+        let policy = |max_failures| Policy {
+            max_failures,
+            window: Duration::from_secs(lockout.window_s),
+            lock_for: Duration::from_secs(lockout.lock_s),
+        };
+        Counters {
+            accounts: Arc::new(InMemoryCounter::new(policy(lockout.max_failures))),
+            callers: Arc::new(InMemoryCounter::new(policy(lockout.caller_max_failures))),
+        }
+    }
+}
+
+fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, Counters)> {
+    let settings = Settings::load(path)?;
+    let counters = match counters {
+        Some(c) => Counters {
+            accounts: c.accounts.clone(),
+            callers: c.callers.clone(),
+        },
+        None => Counters::new(&settings),
+    };
     let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.sip.codecs)?;
     let script = Script::load(&settings.flow.file, &prompts)?;
     let http = ivr::http::client()?;
@@ -89,64 +123,118 @@ fn load(cli: &Cli) -> Result<Loaded> {
             settings.auth0_secret()?,
         )),
     };
-    let lockout = &settings.lockout;
-    let policy = |max_failures| Policy {
-        max_failures,
-        window: Duration::from_secs(lockout.window_s),
-        lock_for: Duration::from_secs(lockout.lock_s),
-    };
     let directory = Arc::new(Guarded::new(
         backend,
-        Arc::new(InMemoryCounter::new(policy(lockout.max_failures))),
-        Arc::new(InMemoryCounter::new(policy(lockout.caller_max_failures))),
+        counters.accounts.clone(),
+        counters.callers.clone(),
     ));
     let flow = Arc::new(FlowEnv {
         script,
         directory,
         http,
     });
-    Ok(Loaded {
+    let loaded = Loaded {
         settings,
         prompts: Arc::new(prompts),
         flow,
-    })
+    };
+    Ok((loaded, counters))
 }
 
 /// SIGTERM (what `docker stop` and systemd send) or SIGINT: the first drains, the second ends
-/// every call at once.
-fn stop_signals() -> Result<tokio::sync::mpsc::UnboundedReceiver<Stop>> {
+/// every call at once. SIGHUP reloads.
+fn control_signals(control: mpsc::UnboundedSender<Control>) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let (stops, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        let mut next = Stop::Drain;
+        let mut stop = Control::Drain;
         loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            if stops.send(next).is_err() {
+            let next = tokio::select! {
+                _ = term.recv() => std::mem::replace(&mut stop, Control::Now),
+                _ = int.recv() => std::mem::replace(&mut stop, Control::Now),
+                _ = hup.recv() => Control::Reload(None),
+            };
+            if control.send(next).is_err() {
                 return;
             }
-            next = Stop::Now;
         }
     });
-    Ok(receiver)
+    Ok(())
+}
+
+type LogFilter = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+/// Logs to standard error as text or JSON; the level comes from `RUST_LOG` when set, else from
+/// `log.level`, and a reload may change the latter.
+fn start_logging(settings: Option<&Settings>) -> LogFilter {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| settings.map(|s| s.log.level.clone()))
+        .unwrap_or_else(|| "info".into());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(EnvFilter::new(level));
+    let json = settings.is_some_and(|s| s.log.format == LogFormat::Json);
+    let registry = tracing_subscriber::registry().with(filter);
+    let text = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    });
+    let json = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+    });
+    registry.with(text).with(json).init();
+    handle
+}
+
+/// `ivr reload`: asks the running server through its operations endpoint.
+fn request_reload(settings: &Settings) -> Result<String> {
+    use std::io::{Read, Write};
+    let listen = settings
+        .http
+        .listen
+        .context("http.listen is not set: send SIGHUP to the server instead")?;
+    let mut stream =
+        std::net::TcpStream::connect(listen).with_context(|| format!("connecting to {listen}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST /reload HTTP/1.1\r\nHost: {listen}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    if reply.starts_with("HTTP/1.1 200") {
+        Ok(body.to_string())
+    } else {
+        anyhow::bail!("reload refused: {body}")
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let first = Settings::load(&cli.config);
+    let log_filter = start_logging(first.as_ref().ok());
+    if let Some(Command::Reload) = cli.command {
+        let result = first.and_then(|s| request_reload(&s));
+        return match result {
+            Ok(body) => {
+                println!("{body}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ivr reload: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Users { edit }) = cli.command {
-        let path = match Settings::load(&cli.config) {
+        let path = match first {
             Ok(s) => s.directory.users,
             Err(e) => {
                 eprintln!("ivr: configuration error: {e:#}");
@@ -174,17 +262,18 @@ fn main() -> ExitCode {
             }
         };
     }
-    let Loaded {
-        settings,
-        prompts,
-        flow,
-    } = match load(&cli) {
+    let (loaded, counters) = match load(&cli.config, None) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("ivr: configuration error: {e:#}");
             return ExitCode::from(2);
         }
     };
+    let Loaded {
+        settings,
+        prompts,
+        flow,
+    } = loaded;
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
             println!(
@@ -194,7 +283,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Users { .. } => ExitCode::SUCCESS,
+        Command::Users { .. } | Command::Reload => ExitCode::SUCCESS,
         Command::Serve => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -206,9 +295,24 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let path = cli.config.clone();
+            let reloader: Reloader = Arc::new(move || {
+                let (loaded, _) = load(&path, Some(&counters))?;
+                if std::env::var("RUST_LOG").is_err() {
+                    let level = EnvFilter::new(&loaded.settings.log.level);
+                    if let Err(e) = log_filter.reload(level) {
+                        tracing::warn!("log level not changed: {e}");
+                    }
+                }
+                Ok(Reloaded {
+                    prompts: loaded.prompts,
+                    flow: loaded.flow,
+                })
+            });
             let result = runtime.block_on(async {
-                let stops = stop_signals()?;
-                ivr::server::serve(settings, prompts, flow, stops).await
+                let (control, controls) = mpsc::unbounded_channel();
+                control_signals(control.clone())?;
+                ivr::server::serve(settings, prompts, flow, control, controls, reloader).await
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

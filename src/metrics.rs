@@ -60,6 +60,7 @@ pub struct Metrics {
     pub directory_seconds: Histogram,
     pub webhook_seconds: Histogram,
     pub dtmf_keys: Family<Source, Counter>,
+    pub reloads: Family<Outcome, Counter>,
 }
 
 fn latency() -> Histogram {
@@ -88,6 +89,7 @@ impl Metrics {
             directory_seconds: latency(),
             webhook_seconds: latency(),
             dtmf_keys: Family::default(),
+            reloads: Family::default(),
         };
         let r = &mut m.registry;
         r.register("calls_active", "Calls in progress", m.calls_active.clone());
@@ -147,6 +149,7 @@ impl Metrics {
             "Keys heard, by how they came",
             m.dtmf_keys.clone(),
         );
+        r.register("reloads", "Reloads, by outcome", m.reloads.clone());
         m
     }
 

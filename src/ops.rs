@@ -10,17 +10,20 @@ use anyhow::{Context, Result};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::media::ports::PortPool;
 use crate::metrics::METRICS;
+use crate::server::Control;
 
 /// What the endpoint reads from the running server.
 #[derive(Clone)]
 pub struct Status {
     pub ports: PortPool,
     pub draining: Arc<AtomicBool>,
+    pub control: mpsc::UnboundedSender<Control>,
 }
 
 /// Binds `listen` and serves until the process ends.
@@ -33,6 +36,7 @@ pub async fn serve(listen: SocketAddr, status: Status) -> Result<()> {
         .route("/metrics", get(metrics))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route("/reload", post(reload))
         .with_state(status);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -53,6 +57,19 @@ async fn metrics(State(status): State<Status>) -> impl IntoResponse {
         )],
         METRICS.encode(),
     )
+}
+
+/// Reloads as SIGHUP does and says how it went.
+async fn reload(State(status): State<Status>) -> impl IntoResponse {
+    let (reply, answer) = oneshot::channel();
+    if status.control.send(Control::Reload(Some(reply))).is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string());
+    }
+    match answer.await {
+        Ok(Ok(())) => (StatusCode::OK, "reloaded".to_string()),
+        Ok(Err(why)) => (StatusCode::UNPROCESSABLE_ENTITY, why),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string()),
+    }
 }
 
 async fn live() -> impl IntoResponse {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{InbandMode, Settings};
@@ -19,7 +19,7 @@ use crate::media::pacer::Pacer;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpCounts, RtpStream};
-use crate::metrics::{Reason, METRICS};
+use crate::metrics::{Outcome, Reason, METRICS};
 use crate::ops;
 use crate::records::{self, CallRecord, RecordFile};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
@@ -100,19 +100,34 @@ struct Switchboard {
     records: Option<RecordFile>,
 }
 
-/// What the process asks of the server: the first stop signal drains, the second ends now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+/// What the process asks of the server.
+#[derive(Debug)]
+pub enum Control {
+    /// The first stop signal: no new calls, the others go on for the grace.
     Drain,
+    /// A second stop signal: every call ends now.
     Now,
+    /// Re-read what can change live; the answer, when someone waits for it.
+    Reload(Option<oneshot::Sender<Result<(), String>>>),
 }
 
-/// Runs the IVR until `stops` asks it to drain and the last call has ended (or to stop now).
+/// What a reload swaps in for new calls; calls in progress keep what they started with.
+pub struct Reloaded {
+    pub prompts: Arc<PromptLibrary>,
+    pub flow: Arc<FlowEnv>,
+}
+
+/// Reads the settings, prompts, flow and directory again, checked as `check-config` checks.
+pub type Reloader = Arc<dyn Fn() -> Result<Reloaded> + Send + Sync>;
+
+/// Runs the IVR until `controls` asks it to drain and the last call has ended (or to stop now).
 pub async fn serve(
     settings: Settings,
     prompts: Arc<PromptLibrary>,
     flow: Arc<FlowEnv>,
-    stops: mpsc::UnboundedReceiver<Stop>,
+    control: mpsc::UnboundedSender<Control>,
+    controls: mpsc::UnboundedReceiver<Control>,
+    reloader: Reloader,
 ) -> Result<()> {
     let (transport, inbound) = TransportHandle::start(settings.sip.listen).await?;
     let public_ip = settings.public_ip();
@@ -131,6 +146,7 @@ pub async fn serve(
         let status = ops::Status {
             ports: pool.clone(),
             draining: draining.clone(),
+            control,
         };
         ops::serve(listen, status).await?;
     }
@@ -178,7 +194,9 @@ pub async fn serve(
         draining,
         records,
     };
-    switchboard.run(events, hangups_rx, stops).await;
+    switchboard
+        .run(events, hangups_rx, controls, reloader)
+        .await;
     Ok(())
 }
 
@@ -244,8 +262,10 @@ impl Switchboard {
         mut self,
         mut events: mpsc::UnboundedReceiver<UaEvent>,
         mut hangups: mpsc::UnboundedReceiver<CallRef>,
-        mut stops: mpsc::UnboundedReceiver<Stop>,
+        mut controls: mpsc::UnboundedReceiver<Control>,
+        reloader: Reloader,
     ) {
+        let (reloaded_tx, mut reloaded) = mpsc::unbounded_channel();
         let grace = std::time::Duration::from_secs(self.settings.shutdown.grace_s);
         let mut draining = false;
         let grace_over = tokio::time::sleep(NEVER);
@@ -260,20 +280,33 @@ impl Switchboard {
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event),
                 Some(call) = hangups.recv() => self.command(UaCommand::Hangup { call }),
-                Some(stop) = stops.recv() => {
-                    self.command(UaCommand::Drain);
-                    self.draining.store(true, Ordering::Relaxed);
-                    if stop == Stop::Drain && !draining {
-                        tracing::info!(calls = self.calls.len(), grace_s = grace.as_secs(), "stopping: no new calls, calls in progress go on");
-                        grace_over.as_mut().reset(tokio::time::Instant::now() + grace);
-                    } else {
-                        tracing::info!(calls = self.calls.len(), "stopping now: every call gets BYE");
-                        for &call in self.calls.keys() {
-                            self.command(UaCommand::Hangup { call });
-                        }
+                Some(control) = controls.recv() => match control {
+                    Control::Reload(reply) => {
+                        let reloader = reloader.clone();
+                        let done = reloaded_tx.clone();
+                        tokio::spawn(async move {
+                            let result = tokio::task::spawn_blocking(move || reloader())
+                                .await
+                                .unwrap_or_else(|e| Err(anyhow::anyhow!("reload panicked: {e}")));
+                            let _ = done.send((result, reply));
+                        });
                     }
-                    draining = true;
-                }
+                    stop => {
+                        self.command(UaCommand::Drain);
+                        self.draining.store(true, Ordering::Relaxed);
+                        if matches!(stop, Control::Drain) && !draining {
+                            tracing::info!(calls = self.calls.len(), grace_s = grace.as_secs(), "stopping: no new calls, calls in progress go on");
+                            grace_over.as_mut().reset(tokio::time::Instant::now() + grace);
+                        } else {
+                            tracing::info!(calls = self.calls.len(), "stopping now: every call gets BYE");
+                            for &call in self.calls.keys() {
+                                self.command(UaCommand::Hangup { call });
+                            }
+                        }
+                        draining = true;
+                    }
+                },
+                Some((result, reply)) = reloaded.recv() => self.on_reloaded(result, reply),
                 () = &mut grace_over, if draining => {
                     tracing::info!(calls = self.calls.len(), "shutdown grace over: goodbye to the calls left");
                     let _ = self.closing.send(true);
@@ -287,6 +320,36 @@ impl Switchboard {
                 }
                 else => return,
             }
+        }
+    }
+
+    fn on_reloaded(
+        &mut self,
+        result: Result<Reloaded>,
+        reply: Option<oneshot::Sender<Result<(), String>>>,
+    ) {
+        if let Some(records) = &mut self.records {
+            records.reopen();
+        }
+        let outcome = if result.is_ok() { "ok" } else { "refused" };
+        METRICS.reloads.get_or_create(&Outcome { outcome }).inc();
+        let answer = match result {
+            Ok(reloaded) => {
+                self.prompts = reloaded.prompts;
+                self.flow = reloaded.flow;
+                tracing::info!(
+                    prompts = self.prompts.len(),
+                    "reloaded: new calls use the new flow, prompts and users"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("reload refused, the running configuration stays: {e:#}");
+                Err(format!("{e:#}"))
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(answer);
         }
     }
 

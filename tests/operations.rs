@@ -99,3 +99,115 @@ fn metrics_follow_a_call_and_readiness_follows_a_drain() {
     // The idle server may already be gone; if it still answers, it says it is draining.
     assert!(ready.0 == 503 || ready.0 == 0, "{ready:?}");
 }
+
+/// Waits for the IVR's BYE on `phone`'s socket and answers it.
+fn bye_within(phone: &RawPhone, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Some(message) = phone.receive(Duration::from_millis(100)) {
+            if message.starts_with("BYE ") {
+                phone.answer_ok(&message);
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `ivr reload`, as an operator types it: the exit status and what it printed.
+fn ivr_reload(http: u16) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ivr"))
+        .arg("reload")
+        .current_dir(support::project_dir())
+        .env("IVR_HTTP__LISTEN", format!("127.0.0.1:{http}"))
+        .output()
+        .expect("run ivr reload");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_reload_changes_new_calls_only_and_a_broken_flow_is_refused() {
+    let dir = support::TempDir::new("reload");
+    let flow = dir.0.join("flow.toml");
+    let shipped =
+        std::fs::read_to_string(support::project_dir().join("sip-config/flow.toml")).unwrap();
+    std::fs::write(&flow, &shipped).unwrap();
+    let http = free_port();
+    let ivr = Ivr::start(
+        "reload",
+        &[
+            ("IVR_HTTP__LISTEN", &format!("127.0.0.1:{http}")),
+            ("IVR_FLOW__FILE", flow.to_str().unwrap()),
+        ],
+    );
+    let live = RawPhone::new("127.0.0.1", &ivr);
+    live.call("before-reload").expect("answered");
+
+    // New calls end after 2 s; the call in progress keeps its 900 s.
+    let short = shipped.replace("max_call_seconds = 900", "max_call_seconds = 2");
+    std::fs::write(&flow, short).unwrap();
+    let (ok, said) = ivr_reload(http);
+    assert!(ok && said.contains("reloaded"), "{said}");
+    let next = RawPhone::new("127.0.0.1", &ivr);
+    next.call("after-reload").expect("answered");
+    assert!(
+        bye_within(&next, Duration::from_secs(8)),
+        "the new flow's limit"
+    );
+    assert!(
+        !bye_within(&live, Duration::from_millis(500)),
+        "the live call goes on"
+    );
+
+    // A broken flow is refused with its reason, and the last good one stays.
+    std::fs::write(&flow, "this is not a flow").unwrap();
+    let (ok, said) = ivr_reload(http);
+    assert!(!ok, "a broken flow must be refused: {said}");
+    assert!(
+        said.contains("flow.toml"),
+        "the reason names the file: {said}"
+    );
+    let third = RawPhone::new("127.0.0.1", &ivr);
+    third.call("after-broken").expect("answered");
+    assert!(
+        bye_within(&third, Duration::from_secs(8)),
+        "still the 2 s flow"
+    );
+
+    // SIGHUP reloads too.
+    std::fs::write(&flow, &shipped).unwrap();
+    ivr.signal("HUP");
+    let page = wait_for_sample(http, "ivr_reloads_total{outcome=\"ok\"}", 2.0);
+    assert_eq!(
+        sample(&page, "ivr_reloads_total{outcome=\"refused\"}"),
+        Some(1.0)
+    );
+    let fourth = RawPhone::new("127.0.0.1", &ivr);
+    fourth.call("after-hup").expect("answered");
+    assert!(
+        !bye_within(&fourth, Duration::from_secs(4)),
+        "back to 900 s"
+    );
+    assert!(!bye_within(&live, Duration::from_millis(100)));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let ivr = Ivr::start("json-log", &[("IVR_LOG__FORMAT", "json")]);
+    let phone = RawPhone::new("127.0.0.1", &ivr);
+    let call = phone.call("json-1").expect("answered");
+    phone.bye(&call);
+    ivr.wait_for_log("media released", Duration::from_secs(5));
+    let text = ivr.log_text();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let offered = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "call offered")
+        .expect("the call's first line");
+    assert_eq!(offered["fields"]["call_id"], "json-1");
+}
