@@ -46,6 +46,9 @@ enum Command {
     CheckConfig,
     /// Ask the running server to reload (POST /reload on `http.listen`); SIGHUP does the same.
     Reload,
+    /// Exit 0 when the running server is ready for calls (GET /health/ready on `http.listen`):
+    /// a container healthcheck.
+    Health,
     /// Edit the local directory (sip-config/users.toml); PINs are read from standard input.
     Users {
         #[command(subcommand)]
@@ -192,8 +195,8 @@ fn start_logging(settings: Option<&Settings>) -> LogFilter {
     handle
 }
 
-/// `ivr reload`: asks the running server through its operations endpoint.
-fn request_reload(settings: &Settings) -> Result<String> {
+/// `ivr reload` and `ivr health`: one request to the running server's operations endpoint.
+fn ask_server(settings: &Settings, method: &str, path: &str) -> Result<String> {
     use std::io::{Read, Write};
     let listen = settings
         .http
@@ -204,7 +207,7 @@ fn request_reload(settings: &Settings) -> Result<String> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
-        "POST /reload HTTP/1.1\r\nHost: {listen}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {listen}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply)?;
@@ -212,7 +215,7 @@ fn request_reload(settings: &Settings) -> Result<String> {
     if reply.starts_with("HTTP/1.1 200") {
         Ok(body.to_string())
     } else {
-        anyhow::bail!("reload refused: {body}")
+        anyhow::bail!("{body}")
     }
 }
 
@@ -220,15 +223,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let first = Settings::load(&cli.config);
     let log_filter = start_logging(first.as_ref().ok());
-    if let Some(Command::Reload) = cli.command {
-        let result = first.and_then(|s| request_reload(&s));
-        return match result {
+    let ask = match cli.command {
+        Some(Command::Reload) => Some(("POST", "/reload")),
+        Some(Command::Health) => Some(("GET", "/health/ready")),
+        _ => None,
+    };
+    if let Some((method, path)) = ask {
+        return match first.and_then(|s| ask_server(&s, method, path)) {
             Ok(body) => {
                 println!("{body}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("ivr reload: {e:#}");
+                eprintln!("ivr: {e:#}");
                 ExitCode::FAILURE
             }
         };
@@ -283,7 +290,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Users { .. } | Command::Reload => ExitCode::SUCCESS,
+        Command::Users { .. } | Command::Reload | Command::Health => ExitCode::SUCCESS,
         Command::Serve => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

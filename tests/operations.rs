@@ -51,6 +51,13 @@ fn metrics_follow_a_call_and_readiness_follows_a_drain() {
     let http = free_port();
     let ivr = Ivr::start("ops", &[("IVR_HTTP__LISTEN", &format!("127.0.0.1:{http}"))]);
     assert_eq!(get(http, "/health/live").0, 200);
+    let health = std::process::Command::new(env!("CARGO_BIN_EXE_ivr"))
+        .arg("health")
+        .current_dir(support::project_dir())
+        .env("IVR_HTTP__LISTEN", format!("127.0.0.1:{http}"))
+        .output()
+        .expect("run ivr health");
+    assert!(health.status.success(), "ivr health: {health:?}");
     assert_eq!(
         get(http, "/health/ready"),
         (200, "{\"status\":\"ready\"}".into())
