@@ -21,7 +21,15 @@ fn login_then_balance_payments_an_invalid_key_and_exit() {
     needs_root();
     let dir = TempDir::new("conv-menu");
     let records = dir.0.join("calls.jsonl");
-    let ivr = Ivr::start("conv-menu", &[("IVR_CDR__FILE", records.to_str().unwrap())]);
+    let http = support::free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let ivr = Ivr::start(
+        "conv-menu",
+        &[
+            ("IVR_CDR__FILE", records.to_str().unwrap()),
+            ("IVR_HTTP__LISTEN", &listen),
+        ],
+    );
     assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345#2468#1259"), &[]);
     ivr.wait_for_line(
         &["caller verified", "user=local|***45"],
@@ -65,6 +73,17 @@ fn login_then_balance_payments_an_invalid_key_and_exit() {
         "the caller's keys"
     );
     assert!(record["answered_ms"].as_u64().unwrap() >= record["started_ms"].as_u64().unwrap());
+
+    // The same call as the operator's scraper sees it.
+    let (_, page) = support::http::get(http, "/metrics");
+    let value = |series: &str| support::http::sample(&page, series).unwrap_or(-1.0);
+    assert_eq!(value("ivr_verifications_total{outcome=\"verified\"}"), 1.0);
+    assert_eq!(value("ivr_calls_ended_total{reason=\"server-bye\"}"), 1.0);
+    assert_eq!(value("ivr_calls_active"), 0.0);
+    assert!(
+        value("ivr_dtmf_keys_total{source=\"rfc4733\"}") >= 14.0,
+        "{page}"
+    );
 }
 
 #[test]

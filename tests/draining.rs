@@ -6,8 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::keys::pcap_scenario;
 use support::raw::{retry_after, status, RawPhone};
-use support::Ivr;
+use support::{sipp_file, Ivr, TempDir};
 
 /// A caller in a call until the IVR hangs up: the BYE it received, answered with 200.
 fn wait_for_bye(phone: &RawPhone, within: Duration) -> Option<Instant> {
@@ -92,6 +93,30 @@ fn an_idle_server_exits_at_once_on_sigterm() {
     ivr.signal("TERM");
     let exit = ivr
         .wait_exit(Duration::from_secs(3))
+        .expect("the IVR exits");
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[test]
+fn a_sipp_call_in_progress_gets_its_bye_after_the_grace() {
+    let mut ivr = Ivr::start("drain-sipp", &[("IVR_SHUTDOWN__GRACE_S", "1")]);
+    let dir = TempDir::new("drain-sipp");
+    // No keys: the caller stays in the conversation until the IVR hangs up.
+    let scenario = pcap_scenario(&dir, "");
+    let started = Instant::now();
+    let call = std::thread::scope(|s| {
+        let sipp = s.spawn(|| sipp_file(&ivr, &scenario, &[]));
+        std::thread::sleep(Duration::from_millis(1500));
+        ivr.signal("TERM");
+        sipp.join().unwrap()
+    });
+    assert!(call.status.success(), "SIPp got its BYE and answered it");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the BYE came after the grace, not the flow's own timeouts"
+    );
+    let exit = ivr
+        .wait_exit(Duration::from_secs(5))
         .expect("the IVR exits");
     assert!(exit.success(), "exit status {exit:?}");
 }

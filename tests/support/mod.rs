@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod auth0_mock;
+pub mod http;
 pub mod keys;
 pub mod raw;
 
