@@ -1,10 +1,11 @@
 //! The operator's HTTP endpoint (`http.listen`, local only by default): `/metrics` in the
-//! Prometheus text format, `/health/live` (the process answers) and `/health/ready` (serving
-//! and not draining), each a short answer a load balancer or an orchestrator can act on.
+//! Prometheus text format, `/health/live` (the process answers), `/health/ready` (not draining,
+//! the directory answered its last login, a port free) and `POST /reload`, each a short answer
+//! a load balancer or an orchestrator can act on.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
 use axum::extract::State;
@@ -14,6 +15,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::directory::Directory;
 use crate::media::ports::PortPool;
 use crate::metrics::METRICS;
 use crate::server::Control;
@@ -24,6 +26,8 @@ pub struct Status {
     pub ports: PortPool,
     pub draining: Arc<AtomicBool>,
     pub control: mpsc::UnboundedSender<Control>,
+    /// The directory new calls verify against (a reload may replace it).
+    pub directory: Arc<RwLock<Arc<dyn Directory>>>,
 }
 
 /// Binds `listen` and serves until the process ends.
@@ -79,6 +83,8 @@ async fn live() -> impl IntoResponse {
 async fn ready(State(status): State<Status>) -> impl IntoResponse {
     if status.draining.load(Ordering::Relaxed) {
         json(StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if !status.directory.read().is_ok_and(|d| d.reachable()) {
+        json(StatusCode::SERVICE_UNAVAILABLE, "directory unreachable")
     } else if status.ports.available() == 0 {
         json(StatusCode::SERVICE_UNAVAILABLE, "no free RTP port")
     } else {

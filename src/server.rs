@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Result;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{InbandMode, Settings};
+use crate::directory::Directory;
 use crate::ivr::{call::Call, flow, flow::FlowEnv, flow::Report};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
@@ -98,6 +99,8 @@ struct Switchboard {
     /// Set at the first stop signal, for `/health/ready`.
     draining: Arc<AtomicBool>,
     records: Option<RecordFile>,
+    /// Shared with the operations endpoint's readiness check.
+    directory: Arc<RwLock<Arc<dyn Directory>>>,
 }
 
 /// What the process asks of the server.
@@ -138,6 +141,7 @@ pub async fn serve(
     let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;
     let draining = Arc::new(AtomicBool::new(false));
+    let directory = Arc::new(RwLock::new(flow.directory.clone()));
     let records = match &settings.cdr.file {
         Some(path) => Some(RecordFile::open(path.clone())?),
         None => None,
@@ -147,6 +151,7 @@ pub async fn serve(
             ports: pool.clone(),
             draining: draining.clone(),
             control,
+            directory: directory.clone(),
         };
         ops::serve(listen, status).await?;
     }
@@ -193,6 +198,7 @@ pub async fn serve(
         closing: watch::channel(false).0,
         draining,
         records,
+        directory,
     };
     switchboard
         .run(events, hangups_rx, controls, reloader)
@@ -337,6 +343,9 @@ impl Switchboard {
             Ok(reloaded) => {
                 self.prompts = reloaded.prompts;
                 self.flow = reloaded.flow;
+                if let Ok(mut directory) = self.directory.write() {
+                    *directory = self.flow.directory.clone();
+                }
                 tracing::info!(
                     prompts = self.prompts.len(),
                     "reloaded: new calls use the new flow, prompts and users"

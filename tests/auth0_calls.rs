@@ -11,21 +11,24 @@ use support::keys::{is_root, pcap_scenario};
 use support::{assert_sipp_file_ok, Ivr, TempDir};
 
 fn ivr_with_auth0(tag: &str, mock: &Auth0Mock, log_level: &str) -> Ivr {
+    ivr_with_auth0_and(tag, mock, log_level, &[])
+}
+
+fn ivr_with_auth0_and(tag: &str, mock: &Auth0Mock, log_level: &str, extra: &[(&str, &str)]) -> Ivr {
     assert!(
         is_root(),
         "pcap replay needs a raw socket: run the tests as root (see README)"
     );
-    Ivr::start(
-        tag,
-        &[
-            ("IVR_DIRECTORY__BACKEND", "auth0"),
-            ("IVR_AUTH0__DOMAIN", &mock.url),
-            ("IVR_AUTH0__CLIENT_ID", CLIENT_ID),
-            ("IVR_AUTH0__CLIENT_SECRET", CLIENT_SECRET),
-            ("IVR_AUTH0__CONNECTION", CONNECTION),
-            ("RUST_LOG", log_level),
-        ],
-    )
+    let mut env = vec![
+        ("IVR_DIRECTORY__BACKEND", "auth0"),
+        ("IVR_AUTH0__DOMAIN", mock.url.as_str()),
+        ("IVR_AUTH0__CLIENT_ID", CLIENT_ID),
+        ("IVR_AUTH0__CLIENT_SECRET", CLIENT_SECRET),
+        ("IVR_AUTH0__CONNECTION", CONNECTION),
+        ("RUST_LOG", log_level),
+    ];
+    env.extend_from_slice(extra);
+    Ivr::start(tag, &env)
 }
 
 fn call(ivr: &Ivr, tag: &str, keys: &str) {
@@ -76,8 +79,15 @@ fn an_account_auth0_blocked_hears_the_locked_prompt() {
 fn auth0_down_is_the_outage_prompt_and_slow_auth0_is_waited_for() {
     let mock = Auth0Mock::start();
     mock.state.set(|s| s.server_error = true);
-    let ivr = ivr_with_auth0("a0-down", &mock, "debug");
+    let http = support::free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let ivr = ivr_with_auth0_and("a0-down", &mock, "debug", &[("IVR_HTTP__LISTEN", &listen)]);
+    assert_eq!(support::http::get(http, "/health/ready").0, 200);
     call(&ivr, "a0-down", "12345#2468#");
+    assert_eq!(
+        support::http::get(http, "/health/ready"),
+        (503, "{\"status\":\"directory unreachable\"}".into())
+    );
     ivr.wait_for_line(&["directory unavailable", "503"], Duration::from_secs(1));
     assert_eq!(
         ivr.count("wrong account number or PIN"),
@@ -92,6 +102,11 @@ fn auth0_down_is_the_outage_prompt_and_slow_auth0_is_waited_for() {
     ivr.wait_for_line(
         &["caller verified", "user=auth0|alice"],
         Duration::from_secs(1),
+    );
+    assert_eq!(
+        support::http::get(http, "/health/ready").0,
+        200,
+        "Auth0 answers again"
     );
 }
 

@@ -124,6 +124,10 @@ impl Guarded {
 }
 
 impl Directory for Guarded {
+    fn reachable(&self) -> bool {
+        self.inner.reachable()
+    }
+
     fn verify<'a>(&'a self, account: &'a str, pin: &'a str, caller: &'a str) -> VerifyFuture<'a> {
         Box::pin(async move {
             if self.accounts.is_locked(account) || self.callers.is_locked(caller) {

@@ -50,6 +50,11 @@ pub type VerifyFuture<'a> = Pin<Box<dyn Future<Output = Verification> + Send + '
 pub trait Directory: Send + Sync {
     /// Checks an account number and PIN; `caller` is the caller ID, for limits and logs.
     fn verify<'a>(&'a self, account: &'a str, pin: &'a str, caller: &'a str) -> VerifyFuture<'a>;
+
+    /// Whether the backend answered the last time it was asked (for `/health/ready`).
+    fn reachable(&self) -> bool {
+        true
+    }
 }
 
 /// Account numbers are 1–10 digits; nothing else reaches a backend.

@@ -7,6 +7,7 @@ pub mod protocol;
 pub mod settings;
 pub mod token;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::directory::Masked;
@@ -38,6 +39,8 @@ pub struct Auth0Directory {
     token: TokenCache,
     /// How long a failed login takes, so an unknown account answers no faster.
     failed_login: Mutex<Duration>,
+    /// The last login got an answer from Auth0 (not an outage).
+    answered: AtomicBool,
 }
 
 enum Found {
@@ -67,6 +70,7 @@ impl Auth0Directory {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             patience: Duration::from_millis(settings.patience_ms),
             token: TokenCache::default(),
+            answered: AtomicBool::new(true),
             failed_login: Mutex::new(Duration::from_millis(300)),
             base,
         }
@@ -245,7 +249,16 @@ impl Auth0Directory {
 
 impl Directory for Auth0Directory {
     fn verify<'a>(&'a self, account: &'a str, pin: &'a str, _caller: &'a str) -> VerifyFuture<'a> {
-        Box::pin(self.verify_inner(account, pin))
+        Box::pin(async move {
+            let verification = self.verify_inner(account, pin).await;
+            let answered = !matches!(verification, Verification::Unavailable(_));
+            self.answered.store(answered, Ordering::Relaxed);
+            verification
+        })
+    }
+
+    fn reachable(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
     }
 }
 
