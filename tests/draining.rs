@@ -10,21 +10,6 @@ use support::keys::pcap_scenario;
 use support::raw::{retry_after, status, RawPhone};
 use support::{sipp_file, Ivr, TempDir};
 
-/// A caller in a call until the IVR hangs up: the BYE it received, answered with 200.
-fn wait_for_bye(phone: &RawPhone, within: Duration) -> Option<Instant> {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        let Some(message) = phone.receive(Duration::from_millis(100)) else {
-            continue;
-        };
-        if message.starts_with("BYE ") {
-            phone.answer_ok(&message);
-            return Some(Instant::now());
-        }
-    }
-    None
-}
-
 fn options(phone: &RawPhone) -> String {
     phone.send_options("probe");
     phone.receive(Duration::from_secs(2)).unwrap_or_default()
@@ -55,7 +40,9 @@ fn sigterm_drains_new_calls_are_refused_and_the_live_call_ends_after_the_grace()
         "the live call goes on"
     );
 
-    let bye = wait_for_bye(&caller, Duration::from_secs(10)).expect("the live call gets a BYE");
+    let bye = caller
+        .await_bye(Duration::from_secs(10))
+        .expect("the live call gets a BYE");
     let after = bye - stopped;
     assert!(
         after >= Duration::from_secs(2),
@@ -76,7 +63,9 @@ fn a_second_signal_ends_every_call_at_once() {
     std::thread::sleep(Duration::from_millis(300));
     let stopped = Instant::now();
     ivr.signal("INT");
-    let bye = wait_for_bye(&caller, Duration::from_secs(5)).expect("the call gets a BYE");
+    let bye = caller
+        .await_bye(Duration::from_secs(5))
+        .expect("the call gets a BYE");
     assert!(
         bye - stopped < Duration::from_secs(2),
         "at once, not after the grace"

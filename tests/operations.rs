@@ -81,20 +81,6 @@ fn metrics_follow_a_call_and_readiness_follows_a_drain() {
     assert!(ready.0 == 503 || ready.0 == 0, "{ready:?}");
 }
 
-/// Waits for the IVR's BYE on `phone`'s socket and answers it.
-fn bye_within(phone: &RawPhone, within: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if let Some(message) = phone.receive(Duration::from_millis(100)) {
-            if message.starts_with("BYE ") {
-                phone.answer_ok(&message);
-                return true;
-            }
-        }
-    }
-    false
-}
-
 /// `ivr reload`, as an operator types it: the exit status and what it printed.
 fn ivr_reload(http: u16) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ivr"))
@@ -134,11 +120,11 @@ fn a_reload_changes_new_calls_only_and_a_broken_flow_is_refused() {
     let next = RawPhone::new("127.0.0.1", &ivr);
     next.call("after-reload").expect("answered");
     assert!(
-        bye_within(&next, Duration::from_secs(8)),
+        next.await_bye(Duration::from_secs(8)).is_some(),
         "the new flow's limit"
     );
     assert!(
-        !bye_within(&live, Duration::from_millis(500)),
+        live.await_bye(Duration::from_millis(500)).is_none(),
         "the live call goes on"
     );
 
@@ -153,7 +139,7 @@ fn a_reload_changes_new_calls_only_and_a_broken_flow_is_refused() {
     let third = RawPhone::new("127.0.0.1", &ivr);
     third.call("after-broken").expect("answered");
     assert!(
-        bye_within(&third, Duration::from_secs(8)),
+        third.await_bye(Duration::from_secs(8)).is_some(),
         "still the 2 s flow"
     );
 
@@ -168,10 +154,10 @@ fn a_reload_changes_new_calls_only_and_a_broken_flow_is_refused() {
     let fourth = RawPhone::new("127.0.0.1", &ivr);
     fourth.call("after-hup").expect("answered");
     assert!(
-        !bye_within(&fourth, Duration::from_secs(4)),
+        fourth.await_bye(Duration::from_secs(4)).is_none(),
         "back to 900 s"
     );
-    assert!(!bye_within(&live, Duration::from_millis(100)));
+    assert!(live.await_bye(Duration::from_millis(100)).is_none());
 }
 
 #[test]

@@ -178,6 +178,20 @@ impl RawPhone {
         self.sip.send_to(out.as_bytes(), &self.target).unwrap();
     }
 
+    /// Waits for the IVR's BYE and answers it with 200: when it came, or `None`.
+    pub fn await_bye(&self, within: Duration) -> Option<Instant> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(message) = self.receive(Duration::from_millis(100)) {
+                if message.starts_with("BYE ") {
+                    self.answer_ok(&message);
+                    return Some(Instant::now());
+                }
+            }
+        }
+        None
+    }
+
     pub fn bye(&self, call: &Answered) {
         self.send_in_dialog("BYE", &call.call_id, &call.to, 2);
     }
