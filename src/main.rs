@@ -219,6 +219,19 @@ fn ask_server(settings: &Settings, method: &str, path: &str) -> Result<String> {
     }
 }
 
+/// After an edit of the users file: a running server with an operations endpoint reloads, so
+/// the change counts from the next call.
+fn tell_running_server(settings: &Settings) {
+    if settings.http.listen.is_none() {
+        eprintln!("saved; a running server sees it after `ivr reload` or SIGHUP");
+        return;
+    }
+    match ask_server(settings, "POST", "/reload") {
+        Ok(_) => eprintln!("saved; the running server reloaded it"),
+        Err(e) => eprintln!("saved; the running server did not reload it: {e:#}"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let first = Settings::load(&cli.config);
@@ -241,13 +254,14 @@ fn main() -> ExitCode {
         };
     }
     if let Some(Command::Users { edit }) = cli.command {
-        let path = match first {
-            Ok(s) => s.directory.users,
+        let settings = match first {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("ivr: configuration error: {e:#}");
                 return ExitCode::from(2);
             }
         };
+        let path = settings.directory.users.clone();
         let edit = match edit {
             UsersCommand::Add {
                 account,
@@ -262,7 +276,10 @@ fn main() -> ExitCode {
             UsersCommand::Remove { account } => cli::users::Edit::Remove { account },
         };
         return match cli::users::run(&path, edit) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => {
+                tell_running_server(&settings);
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("ivr users: {e:#}");
                 ExitCode::FAILURE

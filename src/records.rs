@@ -37,6 +37,7 @@ pub struct CallRecord {
     pub rtp_sent: u64,
     pub rtp_received: u64,
     pub rtp_dropped: u64,
+    pub rtp_lost: u64,
 }
 
 pub fn now_ms() -> u64 {

@@ -68,6 +68,7 @@ impl ActiveCall {
         record.rtp_sent = self.rtp.sent.load(Ordering::Relaxed);
         record.rtp_received = self.rtp.received.load(Ordering::Relaxed);
         record.rtp_dropped = self.rtp.dropped.load(Ordering::Relaxed);
+        record.rtp_lost = self.rtp.lost.load(Ordering::Relaxed);
         record
     }
 }
@@ -241,6 +242,13 @@ fn caller_id(from: &str) -> String {
     }
 }
 
+/// The user part of the Request-URI (`sip:5551234@host` → `5551234`): the number dialled.
+fn dialled_user(uri: &str) -> String {
+    let rest = uri.split_once(':').map_or(uri, |(_, rest)| rest);
+    let user = rest.split(['@', ';', '?']).next().unwrap_or_default();
+    user.chars().take(64).collect()
+}
+
 fn rejection(call: CallRef, r: Rejection) -> UaCommand {
     let decline = match r {
         Rejection::Malformed(why) => Decline {
@@ -381,7 +389,7 @@ impl Switchboard {
                     call_id: call_id.clone(),
                     caller: from.clone(),
                     asserted_identity: asserted,
-                    dialled,
+                    dialled: dialled_user(&dialled),
                     transport: transport.via_name(),
                     codec: "",
                     encryption: "none",
@@ -397,6 +405,7 @@ impl Switchboard {
                     rtp_sent: 0,
                     rtp_received: 0,
                     rtp_dropped: 0,
+                    rtp_lost: 0,
                 };
                 self.on_incoming(call, caller_id(&from), offer, record)
             }

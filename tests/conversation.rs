@@ -66,7 +66,8 @@ fn login_then_balance_payments_an_invalid_key_and_exit() {
     assert_eq!(record["end_reason"], "server-bye");
     assert_eq!(record["codec"], "PCMU");
     assert_eq!(record["transport"], "UDP");
-    assert!(record["dialled"].as_str().unwrap().starts_with("sip:ivr@"));
+    assert_eq!(record["dialled"], "ivr", "the Request-URI's user");
+    assert!(record["rtp_lost"].is_u64());
     assert!(record["rtp_sent"].as_u64().unwrap() > 100);
     assert!(
         record["rtp_received"].as_u64().unwrap() > 50,
@@ -137,4 +138,33 @@ fn hanging_up_during_the_pin_question_frees_the_port() {
         "never got to the directory"
     );
     assert_sipp_ok(&ivr, "call_hangup.xml", &[]);
+}
+
+#[test]
+fn a_user_added_while_the_server_runs_logs_in_on_the_next_call() {
+    needs_root();
+    let dir = TempDir::new("conv-new-user");
+    let users = dir.0.join("users.toml");
+    std::fs::copy(support::project_dir().join("sip-config/users.toml"), &users).unwrap();
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let env = [
+        ("IVR_DIRECTORY__USERS", users.to_str().unwrap()),
+        ("IVR_HTTP__LISTEN", listen.as_str()),
+    ];
+    let ivr = Ivr::start("conv-new-user", &env);
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_ivr"));
+    add.args(["users", "add", "77777"])
+        .current_dir(support::project_dir())
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = add.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"4321\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("the running server reloaded it"), "{said}");
+    assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "77777#4321#9"), &[]);
+    support::assert_conversation(&ivr, "77777", &["9"]);
 }

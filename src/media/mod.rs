@@ -5,6 +5,7 @@ pub mod codec;
 pub mod dtmf;
 pub mod latch;
 pub mod lateness;
+pub mod loss;
 pub mod pacer;
 pub mod ports;
 pub mod prompt;

@@ -22,6 +22,7 @@ use super::dtmf::rfc4733::Rfc4733Decoder;
 use super::dtmf::DigitSource;
 use super::latch::{Latch, Verdict};
 use super::lateness::Lateness;
+use super::loss::Loss;
 use super::ports::PortLease;
 use super::prompt::{Prompt, PromptLibrary};
 use crate::metrics::{Source, METRICS};
@@ -49,6 +50,8 @@ pub struct RtpCounts {
     pub sent: AtomicU64,
     pub received: AtomicU64,
     pub dropped: AtomicU64,
+    /// The caller's packets that never arrived.
+    pub lost: AtomicU64,
 }
 
 /// Counts of one pacer visit, published in one step at its end.
@@ -153,6 +156,7 @@ pub struct RtpStream {
     lateness: Lateness,
     counts: Arc<RtpCounts>,
     visit: Visit,
+    loss: Loss,
     commands: mpsc::UnboundedReceiver<MediaCommand>,
     events: mpsc::UnboundedSender<MediaEvent>,
     library: Arc<PromptLibrary>,
@@ -200,6 +204,7 @@ impl RtpStream {
             lateness: Lateness::default(),
             counts: Arc::default(),
             visit: Visit::default(),
+            loss: Loss::default(),
             commands,
             events,
         }
@@ -240,6 +245,9 @@ impl RtpStream {
 
     fn publish_counts(&mut self) {
         let visit = std::mem::take(&mut self.visit);
+        if visit.received > 0 {
+            self.counts.lost.store(self.loss.lost(), Ordering::Relaxed);
+        }
         for (count, total, metric) in [
             (visit.sent, &self.counts.sent, &METRICS.rtp_sent),
             (visit.received, &self.counts.received, &METRICS.rtp_received),
@@ -363,6 +371,7 @@ impl RtpStream {
         if self.latch.on_packet(from, rtp.ssrc(), seq, negotiated, now) == Verdict::Foreign {
             return false;
         }
+        self.loss.on_packet(rtp.ssrc(), seq);
         if Some(pt) == self.params.telephone_event {
             if let Some(digit) = self.keys.on_packet(rtp.timestamp(), rtp.payload(), now) {
                 self.on_digit(digit, DigitSource::Rfc4733);
