@@ -10,7 +10,7 @@ COPY bench ./bench
 RUN cargo build --release --features opus
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libopus0 ca-certificates && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends libopus0 ca-certificates espeak-ng && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /ivr ivr && mkdir -p /ivr/data && chown ivr /ivr/data
 COPY --from=build /src/target/release/ivr /usr/local/bin/ivr
 WORKDIR /ivr

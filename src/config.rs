@@ -30,6 +30,31 @@ pub struct Settings {
     pub http: HttpSettings,
     pub cdr: CdrSettings,
     pub log: LogSettings,
+    pub speech: SpeechSettings,
+}
+
+/// Text-to-speech for greetings from the directory, `say_text` and webhook texts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechSettings {
+    /// The espeak-ng program (a path, or a name on PATH); missing = a warning and no speech.
+    pub program: PathBuf,
+    pub voice: String,
+    /// Texts kept synthesised in memory.
+    pub cache_entries: usize,
+    /// How long a caller waits for speech that is not ready yet.
+    pub wait_ms: u64,
+}
+
+impl Default for SpeechSettings {
+    fn default() -> Self {
+        SpeechSettings {
+            program: PathBuf::from("espeak-ng"),
+            voice: "en-us".into(),
+            cache_entries: 1000,
+            wait_ms: 3000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

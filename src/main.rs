@@ -19,6 +19,7 @@ use ivr::directory::{Amount, Directory};
 use ivr::ivr::flow::FlowEnv;
 use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
+use ivr::media::speech::{Espeak, SpeechCache};
 use ivr::server::{Control, Reloaded, Reloader};
 use tokio::sync::mpsc;
 use tracing_subscriber::layer::SubscriberExt;
@@ -71,6 +72,12 @@ enum UsersCommand {
     SetPin {
         account: String,
     },
+    /// Set the name spoken after "Welcome" (text-to-speech) when no recorded greeting exists;
+    /// "" removes it.
+    SetGreeting {
+        account: String,
+        text: String,
+    },
     Remove {
         account: String,
     },
@@ -82,10 +89,32 @@ struct Loaded {
     flow: Arc<FlowEnv>,
 }
 
-/// The lockout's counters outlive reloads: a reload must never forgive a guesser.
+/// What outlives reloads: the lockout's counters (a reload must never forgive a guesser) and
+/// the speech already synthesised.
 struct Counters {
     accounts: Arc<InMemoryCounter>,
     callers: Arc<InMemoryCounter>,
+    speech: Option<Arc<SpeechCache>>,
+}
+
+fn start_speech(settings: &Settings) -> Option<Arc<SpeechCache>> {
+    let engine = Espeak {
+        program: settings.speech.program.clone(),
+        voice: settings.speech.voice.clone(),
+    };
+    if !engine.available() {
+        tracing::warn!(
+            program = %settings.speech.program.display(),
+            "no text-to-speech: greetings from the directory and texts are skipped (apt-get install espeak-ng)"
+        );
+        return None;
+    }
+    let cache = SpeechCache::new(
+        Arc::new(engine),
+        settings.sip.codecs.clone(),
+        settings.speech.cache_entries,
+    );
+    Some(Arc::new(cache))
 }
 
 impl Counters {
@@ -99,6 +128,7 @@ impl Counters {
         Counters {
             accounts: Arc::new(InMemoryCounter::new(policy(lockout.max_failures))),
             callers: Arc::new(InMemoryCounter::new(policy(lockout.caller_max_failures))),
+            speech: start_speech(settings),
         }
     }
 }
@@ -109,6 +139,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         Some(c) => Counters {
             accounts: c.accounts.clone(),
             callers: c.callers.clone(),
+            speech: c.speech.clone(),
         },
         None => Counters::new(&settings),
     };
@@ -135,6 +166,8 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         script,
         directory,
         http,
+        speech: counters.speech.clone(),
+        speech_wait: Duration::from_millis(settings.speech.wait_ms),
     });
     let loaded = Loaded {
         settings,
@@ -273,6 +306,9 @@ fn main() -> ExitCode {
                 balance,
             },
             UsersCommand::SetPin { account } => cli::users::Edit::SetPin { account },
+            UsersCommand::SetGreeting { account, text } => {
+                cli::users::Edit::SetGreeting { account, text }
+            }
             UsersCommand::Remove { account } => cli::users::Edit::Remove { account },
         };
         return match cli::users::run(&path, edit) {

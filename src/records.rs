@@ -31,6 +31,8 @@ pub struct CallRecord {
     pub verification: Option<&'static str>,
     pub account: Option<String>,
     pub menu_keys: String,
+    /// A greeting followed "Welcome" (never the text: it is personal data).
+    pub greeting_spoken: bool,
     /// `caller` or `ivr`.
     pub ended_by: &'static str,
     pub end_reason: &'static str,

@@ -59,6 +59,7 @@ impl ActiveCall {
             record.verification = report.verification;
             record.account = report.account.clone();
             record.menu_keys = report.menu_keys.clone();
+            record.greeting_spoken = report.greeting_spoken;
         }
         record.ended_by = match reason {
             EndReason::CallerHungUp | EndReason::Cancelled => "caller",
@@ -400,6 +401,7 @@ impl Switchboard {
                     verification: None,
                     account: None,
                     menu_keys: String::new(),
+                    greeting_spoken: false,
                     ended_by: "",
                     end_reason: "",
                     rtp_sent: 0,

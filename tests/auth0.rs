@@ -119,6 +119,7 @@ async fn several_users_with_one_account_number_are_refused_not_guessed() {
         pin: "2468".into(),
         balance: "0".into(),
         mfa: false,
+        ivr_greeting: None,
     });
     let d = directory(&mock);
     assert!(matches!(
@@ -323,6 +324,7 @@ async fn mfa_is_unavailable_and_username_lookup_skips_the_search() {
         pin: "8642".into(),
         balance: "5".into(),
         mfa: false,
+        ivr_greeting: None,
     });
     let by_username = Auth0Settings {
         lookup: Lookup::Username,

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use ivr::directory::local::{hash_pin, LocalUser, UsersFile};
 use ivr::directory::{valid_account, valid_pin, Amount};
+use ivr::media::speech::clean_text;
 
 pub enum Edit {
     Add {
@@ -18,6 +19,11 @@ pub enum Edit {
     },
     SetPin {
         account: String,
+    },
+    /// The name said after "Welcome" when no recorded greeting exists; empty removes it.
+    SetGreeting {
+        account: String,
+        text: String,
     },
     Remove {
         account: String,
@@ -46,7 +52,16 @@ pub fn run(path: &Path, edit: Edit) -> Result<()> {
                 pin_hash,
                 greeting,
                 balance,
+                greeting_text: None,
             });
+        }
+        Edit::SetGreeting { account, text } => {
+            let user = file
+                .users
+                .iter_mut()
+                .find(|u| u.account == account)
+                .with_context(|| format!("no account {account}"))?;
+            user.greeting_text = clean_text(&text);
         }
         Edit::SetPin { account } => {
             let pin_hash = hash_pin(&read_pin()?)?;

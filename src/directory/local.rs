@@ -22,6 +22,8 @@ pub struct LocalUser {
     pub greeting: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting_text: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -177,6 +179,7 @@ impl Directory for LocalDirectory {
                     user_id: format!("local|{}", user.account),
                     greeting: user.greeting,
                     balance: user.balance,
+                    greeting_text: user.greeting_text,
                 }),
                 (Ok(_), _) => Verification::WrongCredentials,
                 (Err(e), _) => Verification::Unavailable(e),
@@ -196,6 +199,7 @@ mod tests {
                 pin_hash: hash_pin("2468").unwrap(),
                 greeting: Some("greetings/12345".into()),
                 balance: Some("1234.56".parse().unwrap()),
+                greeting_text: None,
             }],
             1,
         )

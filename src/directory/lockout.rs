@@ -270,6 +270,7 @@ mod tests {
                 user_id: "u".into(),
                 greeting: None,
                 balance: None,
+                greeting_text: None,
             }),
             Default::default(),
         ));

@@ -34,6 +34,9 @@ pub struct User {
     pub greeting: Option<String>,
     /// Spoken by the menu.
     pub balance: Option<Amount>,
+    /// A name to say after "Welcome" when no recorded greeting exists (personal data: never
+    /// logged).
+    pub greeting_text: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

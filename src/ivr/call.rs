@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
 use crate::media::dtmf::DigitSource;
-use crate::media::prompt::PromptLibrary;
+use crate::media::prompt::{Prompt, PromptLibrary};
 use crate::media::stream::{MediaCommand, MediaEvent};
 
 /// The caller is gone (or the call was ended): nothing more can be said.
@@ -96,6 +96,18 @@ impl Call {
             tracing::error!(call_id = %self.call_id, prompt, "prompt missing from the library");
             return Ok(());
         };
+        self.play_clip(prompt, interruptible).await
+    }
+
+    /// Plays a prompt made for this call (synthesised speech) as `play` does a named one.
+    pub async fn play_clip(
+        &mut self,
+        prompt: Arc<Prompt>,
+        interruptible: bool,
+    ) -> Result<(), Gone> {
+        if interruptible && !self.typed.is_empty() {
+            return Ok(());
+        }
         self.next_id += 1;
         let id = self.next_id;
         let play = MediaCommand::Play {

@@ -6,13 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::sleep;
+use tokio::time::{sleep, timeout};
 
 use super::call::{Answer, Call, Gone};
 use super::numbers;
 use super::script::{Action, Script};
-use super::webhook::{self, WebhookRequest};
+use super::webhook::{self, Spoken, WebhookRequest};
 use crate::directory::{Directory, Masked, User, Verification};
+use crate::media::prompt::Prompt;
+use crate::media::speech::{clean_text, SpeechCache};
 use crate::metrics::{Outcome, METRICS};
 
 /// What every call's flow shares.
@@ -20,6 +22,10 @@ pub struct FlowEnv {
     pub script: Script,
     pub directory: Arc<dyn Directory>,
     pub http: reqwest::Client,
+    /// Text-to-speech; `None` when no engine is installed (names and texts are then skipped).
+    pub speech: Option<Arc<SpeechCache>>,
+    /// How long a caller waits for speech that is not ready, after "Welcome" has been said.
+    pub speech_wait: Duration,
 }
 
 /// What the conversation leaves for the call record: never the PIN, the account masked.
@@ -29,6 +35,8 @@ pub struct Report {
     pub account: Option<String>,
     /// The menu keys the caller chose, in order.
     pub menu_keys: String,
+    /// A greeting (recorded or synthesised) followed "Welcome". Never the text itself.
+    pub greeting_spoken: bool,
 }
 
 /// Runs the conversation until it ends, the call reaches its maximum length, or `closing`
@@ -147,9 +155,32 @@ async fn conversation(
         .user_id
         .replace(&account, &Masked(&account).to_string());
     tracing::info!(call_id = %call.call_id, user = %shown, "caller verified");
+    let recorded = user.greeting.as_deref().filter(|g| call.has_prompt(g));
+    // The name is synthesised while "Welcome" plays.
+    let synthesis = match (recorded, user.greeting_text.as_deref().and_then(clean_text)) {
+        (None, Some(text)) => env
+            .speech
+            .clone()
+            .map(|speech| tokio::spawn(async move { speech.prompt(&text).await })),
+        _ => None,
+    };
     call.say(outcomes.greeting.get_ref()).await?;
-    if let Some(name) = user.greeting.as_deref().filter(|g| call.has_prompt(g)) {
+    if let Some(name) = recorded {
         call.say(name).await?;
+        note(report, |r| r.greeting_spoken = true);
+    } else if let Some(synthesis) = synthesis {
+        match timeout(env.speech_wait, synthesis).await {
+            Ok(Ok(Ok(name))) => {
+                call.play_clip(name, false).await?;
+                note(report, |r| r.greeting_spoken = true);
+            }
+            Ok(Ok(Err(why))) => {
+                tracing::warn!(call_id = %call.call_id, %why, "greeting not spoken")
+            }
+            _ => {
+                tracing::warn!(call_id = %call.call_id, "greeting not spoken: speech not ready in time")
+            }
+        }
     }
     menus(call, env, caller, &account, &user, report).await
 }
@@ -183,9 +214,13 @@ async fn menus(
         for action in actions {
             match action {
                 Action::Play(prompt) => call.play(prompt.get_ref(), true).await?,
-                Action::SayNumber(n) => say_all(call, numbers::number(*n), env).await?,
+                Action::SayNumber(n) => say_all(call, prompts(numbers::number(*n)), env).await?,
                 Action::SayAmount(_) => {
-                    say_all(call, user.balance.and_then(numbers::amount), env).await?
+                    let amount = user.balance.and_then(numbers::amount);
+                    say_all(call, prompts(amount), env).await?
+                }
+                Action::SayText(text) => {
+                    say_all(call, Some(vec![Spoken::Text(text.clone())]), env).await?
                 }
                 Action::Webhook(hook) => {
                     let request = WebhookRequest {
@@ -222,19 +257,44 @@ async fn menus(
 }
 
 /// Plays a sequence of prompts (a spoken number); an apology when there is nothing to say.
-async fn say_all(call: &mut Call, prompts: Option<Vec<String>>, env: &FlowEnv) -> Result<(), Gone> {
-    match prompts {
-        Some(prompts) if prompts.iter().all(|p| call.has_prompt(p)) => {
-            for p in prompts {
-                call.play(&p, true).await?;
-            }
-            Ok(())
-        }
-        _ => {
-            tracing::warn!(call_id = %call.call_id, "nothing to say for this action");
-            call.say(env.script.outcomes.error.get_ref()).await
+fn prompts(names: Option<Vec<String>>) -> Option<Vec<Spoken>> {
+    names.map(|names| names.into_iter().map(Spoken::Prompt).collect())
+}
+
+/// Says each item in turn; anything that cannot be said (a missing prompt, speech that fails
+/// or is not ready in time) gets the error prompt instead, never silence.
+async fn say_all(call: &mut Call, said: Option<Vec<Spoken>>, env: &FlowEnv) -> Result<(), Gone> {
+    let playable = said.filter(|items| {
+        items.iter().all(|item| match item {
+            Spoken::Prompt(name) => call.has_prompt(name),
+            Spoken::Text(_) => true,
+        })
+    });
+    let Some(items) = playable else {
+        tracing::warn!(call_id = %call.call_id, "nothing to say for this action");
+        return call.say(env.script.outcomes.error.get_ref()).await;
+    };
+    for item in items {
+        match item {
+            Spoken::Prompt(name) => call.play(&name, true).await?,
+            Spoken::Text(text) => match speak(env, &text).await {
+                Ok(clip) => call.play_clip(clip, true).await?,
+                Err(why) => {
+                    tracing::warn!(call_id = %call.call_id, %why, "text not spoken");
+                    return call.say(env.script.outcomes.error.get_ref()).await;
+                }
+            },
         }
     }
+    Ok(())
+}
+
+async fn speak(env: &FlowEnv, text: &str) -> Result<Arc<Prompt>, String> {
+    let speech = env.speech.as_ref().ok_or("no speech engine installed")?;
+    let text = clean_text(text).ok_or("empty text")?;
+    timeout(env.speech_wait, speech.prompt(&text))
+        .await
+        .map_err(|_| "speech not ready in time".to_string())?
 }
 
 #[cfg(test)]

@@ -109,6 +109,8 @@ pub enum Action {
     SayNumber(u64),
     /// A field of the caller's profile spoken as money; `balance` is the one there is.
     SayAmount(Spanned<String>),
+    /// Text for the speech engine.
+    SayText(String),
     Webhook(Webhook),
     Goto(Spanned<String>),
     Hangup,
@@ -215,7 +217,7 @@ impl Script {
                         }
                     }
                     Action::Goto(m) => gotos.push(m),
-                    Action::Hangup => {}
+                    Action::Hangup | Action::SayText(_) => {}
                 }
             }
         }

@@ -26,15 +26,23 @@ enum SayItem {
     Prompt(String),
     Number(u64),
     Amount(String),
+    Text(String),
 }
 
-/// The prompts to play, or why there are none.
+/// One thing to say: a recorded prompt by name, or text for the speech engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spoken {
+    Prompt(String),
+    Text(String),
+}
+
+/// What to say, or why there is nothing.
 pub async fn ask(
     http: &reqwest::Client,
     url: &str,
     timeout: Duration,
     request: &WebhookRequest<'_>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<Spoken>, String> {
     let response = http
         .post(url)
         .timeout(timeout)
@@ -49,18 +57,22 @@ pub async fn ask(
         .json()
         .await
         .map_err(|e| format!("webhook reply unreadable: {e}"))?;
-    let mut prompts = Vec::new();
+    let mut said = Vec::new();
     for item in reply.say {
-        match item {
-            SayItem::Prompt(p) => prompts.push(p),
-            SayItem::Number(n) => {
-                prompts.extend(numbers::number(n).ok_or("webhook number too large")?)
+        let prompts = match item {
+            SayItem::Prompt(p) => vec![p],
+            SayItem::Number(n) => numbers::number(n).ok_or("webhook number too large")?,
+            SayItem::Amount(a) => a
+                .parse()
+                .ok()
+                .and_then(numbers::amount)
+                .ok_or("webhook amount unreadable")?,
+            SayItem::Text(text) => {
+                said.push(Spoken::Text(text));
+                continue;
             }
-            SayItem::Amount(a) => {
-                let spoken = a.parse().ok().and_then(numbers::amount);
-                prompts.extend(spoken.ok_or("webhook amount unreadable")?)
-            }
-        }
+        };
+        said.extend(prompts.into_iter().map(Spoken::Prompt));
     }
-    Ok(prompts)
+    Ok(said)
 }

@@ -9,4 +9,5 @@ pub mod loss;
 pub mod pacer;
 pub mod ports;
 pub mod prompt;
+pub mod speech;
 pub mod stream;

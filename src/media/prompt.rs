@@ -51,13 +51,9 @@ impl PromptLibrary {
         for path in files {
             let name = prompt_name(dir, &path);
             let (samples, rate) = read_wav_mono(&path)?;
-            let mut frames = HashMap::new();
-            for &codec in codecs {
-                let resampled = resample(&samples, rate, codec.clock_rate())
-                    .with_context(|| format!("resampling {}", path.display()))?;
-                frames.insert(codec, encoders.encode(codec, &resampled)?);
-            }
-            prompts.insert(name.clone(), Arc::new(Prompt { name, frames }));
+            let prompt = encode_clip(&mut encoders, name.clone(), &samples, rate, codecs)
+                .with_context(|| format!("encoding {}", path.display()))?;
+            prompts.insert(name, Arc::new(prompt));
         }
         let silence = codecs
             .iter()
@@ -117,6 +113,32 @@ fn prompt_name(dir: &Path, path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A prompt made at run time (synthesised speech): encoded once for every codec, like the
+/// library's.
+pub fn prompt_from_samples(
+    name: String,
+    samples: &[f32],
+    rate: u32,
+    codecs: &[Codec],
+) -> Result<Prompt> {
+    encode_clip(&mut Encoders::new(codecs)?, name, samples, rate, codecs)
+}
+
+fn encode_clip(
+    encoders: &mut Encoders,
+    name: String,
+    samples: &[f32],
+    rate: u32,
+    codecs: &[Codec],
+) -> Result<Prompt> {
+    let mut frames = HashMap::new();
+    for &codec in codecs {
+        let resampled = resample(samples, rate, codec.clock_rate())?;
+        frames.insert(codec, encoders.encode(codec, &resampled)?);
+    }
+    Ok(Prompt { name, frames })
 }
 
 /// Decodes any PCM or float WAV to mono f32 in [-1, 1], averaging channels.

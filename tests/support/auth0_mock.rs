@@ -30,6 +30,8 @@ pub struct MockUser {
     pub pin: String,
     pub balance: String,
     pub mfa: bool,
+    /// `app_metadata.ivr_greeting`, the seed's greeting text.
+    pub ivr_greeting: Option<String>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -116,6 +118,7 @@ impl Auth0Mock {
                 pin: "2468".into(),
                 balance: "1234.56".into(),
                 mfa: false,
+                ivr_greeting: Some("Alice".into()),
             },
             MockUser {
                 user_id: "auth0|bob".into(),
@@ -124,6 +127,7 @@ impl Auth0Mock {
                 pin: "1357".into(),
                 balance: "0.99".into(),
                 mfa: false,
+                ivr_greeting: None,
             },
         ];
         let shared = state.clone();
@@ -321,7 +325,13 @@ async fn users(
         .unwrap()
         .iter()
         .filter(|u| u.account_number == account)
-        .map(|u| json!({"user_id": u.user_id, "email": u.email, "blocked": false, "app_metadata": {"account_number": u.account_number, "balance": u.balance}}))
+        .map(|u| {
+            let mut meta = json!({"account_number": u.account_number, "balance": u.balance});
+            if let Some(greeting) = &u.ivr_greeting {
+                meta["ivr_greeting"] = json!(greeting);
+            }
+            json!({"user_id": u.user_id, "email": u.email, "blocked": false, "app_metadata": meta})
+        })
         .collect();
     Json(Value::Array(found)).into_response()
 }

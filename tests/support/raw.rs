@@ -196,6 +196,63 @@ impl RawPhone {
         self.send_in_dialog("BYE", &call.call_id, &call.to, 2);
     }
 
+    /// Presses `keys` as RFC 4733 events from the phone's RTP socket to the IVR's `rtp_port`:
+    /// per key three packets while held and three redundant Ends, 20 ms apart, 150 ms between
+    /// keys, as a phone does.
+    pub fn press(&self, rtp_port: u16, keys: &str) {
+        static SEQ: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
+        let to = ("127.0.0.1", rtp_port);
+        for (n, key) in keys.chars().enumerate() {
+            let event = match key {
+                '0'..='9' => key as u8 - b'0',
+                '*' => 10,
+                '#' => 11,
+                _ => continue,
+            };
+            let timestamp = 8000 * (n as u32 + 1);
+            for step in 0..6u16 {
+                let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let end = if step >= 3 { 0x80 } else { 0 };
+                let duration = 160 * (step.min(3) + 1);
+                let mut packet = vec![0x80, 101];
+                packet.extend_from_slice(&seq.to_be_bytes());
+                packet.extend_from_slice(&timestamp.to_be_bytes());
+                packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
+                packet.extend_from_slice(&[event, end | 10]);
+                packet.extend_from_slice(&duration.to_be_bytes());
+                self.rtp.send_to(&packet, to).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Counts the call's audio frames that are not silence until the IVR's BYE (answered), or
+    /// `None` when no BYE came within `within`.
+    pub fn audio_until_bye(&self, within: Duration) -> Option<usize> {
+        let rtp = self.rtp.try_clone().unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counter = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let mut heard = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok((n, _)) = rtp.recv_from(&mut buf) {
+                        if n > 12 && buf[12..n].iter().any(|&b| b != PCMU_SILENCE) {
+                            heard += 1;
+                        }
+                    }
+                }
+                heard
+            })
+        };
+        let bye = self.await_bye(within);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let heard = counter.join().unwrap();
+        bye.map(|_| heard)
+    }
+
     /// Listens to the call's audio until a frame that is not silence arrives (a prompt).
     pub fn hears_prompt(&self, within: Duration) -> bool {
         let start = Instant::now();

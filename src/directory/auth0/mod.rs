@@ -233,6 +233,7 @@ impl Auth0Directory {
                     .map_or_else(|| format!("auth0|{account}"), |u| u.user_id.clone()),
                 greeting: Some(format!("greetings/{account}")),
                 balance: found.as_ref().and_then(FoundUser::balance),
+                greeting_text: found.as_ref().and_then(FoundUser::greeting_text),
             }),
             LoginOutcome::WrongCredentials => {
                 if let Ok(mut d) = self.failed_login.lock() {

@@ -143,6 +143,14 @@ impl FoundUser {
         self.balance_text()?.parse().ok()
     }
 
+    /// `app_metadata.ivr_greeting`: the name the seed's IVR says after "Welcome".
+    pub fn greeting_text(&self) -> Option<String> {
+        match self.app_metadata.get("ivr_greeting")? {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            _ => None,
+        }
+    }
+
     fn balance_text(&self) -> Option<String> {
         match self.app_metadata.get("balance")? {
             serde_json::Value::String(s) => Some(s.clone()),

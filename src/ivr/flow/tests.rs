@@ -13,6 +13,7 @@ use crate::ivr::call::Call;
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::prompt::PromptLibrary;
+use crate::media::speech::Espeak;
 use crate::media::stream::{MediaCommand, MediaEvent};
 
 fn prompts() -> Arc<PromptLibrary> {
@@ -49,6 +50,31 @@ fn alice() -> Verification {
         user_id: "local|12345".into(),
         greeting: Some("greetings/12345".into()),
         balance: Some("1234.56".parse().unwrap()),
+        greeting_text: None,
+    })
+}
+
+/// espeak-ng, the real engine.
+fn speech() -> Option<Arc<SpeechCache>> {
+    let engine = Espeak {
+        program: "espeak-ng".into(),
+        voice: "en-us".into(),
+    };
+    assert!(
+        engine.available(),
+        "espeak-ng is not installed: apt-get install -y espeak-ng (or the README's test command)"
+    );
+    let codecs = vec![Codec::Pcmu];
+    Some(Arc::new(SpeechCache::new(Arc::new(engine), codecs, 10)))
+}
+
+/// A caller whose directory entry has a greeting text and no recorded greeting.
+fn carol(greeting_text: Option<&str>) -> Verification {
+    Verification::Verified(User {
+        user_id: "auth0|carol".into(),
+        greeting: Some("greetings/55555".into()),
+        balance: None,
+        greeting_text: greeting_text.map(String::from),
     })
 }
 
@@ -85,6 +111,8 @@ async fn converse_at(
         script,
         directory: directory.clone(),
         http: crate::http::client().unwrap(),
+        speech: speech(),
+        speech_wait: Duration::from_secs(5),
     });
     let (media, mut commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -479,4 +507,65 @@ async fn a_failing_webhook_gets_a_spoken_apology() {
     let (heard, _) = converse_at(&flow_with_option_3(&url), alice(), &keys, None, false).await;
     server.await.unwrap();
     assert!(heard.contains(&"sorry_error".to_string()), "{heard:?}");
+}
+
+#[tokio::test]
+async fn a_greeting_text_is_spoken_after_welcome_when_no_recording_exists() {
+    let flow = shipped_flow(&prompts());
+    let keys = [
+        ("enter_account", "55555#"),
+        ("enter_pin", "2468#"),
+        ("menu", "9"),
+    ];
+    let (heard, _) = converse_at(&flow, carol(Some("Carol Example")), &keys, None, false).await;
+    assert_eq!(
+        strs(&heard),
+        [
+            "welcome",
+            "enter_account",
+            "enter_pin",
+            "welcome_user",
+            "speech",
+            "menu",
+            "goodbye",
+            "BYE"
+        ]
+    );
+    // No greeting text: straight from "Welcome" to the menu.
+    let (heard, _) = converse_at(&flow, carol(None), &keys, None, false).await;
+    assert_eq!(
+        strs(&heard),
+        [
+            "welcome",
+            "enter_account",
+            "enter_pin",
+            "welcome_user",
+            "menu",
+            "goodbye",
+            "BYE"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn say_text_in_the_flow_and_text_from_a_webhook_are_spoken() {
+    let (url, _server) =
+        webhook_server(r#"{"say":[{"text":"Your balance is ready"},{"prompt":"payments"}]}"#).await;
+    let flow = flow_with_option_3(&url).replace(
+        "9 = [{ play = \"goodbye\" }, \"hangup\"]",
+        "9 = [{ play = \"goodbye\" }, \"hangup\"]\n4 = [{ say_text = \"Thank you for calling\" }]",
+    );
+    let keys = [
+        ("enter_account", "12345#"),
+        ("enter_pin", "2468#"),
+        ("menu", "3"),
+        ("menu", "4"),
+        ("menu", "9"),
+    ];
+    let (heard, _) = converse_at(&flow, alice(), &keys, None, false).await;
+    let after_login: Vec<&str> = strs(&heard).into_iter().skip(5).collect();
+    assert_eq!(
+        after_login,
+        ["menu", "speech", "payments", "menu", "speech", "menu", "goodbye", "BYE"]
+    );
 }
