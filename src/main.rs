@@ -15,7 +15,7 @@ use ivr::config::{Backend, LogFormat, Settings, DEFAULT_CONFIG};
 use ivr::directory::auth0::Auth0Directory;
 use ivr::directory::local::LocalDirectory;
 use ivr::directory::lockout::{Guarded, InMemoryCounter, Policy};
-use ivr::directory::{Amount, Directory};
+use ivr::directory::Directory;
 use ivr::ivr::flow::FlowEnv;
 use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
@@ -53,33 +53,7 @@ enum Command {
     /// Edit the local directory (sip-config/users.toml); PINs are read from standard input.
     Users {
         #[command(subcommand)]
-        edit: UsersCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum UsersCommand {
-    /// Add an account; its PIN is read from standard input.
-    Add {
-        account: String,
-        /// Prompt name of a recorded greeting, e.g. greetings/12345.
-        #[arg(long)]
-        greeting: Option<String>,
-        #[arg(long)]
-        balance: Option<Amount>,
-    },
-    /// Change an account's PIN (read from standard input).
-    SetPin {
-        account: String,
-    },
-    /// Set the name spoken after "Welcome" (text-to-speech) when no recorded greeting exists;
-    /// "" removes it.
-    SetGreeting {
-        account: String,
-        text: String,
-    },
-    Remove {
-        account: String,
+        edit: cli::users::Edit,
     },
 }
 
@@ -295,22 +269,6 @@ fn main() -> ExitCode {
             }
         };
         let path = settings.directory.users.clone();
-        let edit = match edit {
-            UsersCommand::Add {
-                account,
-                greeting,
-                balance,
-            } => cli::users::Edit::Add {
-                account,
-                greeting,
-                balance,
-            },
-            UsersCommand::SetPin { account } => cli::users::Edit::SetPin { account },
-            UsersCommand::SetGreeting { account, text } => {
-                cli::users::Edit::SetGreeting { account, text }
-            }
-            UsersCommand::Remove { account } => cli::users::Edit::Remove { account },
-        };
         return match cli::users::run(&path, edit) {
             Ok(()) => {
                 tell_running_server(&settings);

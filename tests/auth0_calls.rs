@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::auth0_mock::{Auth0Mock, CLIENT_ID, CLIENT_SECRET, CONNECTION};
+use support::auth0_mock::{Auth0Mock, CLIENT_SECRET};
 use support::keys::{is_root, pcap_scenario};
 use support::{assert_sipp_file_ok, Ivr, TempDir};
 
@@ -19,14 +19,8 @@ fn ivr_with_auth0_and(tag: &str, mock: &Auth0Mock, log_level: &str, extra: &[(&s
         is_root(),
         "pcap replay needs a raw socket: run the tests as root (see README)"
     );
-    let mut env = vec![
-        ("IVR_DIRECTORY__BACKEND", "auth0"),
-        ("IVR_AUTH0__DOMAIN", mock.url.as_str()),
-        ("IVR_AUTH0__CLIENT_ID", CLIENT_ID),
-        ("IVR_AUTH0__CLIENT_SECRET", CLIENT_SECRET),
-        ("IVR_AUTH0__CONNECTION", CONNECTION),
-        ("RUST_LOG", log_level),
-    ];
+    let mut env = mock.ivr_env();
+    env.push(("RUST_LOG", log_level));
     env.extend_from_slice(extra);
     Ivr::start(tag, &env)
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::auth0_mock::{Auth0Mock, CLIENT_ID, CLIENT_SECRET, CONNECTION};
+use support::auth0_mock::Auth0Mock;
 use support::raw::RawPhone;
 use support::{require_tool, Ivr, TempDir};
 
@@ -30,15 +30,9 @@ fn quick_flow(dir: &TempDir) -> String {
 fn ivr(tag: &str, mock: &Auth0Mock, dir: &TempDir, extra: &[(&str, &str)]) -> Ivr {
     let flow = quick_flow(dir);
     let records = dir.0.join("calls.jsonl");
-    let mut env = vec![
-        ("IVR_DIRECTORY__BACKEND", "auth0"),
-        ("IVR_AUTH0__DOMAIN", mock.url.as_str()),
-        ("IVR_AUTH0__CLIENT_ID", CLIENT_ID),
-        ("IVR_AUTH0__CLIENT_SECRET", CLIENT_SECRET),
-        ("IVR_AUTH0__CONNECTION", CONNECTION),
-        ("IVR_FLOW__FILE", flow.as_str()),
-        ("IVR_CDR__FILE", records.to_str().unwrap()),
-    ];
+    let mut env = mock.ivr_env();
+    env.push(("IVR_FLOW__FILE", flow.as_str()));
+    env.push(("IVR_CDR__FILE", records.to_str().unwrap()));
     env.extend_from_slice(extra);
     Ivr::start(tag, &env)
 }

@@ -11,16 +11,23 @@ use ivr::directory::local::{hash_pin, LocalUser, UsersFile};
 use ivr::directory::{valid_account, valid_pin, Amount};
 use ivr::media::speech::clean_text;
 
+#[derive(clap::Subcommand)]
 pub enum Edit {
+    /// Add an account; its PIN is read from standard input.
     Add {
         account: String,
+        /// Prompt name of a recorded greeting, e.g. greetings/12345.
+        #[arg(long)]
         greeting: Option<String>,
+        #[arg(long)]
         balance: Option<Amount>,
     },
+    /// Change an account's PIN (read from standard input).
     SetPin {
         account: String,
     },
-    /// The name said after "Welcome" when no recorded greeting exists; empty removes it.
+    /// Set the name spoken after "Welcome" (text-to-speech) when no recorded greeting exists;
+    /// "" removes it.
     SetGreeting {
         account: String,
         text: String,

@@ -99,6 +99,17 @@ pub struct Auth0Mock {
 }
 
 impl Auth0Mock {
+    /// The settings that point the IVR's Auth0 backend at this mock.
+    pub fn ivr_env(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("IVR_DIRECTORY__BACKEND", "auth0"),
+            ("IVR_AUTH0__DOMAIN", self.url.as_str()),
+            ("IVR_AUTH0__CLIENT_ID", CLIENT_ID),
+            ("IVR_AUTH0__CLIENT_SECRET", CLIENT_SECRET),
+            ("IVR_AUTH0__CONNECTION", CONNECTION),
+        ]
+    }
+
     /// Starts on a loopback port, in a thread of its own, with the two demo users.
     pub fn start() -> Auth0Mock {
         let (tx, rx) = std::sync::mpsc::channel();
