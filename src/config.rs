@@ -31,6 +31,17 @@ pub struct Settings {
     pub cdr: CdrSettings,
     pub log: LogSettings,
     pub speech: SpeechSettings,
+    pub tls: TlsSettings,
+}
+
+/// The certificate SIP over TLS presents (`sip.tls_listen`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM: the server certificate, then its chain.
+    pub cert_file: Option<PathBuf>,
+    /// PEM: its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
 }
 
 /// Text-to-speech for greetings from the directory, `say_text` and webhook texts.
@@ -247,6 +258,8 @@ pub struct SipSettings {
     pub user_agent: String,
     /// Ring (180) this long before answering; 0 answers at once.
     pub answer_delay_ms: u64,
+    /// SIP over TLS on this address (e.g. `0.0.0.0:5061`); off when unset.
+    pub tls_listen: Option<SocketAddr>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -279,6 +292,7 @@ impl Default for SipSettings {
             codecs,
             user_agent: format!("ivr/{}", env!("CARGO_PKG_VERSION")),
             answer_delay_ms: 0,
+            tls_listen: None,
         }
     }
 }
@@ -346,6 +360,11 @@ impl Settings {
     fn validate(&self) -> Result<()> {
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
             bail!("sip.t1_ms must be > 0 and sip.t2_ms >= sip.t1_ms");
+        }
+        if self.sip.tls_listen.is_some()
+            && (self.tls.cert_file.is_none() || self.tls.key_file.is_none())
+        {
+            bail!("sip.tls_listen needs tls.cert_file and tls.key_file");
         }
         if self.sip.codecs.is_empty() {
             bail!("sip.codecs must name at least one codec");

@@ -26,6 +26,7 @@ use crate::records::{self, CallRecord, RecordFile};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
+use crate::sip::tls::Certificates;
 use crate::sip::transport::TransportHandle;
 use crate::sip::ua::{
     CallRef, Decline, EndReason, UaCommand, UaConfig, UaEvent, UserAgent, Warning,
@@ -103,6 +104,8 @@ struct Switchboard {
     records: Option<RecordFile>,
     /// Shared with the operations endpoint's readiness check.
     directory: Arc<RwLock<Arc<dyn Directory>>>,
+    /// SIP over TLS's certificate, re-read on reload.
+    certificates: Option<Arc<Certificates>>,
 }
 
 /// What the process asks of the server.
@@ -134,7 +137,17 @@ pub async fn serve(
     controls: mpsc::UnboundedReceiver<Control>,
     reloader: Reloader,
 ) -> Result<()> {
-    let (transport, inbound) = TransportHandle::start(settings.sip.listen).await?;
+    let certificates = match (&settings.tls.cert_file, &settings.tls.key_file) {
+        (Some(cert), Some(key)) if settings.sip.tls_listen.is_some() => {
+            Some(Certificates::load(cert, key)?)
+        }
+        _ => None,
+    };
+    let tls = match (settings.sip.tls_listen, &certificates) {
+        (Some(listen), Some(certs)) => Some((listen, certs.acceptor()?)),
+        _ => None,
+    };
+    let (transport, inbound) = TransportHandle::start(settings.sip.listen, tls).await?;
     let public_ip = settings.public_ip();
     let public = SocketAddr::new(public_ip, transport.local_addr().port());
     let ports = settings.rtp.ports;
@@ -158,7 +171,7 @@ pub async fn serve(
         ops::serve(listen, status).await?;
     }
     tracing::info!(
-        listen = %transport.local_addr(), %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
+        listen = %transport.local_addr(), tls = ?settings.sip.tls_listen, %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
         "IVR listening on UDP and TCP"
     );
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -166,6 +179,7 @@ pub async fn serve(
     let ua_config = UaConfig {
         timers: settings.sip.timers(),
         public,
+        tls_port: settings.sip.tls_listen.map(|a| a.port()),
         user_agent: settings.sip.user_agent.clone(),
         answer_delay: std::time::Duration::from_millis(settings.sip.answer_delay_ms),
         ack_wait: std::time::Duration::from_millis(settings.admission.ack_wait_ms),
@@ -201,6 +215,7 @@ pub async fn serve(
         draining,
         records,
         directory,
+        certificates,
     };
     switchboard
         .run(events, hangups_rx, controls, reloader)
@@ -346,6 +361,10 @@ impl Switchboard {
         if let Some(records) = &mut self.records {
             records.reopen();
         }
+        let result = match (result, &self.certificates) {
+            (Ok(reloaded), Some(certs)) => certs.reload().map(|()| reloaded),
+            (result, _) => result,
+        };
         let outcome = if result.is_ok() { "ok" } else { "refused" };
         METRICS.reloads.get_or_create(&Outcome { outcome }).inc();
         let answer = match result {

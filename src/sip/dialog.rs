@@ -120,7 +120,11 @@ impl Dialog {
     /// Where a SIP URI points: its IP and port, or the INVITE's source for names we do not
     /// resolve (the peer that sent us the INVITE can route its own dialog).
     fn resolve(&self, uri: &str) -> Destination {
-        let transport = if uri.to_ascii_lowercase().contains("transport=tcp") {
+        let lower = uri.to_ascii_lowercase();
+        let transport = if self.transport == Transport::Tls || lower.starts_with("sips:") {
+            // A dialog that began over TLS stays on TLS.
+            Transport::Tls
+        } else if lower.contains("transport=tcp") {
             Transport::Tcp
         } else {
             self.transport
@@ -138,6 +142,8 @@ impl Dialog {
             Some(SocketAddr::new(ip, port.unwrap_or(message::DEFAULT_PORT)))
         });
         let addr = match (addr, transport) {
+            // Over TLS only the caller's own connection can carry it.
+            (_, Transport::Tls) => self.source,
             // Over TCP reuse the caller's connection when the target is the same host.
             (Some(a), Transport::Tcp) if a.ip() == self.source.ip() => self.source,
             (Some(a), _) => a,

@@ -8,6 +8,7 @@ pub mod driver;
 pub mod framing;
 pub mod info;
 pub mod message;
+pub mod tls;
 pub mod transaction;
 pub mod transport;
 pub mod ua;

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 
 use super::framing::{next_frame, Frame};
 use super::message::{self, Message, Unusable};
@@ -19,17 +20,19 @@ use super::message::{self, Message, Unusable};
 pub enum Transport {
     Udp,
     Tcp,
+    Tls,
 }
 
 impl Transport {
     pub fn reliable(self) -> bool {
-        self == Transport::Tcp
+        self != Transport::Udp
     }
 
     pub fn via_name(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }
@@ -49,6 +52,8 @@ pub struct Inbound {
 
 /// Connections held at once; past it new ones are refused (one fd and two tasks each).
 const MAX_TCP_CONNECTIONS: usize = 4096;
+/// How long a TLS handshake may take before the socket is dropped.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Parsed messages waiting for the user agent: a burst of this many is absorbed, then the
 /// readers wait (UDP datagrams beyond it wait in the kernel's buffer).
 const INBOUND_QUEUE: usize = 4096;
@@ -66,8 +71,11 @@ pub struct TransportHandle {
 }
 
 impl TransportHandle {
-    /// Binds UDP and TCP on `listen` and starts the reader tasks.
-    pub async fn start(listen: SocketAddr) -> Result<(TransportHandle, mpsc::Receiver<Inbound>)> {
+    /// Binds UDP and TCP on `listen` (and TLS on `tls`, when given) and starts the readers.
+    pub async fn start(
+        listen: SocketAddr,
+        tls: Option<(SocketAddr, TlsAcceptor)>,
+    ) -> Result<(TransportHandle, mpsc::Receiver<Inbound>)> {
         let udp = Arc::new(
             UdpSocket::bind(listen)
                 .await
@@ -86,6 +94,12 @@ impl TransportHandle {
         };
         tokio::spawn(handle.clone().udp_reader());
         tokio::spawn(handle.clone().tcp_acceptor(tcp));
+        if let Some((tls_listen, acceptor)) = tls {
+            let listener = TcpListener::bind(tls_listen)
+                .await
+                .with_context(|| format!("binding SIP TLS {tls_listen}"))?;
+            tokio::spawn(handle.clone().tls_acceptor(listener, acceptor));
+        }
         Ok((handle, rx))
     }
 
@@ -101,16 +115,28 @@ impl TransportHandle {
                 }
             }
             Transport::Tcp => self.send_tcp(dest.addr, bytes),
+            Transport::Tls => {
+                // Only over the caller's own connection: a peer behind NAT cannot take a new one,
+                // and we hold no client identity to open one with.
+                let sent = self
+                    .connection(dest.addr)
+                    .is_some_and(|writer| writer.try_send(bytes).is_ok());
+                if !sent {
+                    tracing::debug!(to = %dest.addr, "no open SIP TLS connection, message dropped");
+                }
+            }
         }
     }
 
-    fn send_tcp(&self, addr: SocketAddr, bytes: Bytes) {
-        let existing = self
-            .connections
+    fn connection(&self, addr: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+        self.connections
             .lock()
             .ok()
-            .and_then(|c| c.get(&addr).cloned());
-        if let Some(writer) = existing {
+            .and_then(|c| c.get(&addr).cloned())
+    }
+
+    fn send_tcp(&self, addr: SocketAddr, bytes: Bytes) {
+        if let Some(writer) = self.connection(addr) {
             if writer.try_send(bytes).is_err() {
                 tracing::debug!(to = %addr, "SIP TCP connection busy or closed, message dropped");
             }
@@ -120,7 +146,7 @@ impl TransportHandle {
         tokio::spawn(async move {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
-                    let writer = handle.adopt(stream, addr);
+                    let writer = handle.adopt(stream, addr, Transport::Tcp);
                     let _ = writer.send(bytes).await;
                 }
                 Err(e) => tracing::debug!(to = %addr, "SIP TCP connect failed: {e}"),
@@ -163,24 +189,58 @@ impl TransportHandle {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    let full = self
-                        .connections
-                        .lock()
-                        .map(|c| c.len() >= MAX_TCP_CONNECTIONS);
-                    if full.unwrap_or(true) {
+                    if self.is_full() {
                         tracing::warn!(%peer, "too many SIP TCP connections, refusing");
                         continue;
                     }
-                    self.adopt(stream, peer);
+                    self.adopt(stream, peer, Transport::Tcp);
                 }
                 Err(e) => tracing::debug!("SIP TCP accept error: {e}"),
             }
         }
     }
 
+    /// Accepts TLS connections; a handshake that does not finish in time is dropped, so
+    /// half-open sockets cannot pile up.
+    async fn tls_acceptor(self, listener: TcpListener, acceptor: TlsAcceptor) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::debug!("SIP TLS accept error: {e}");
+                    continue;
+                }
+            };
+            if self.is_full() {
+                tracing::warn!(%peer, "too many SIP connections, refusing");
+                continue;
+            }
+            let handle = self.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        handle.adopt(tls, peer, Transport::Tls);
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, "SIP TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "SIP TLS handshake timed out"),
+                }
+            });
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.connections
+            .lock()
+            .map_or(true, |c| c.len() >= MAX_TCP_CONNECTIONS)
+    }
+
     /// Registers a connection and starts its reader and writer.
-    fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> mpsc::Sender<Bytes> {
-        let (mut read, mut write) = stream.into_split();
+    fn adopt<S>(&self, stream: S, peer: SocketAddr, transport: Transport) -> mpsc::Sender<Bytes>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut read, mut write) = tokio::io::split(stream);
         let (writer, mut outgoing) = mpsc::channel::<Bytes>(TCP_WRITE_QUEUE);
         if let Ok(mut c) = self.connections.lock() {
             c.insert(peer, writer.clone());
@@ -219,7 +279,7 @@ impl TransportHandle {
                             let inbound = Inbound {
                                 message: message::parse(&frame, peer),
                                 source: peer,
-                                transport: Transport::Tcp,
+                                transport,
                             };
                             if handle.inbound.send(inbound).await.is_err() {
                                 break 'read;

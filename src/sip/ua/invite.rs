@@ -333,8 +333,11 @@ impl UserAgent {
 
     /// Sends our BYE and moves the call to `Ending` (the caller is told by whoever called this).
     pub(super) fn send_bye(&mut self, now: Instant, call_ref: CallRef) {
-        let public = self.config.public;
         let user_agent = self.config.user_agent.clone();
+        let Some(transport) = self.calls.get(&call_ref).map(|c| c.dialog.transport) else {
+            return;
+        };
+        let public = self.local_for(transport);
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };

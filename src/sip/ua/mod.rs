@@ -122,6 +122,8 @@ pub struct UaConfig {
     pub timers: Timers,
     /// Our address as the world reaches it: Contact, Via and the Warning host.
     pub public: SocketAddr,
+    /// The port SIP over TLS listens on, when it does.
+    pub tls_port: Option<u16>,
     pub user_agent: String,
     /// Ring (180) this long before answering a new call.
     pub answer_delay: Duration,

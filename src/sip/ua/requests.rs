@@ -14,14 +14,22 @@ use crate::sip::transport::{Destination, Transport};
 
 impl UserAgent {
     pub(super) fn contact(&self, transport: Transport) -> String {
-        let suffix = if transport == Transport::Tcp {
-            ";transport=tcp"
-        } else {
-            ""
+        let suffix = match transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
         };
-        match self.config.public {
+        match self.local_for(transport) {
             SocketAddr::V4(a) => format!("<sip:ivr@{}:{}{suffix}>", a.ip(), a.port()),
             SocketAddr::V6(a) => format!("<sip:ivr@[{}]:{}{suffix}>", a.ip(), a.port()),
+        }
+    }
+
+    /// Our address as the world reaches it over `transport` (TLS listens on a port of its own).
+    pub(super) fn local_for(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.config.tls_port) {
+            (Transport::Tls, Some(port)) => SocketAddr::new(self.config.public.ip(), port),
+            _ => self.config.public,
         }
     }
 
@@ -32,7 +40,7 @@ impl UserAgent {
         transport: Transport,
     ) -> Destination {
         let addr = match transport {
-            Transport::Tcp => source,
+            Transport::Tcp | Transport::Tls => source,
             Transport::Udp if req.top_via.rport => source,
             Transport::Udp => SocketAddr::new(
                 source.ip(),

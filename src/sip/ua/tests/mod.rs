@@ -17,6 +17,7 @@ fn config() -> UaConfig {
     UaConfig {
         timers: Timers::default(),
         public: "198.51.100.5:5060".parse().unwrap(),
+        tls_port: Some(5061),
         user_agent: "ivr-test".into(),
         answer_delay: Duration::ZERO,
         ack_wait: Duration::from_secs(4),
