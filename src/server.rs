@@ -26,6 +26,7 @@ use crate::records::{self, CallRecord, RecordFile};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
+use crate::sip::message::uri_user;
 use crate::sip::tls::Certificates;
 use crate::sip::transport::TransportHandle;
 use crate::sip::ua::{
@@ -244,9 +245,7 @@ fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
 /// The user part of the From URI, kept to characters a phone number or SIP user can have.
 fn caller_id(from: &str) -> String {
     let uri = crate::sip::message::uri_of(from).unwrap_or_default();
-    let user = uri.split_once(':').map_or("", |(_, rest)| rest);
-    let user = user.split_once('@').map_or("", |(u, _)| u);
-    let clean: String = user
+    let clean: String = uri_user(&uri)
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "+*#._-".contains(*c))
         .take(32)
@@ -258,11 +257,9 @@ fn caller_id(from: &str) -> String {
     }
 }
 
-/// The user part of the Request-URI (`sip:5551234@host` → `5551234`): the number dialled.
+/// The number dialled: the Request-URI's user part, kept short.
 fn dialled_user(uri: &str) -> String {
-    let rest = uri.split_once(':').map_or(uri, |(_, rest)| rest);
-    let user = rest.split(['@', ';', '?']).next().unwrap_or_default();
-    user.chars().take(64).collect()
+    uri_user(uri).chars().take(64).collect()
 }
 
 fn rejection(call: CallRef, r: Rejection) -> UaCommand {
@@ -411,22 +408,9 @@ impl Switchboard {
                     asserted_identity: asserted,
                     dialled: dialled_user(&dialled),
                     transport: transport.via_name(),
-                    codec: "",
                     encryption: "none",
                     started_ms: records::now_ms(),
-                    answered_ms: None,
-                    ended_ms: 0,
-                    duration_s: 0.0,
-                    verification: None,
-                    account: None,
-                    menu_keys: String::new(),
-                    greeting_spoken: false,
-                    ended_by: "",
-                    end_reason: "",
-                    rtp_sent: 0,
-                    rtp_received: 0,
-                    rtp_dropped: 0,
-                    rtp_lost: 0,
+                    ..CallRecord::default()
                 };
                 self.on_incoming(call, caller_id(&from), offer, record)
             }

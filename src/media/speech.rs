@@ -155,6 +155,20 @@ impl SpeechCache {
     }
 }
 
+/// espeak-ng as the tests find it: installed, or a failure that says how to install it.
+#[cfg(test)]
+pub(crate) fn installed_espeak() -> Espeak {
+    let engine = Espeak {
+        program: "espeak-ng".into(),
+        voice: "en-us".into(),
+    };
+    assert!(
+        engine.available(),
+        "espeak-ng is not installed: apt-get install -y espeak-ng (or the README's test command)"
+    );
+    engine
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,21 +189,13 @@ mod tests {
         assert_eq!(clean_text("--help").as_deref(), Some("--help"));
     }
 
-    fn espeak() -> Espeak {
-        let engine = Espeak {
-            program: "espeak-ng".into(),
-            voice: "en-us".into(),
-        };
-        assert!(
-            engine.available(),
-            "espeak-ng is not installed: apt-get install -y espeak-ng (or the README's test command)"
-        );
-        engine
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hundred_calls_with_one_greeting_synthesise_once() {
-        let cache = Arc::new(SpeechCache::new(Arc::new(espeak()), vec![Codec::Pcmu], 10));
+        let cache = Arc::new(SpeechCache::new(
+            Arc::new(installed_espeak()),
+            vec![Codec::Pcmu],
+            10,
+        ));
         let asks: Vec<_> = (0..100)
             .map(|_| {
                 let cache = cache.clone();

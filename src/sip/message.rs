@@ -323,6 +323,16 @@ fn tag_of(value: &str) -> Option<String> {
 }
 
 /// The URI inside a name-addr (`"Bob" <sip:bob@h>;x`) or an addr-spec (`sip:bob@h;x`).
+/// The user part of a SIP URI (`sip:5551234@host;…` → `5551234`), or a tel URI's number
+/// (`tel:+15551234;…`); empty when there is none.
+pub fn uri_user(uri: &str) -> &str {
+    let (scheme, rest) = uri.split_once(':').unwrap_or(("", uri));
+    if scheme.eq_ignore_ascii_case("tel") {
+        return rest.split(';').next().unwrap_or_default();
+    }
+    rest.split_once('@').map_or("", |(user, _)| user)
+}
+
 pub fn uri_of(value: &str) -> Option<String> {
     let value = split_top_level(value).first()?.trim();
     if let Some(start) = value.find('<') {

@@ -13,7 +13,7 @@ use crate::ivr::call::Call;
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::prompt::PromptLibrary;
-use crate::media::speech::Espeak;
+use crate::media::speech::installed_espeak;
 use crate::media::stream::{MediaCommand, MediaEvent};
 
 fn prompts() -> Arc<PromptLibrary> {
@@ -56,16 +56,8 @@ fn alice() -> Verification {
 
 /// espeak-ng, the real engine.
 fn speech() -> Option<Arc<SpeechCache>> {
-    let engine = Espeak {
-        program: "espeak-ng".into(),
-        voice: "en-us".into(),
-    };
-    assert!(
-        engine.available(),
-        "espeak-ng is not installed: apt-get install -y espeak-ng (or the README's test command)"
-    );
-    let codecs = vec![Codec::Pcmu];
-    Some(Arc::new(SpeechCache::new(Arc::new(engine), codecs, 10)))
+    let engine = Arc::new(installed_espeak());
+    Some(Arc::new(SpeechCache::new(engine, vec![Codec::Pcmu], 10)))
 }
 
 /// A caller whose directory entry has a greeting text and no recorded greeting.

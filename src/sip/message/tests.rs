@@ -191,3 +191,11 @@ fn mutated_messages_never_panic() {
         let _ = parse(&msg, src());
     }
 }
+
+#[test]
+fn the_user_part_of_a_uri() {
+    assert_eq!(uri_user("sip:5551234@trunk.example;user=phone"), "5551234");
+    assert_eq!(uri_user("sips:ivr@127.0.0.1:5061"), "ivr");
+    assert_eq!(uri_user("sip:127.0.0.1:5060"), "");
+    assert_eq!(uri_user("tel:+15551234;phone-context=x"), "+15551234");
+}

@@ -401,11 +401,12 @@ impl UserAgent {
                 TimerAction::Nothing => {}
             }
         }
-        match call.state.clone() {
-            State::Ringing { answer_at, sdp } if answer_at <= now => {
+        match &mut call.state {
+            State::Ringing { answer_at, sdp } if *answer_at <= now => {
+                let sdp = std::mem::take(sdp);
                 self.send_ok(now, call_ref, &sdp);
             }
-            State::AwaitingAck { release_at } if gave_up || release_at <= now => {
+            State::AwaitingAck { release_at } if gave_up || *release_at <= now => {
                 tracing::info!(call_id = %call.dialog.call_id, "no ACK yet, releasing the call's media");
                 call.state = State::Abandoned;
                 self.tell_ended(call_ref, EndReason::AckTimeout);
