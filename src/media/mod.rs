@@ -10,4 +10,5 @@ pub mod pacer;
 pub mod ports;
 pub mod prompt;
 pub mod speech;
+pub mod srtp;
 pub mod stream;
