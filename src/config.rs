@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::directory::auth0::settings::{Auth0Settings, Lookup, Secret};
 use crate::media::codec::Codec;
+use crate::session::negotiate::Encryption;
 use crate::sip::transaction::Timers;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -306,6 +307,11 @@ pub struct RtpSettings {
     pub inactivity_timeout_s: u64,
     /// Run the media clock threads at real-time priority (SCHED_FIFO) when allowed.
     pub realtime: bool,
+    /// SRTP: `off`, `optional` (whatever the caller offers) or `mandatory` (488 without it).
+    pub encryption: Encryption,
+    /// Take SDES keys from SDP that arrived over plain UDP/TCP, where anyone on the path can
+    /// read them. Off: keys are exchanged only over TLS.
+    pub sdes_over_plain_sip: bool,
 }
 
 impl Default for RtpSettings {
@@ -317,6 +323,8 @@ impl Default for RtpSettings {
             },
             inactivity_timeout_s: 60,
             realtime: true,
+            encryption: Encryption::Optional,
+            sdes_over_plain_sip: false,
         }
     }
 }

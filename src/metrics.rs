@@ -54,6 +54,8 @@ pub struct Metrics {
     pub rtp_received: Counter,
     /// Packets that were not the caller's (a stranger's, or unreadable).
     pub rtp_dropped: Counter,
+    /// SRTP packets refused (forged, replayed, wrong key...), also counted as dropped.
+    pub srtp_refused: Family<Reason, Counter>,
     pub pacer_late_frames: Counter,
     pub rtp_port_pairs_free: Gauge,
     pub pin_check_queue: Gauge,
@@ -83,6 +85,7 @@ impl Metrics {
             rtp_sent: packets("sent"),
             rtp_received: packets("received"),
             rtp_dropped: packets("dropped"),
+            srtp_refused: Family::default(),
             pacer_late_frames: Counter::default(),
             rtp_port_pairs_free: Gauge::default(),
             pin_check_queue: Gauge::default(),
@@ -119,6 +122,11 @@ impl Metrics {
             m.sip_responses.clone(),
         );
         r.register("rtp_packets", "RTP packets sent, received and dropped", rtp);
+        r.register(
+            "srtp_refused",
+            "SRTP packets refused, by reason",
+            m.srtp_refused.clone(),
+        );
         r.register(
             "pacer_late_frames",
             "Times a media clock thread woke a whole frame late",

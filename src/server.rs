@@ -19,6 +19,7 @@ use crate::media::dtmf::DigitSource;
 use crate::media::pacer::Pacer;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
+use crate::media::srtp::MasterKey;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpCounts, RtpStream};
 use crate::metrics::{Outcome, Reason, METRICS};
 use crate::ops;
@@ -28,7 +29,7 @@ use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
 use crate::sip::message::uri_user;
 use crate::sip::tls::Certificates;
-use crate::sip::transport::TransportHandle;
+use crate::sip::transport::{Transport, TransportHandle};
 use crate::sip::ua::{
     CallRef, Decline, EndReason, UaCommand, UaConfig, UaEvent, UserAgent, Warning,
 };
@@ -239,6 +240,14 @@ fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
         remote: n.remote,
         send: n.direction.sends(),
         peer_sends: n.peer_sends,
+        srtp: n.srtp.clone(),
+    }
+}
+
+fn encryption_name(params: &MediaParams) -> &'static str {
+    match params.srtp {
+        Some(_) => "srtp",
+        None => "none",
     }
 }
 
@@ -412,7 +421,7 @@ impl Switchboard {
                     started_ms: records::now_ms(),
                     ..CallRecord::default()
                 };
-                self.on_incoming(call, caller_id(&from), offer, record)
+                self.on_incoming(call, caller_id(&from), transport, offer, record)
             }
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
@@ -442,6 +451,7 @@ impl Switchboard {
         &mut self,
         call: CallRef,
         caller: String,
+        transport: Transport,
         offer: Option<Vec<u8>>,
         mut record: CallRecord,
     ) {
@@ -464,16 +474,31 @@ impl Switchboard {
             session_id: rand::random::<u32>() as u64,
             version: 1,
             telephone_event: self.settings.dtmf.telephone_event,
+            encryption: self.settings.rtp.encryption,
+            keys_may_travel: transport == Transport::Tls || self.settings.rtp.sdes_over_plain_sip,
+            key: MasterKey::random(),
         };
         let (params, sdp, awaiting_answer) = match offer {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &local) {
-                Ok((n, sdp)) => (media_params(&n, self.settings.dtmf.inband), sdp, false),
+                Ok((n, sdp)) => {
+                    if let Some(why) = &n.crypto_declined {
+                        tracing::info!(%call_id, "plain RTP answered, a=crypto not used: {why}");
+                    }
+                    (media_params(&n, self.settings.dtmf.inband), sdp, false)
+                }
                 Err(r) => {
                     tracing::info!(%call_id, "offer refused: {r:?}");
                     return self.command(rejection(call, r));
                 }
             },
             None => {
+                let sdp = match negotiate::offer(&self.codecs, &local) {
+                    Ok(sdp) => sdp,
+                    Err(r) => {
+                        tracing::info!(%call_id, "no offer we may make: {r:?}");
+                        return self.command(rejection(call, r));
+                    }
+                };
                 let codec = self.codecs[0];
                 let params = MediaParams {
                     codec,
@@ -483,12 +508,14 @@ impl Switchboard {
                     send: true,
                     peer_sends: false,
                     inband: false,
+                    srtp: None,
                 };
-                (params, negotiate::offer(&self.codecs, &local), true)
+                (params, sdp, true)
             }
         };
-        tracing::info!(%call_id, codec = params.codec.sdp_name(), rtp_port = local.port, remote = ?params.remote, "session negotiated");
+        tracing::info!(%call_id, codec = params.codec.sdp_name(), srtp = params.srtp.is_some(), rtp_port = local.port, remote = ?params.remote, "session negotiated");
         record.codec = params.codec.sdp_name();
+        record.encryption = encryption_name(&params);
         let (media, media_rx) = mpsc::unbounded_channel();
         let (media_events_tx, media_events) = mpsc::unbounded_channel();
         let stream = RtpStream::new(
@@ -530,22 +557,21 @@ impl Switchboard {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &active.local) {
                 Ok((n, sdp)) => {
                     tracing::info!(call_id = %active.call_id, direction = n.direction.attribute(), "session updated");
+                    let params = media_params(&n, self.settings.dtmf.inband);
                     active.record.codec = n.codec.sdp_name();
-                    let _ = active.media.send(MediaCommand::Update(media_params(
-                        &n,
-                        self.settings.dtmf.inband,
-                    )));
+                    active.record.encryption = encryption_name(&params);
+                    let _ = active.media.send(MediaCommand::Update(params));
                     UaCommand::Answer { call, sdp }
                 }
                 Err(r) => rejection(call, r),
             },
-            None => {
-                active.awaiting_answer = true;
-                UaCommand::Answer {
-                    call,
-                    sdp: negotiate::offer(&self.codecs, &active.local),
+            None => match negotiate::offer(&self.codecs, &active.local) {
+                Ok(sdp) => {
+                    active.awaiting_answer = true;
+                    UaCommand::Answer { call, sdp }
                 }
-            }
+                Err(r) => rejection(call, r),
+            },
         };
         self.command(command);
     }
@@ -556,16 +582,16 @@ impl Switchboard {
         };
         if active.awaiting_answer {
             active.awaiting_answer = false;
-            match answer.as_deref().map(|a| {
-                negotiate::read_answer(a, &self.codecs, self.settings.dtmf.telephone_event)
-            }) {
+            match answer
+                .as_deref()
+                .map(|a| negotiate::read_answer(a, &self.codecs, &active.local))
+            {
                 Some(Ok(n)) => {
-                    tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), "answer received in ACK");
+                    tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), srtp = n.srtp.is_some(), "answer received in ACK");
+                    let params = media_params(&n, self.settings.dtmf.inband);
                     active.record.codec = n.codec.sdp_name();
-                    let _ = active.media.send(MediaCommand::Update(media_params(
-                        &n,
-                        self.settings.dtmf.inband,
-                    )));
+                    active.record.encryption = encryption_name(&params);
+                    let _ = active.media.send(MediaCommand::Update(params));
                 }
                 failed => {
                     tracing::warn!(call_id = %active.call_id, "ACK without a usable answer ({failed:?}), hanging up");

@@ -107,6 +107,7 @@ impl Pacer {
             send: true,
             peer_sends: true,
             inband: false,
+            srtp: None,
         };
         self.add(RtpStream::new(
             "test".into(),

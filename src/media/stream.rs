@@ -25,7 +25,8 @@ use super::lateness::Lateness;
 use super::loss::Loss;
 use super::ports::PortLease;
 use super::prompt::{Prompt, PromptLibrary};
-use crate::metrics::{Source, METRICS};
+use super::srtp::{CallCrypto, SrtpError, SrtpKeys};
+use crate::metrics::{Reason, Source, METRICS};
 
 /// What the session negotiated for this stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +42,8 @@ pub struct MediaParams {
     pub peer_sends: bool,
     /// Listen for DTMF tones in the caller's audio (G.711 only).
     pub inband: bool,
+    /// Keys when the media is SRTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Packets one call's stream sent, took from the caller and dropped (not the caller's, or not
@@ -60,6 +63,17 @@ struct Visit {
     sent: u64,
     received: u64,
     dropped: u64,
+    /// SRTP refusals by reason: few kinds, rarely more than one in a visit.
+    refused: Vec<(SrtpError, u64)>,
+}
+
+impl Visit {
+    fn refuse(&mut self, error: SrtpError) {
+        match self.refused.iter_mut().find(|(e, _)| *e == error) {
+            Some((_, n)) => *n += 1,
+            None => self.refused.push((error, 1)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -144,6 +158,9 @@ pub struct RtpStream {
     latch: Latch,
     /// Nothing is sent before the ACK, so a forged INVITE cannot aim our RTP at a stranger.
     confirmed: bool,
+    crypto: Option<CallCrypto>,
+    /// SRTP packets refused over the call, for its end line.
+    srtp_refused: u64,
     ssrc: u32,
     seq: Seq,
     timestamp: u32,
@@ -180,6 +197,7 @@ impl RtpStream {
         let keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
         let tones = params.inband.then(InbandDetector::new);
         let latch = Latch::new(params.remote);
+        let crypto = params.srtp.clone().map(CallCrypto::new);
         let now = Instant::now();
         RtpStream {
             call_id,
@@ -193,6 +211,8 @@ impl RtpStream {
             params,
             inactivity,
             confirmed: false,
+            crypto,
+            srtp_refused: 0,
             ssrc: rand::random(),
             seq: Seq::from(rand::random::<u16>()),
             timestamp: rand::random(),
@@ -244,7 +264,16 @@ impl RtpStream {
     }
 
     fn publish_counts(&mut self) {
-        let visit = std::mem::take(&mut self.visit);
+        let mut visit = std::mem::take(&mut self.visit);
+        for (error, count) in visit.refused.drain(..) {
+            self.srtp_refused += count;
+            let label = Reason {
+                reason: error.as_str(),
+            };
+            METRICS.srtp_refused.get_or_create(&label).inc_by(count);
+        }
+        // Hand the (empty) list back so its capacity is reused.
+        self.visit.refused = visit.refused;
         if visit.received > 0 {
             self.counts.lost.store(self.loss.lost(), Ordering::Relaxed);
         }
@@ -269,6 +298,7 @@ impl RtpStream {
             late_p99_under_ms = l.p99_ms(),
             late_max_us = l.max_us(),
             foreign_packets = self.latch.foreign(),
+            srtp_refused = self.srtp_refused,
             "rtp pacing"
         );
         Tick::Ended
@@ -278,7 +308,7 @@ impl RtpStream {
         for _ in 0..MAX_READ_PER_FRAME {
             match self.lease.rtp.recv_from(buf) {
                 Ok((len, from)) => {
-                    if self.on_packet(&buf[..len], from, now) {
+                    if self.on_packet(&mut buf[..len], from, now) {
                         self.last_heard = now;
                         self.visit.received += 1;
                     } else {
@@ -351,27 +381,25 @@ impl RtpStream {
                 if params.peer_sends && !self.params.peer_sends {
                     self.last_heard = now;
                 }
+                CallCrypto::update(&mut self.crypto, params.srtp.as_ref());
                 self.params = params;
             }
         }
     }
 
     /// RTP from the caller's own stream; anything else is dropped before its keys or audio
-    /// are looked at.
-    fn on_packet(&mut self, data: &[u8], from: SocketAddr, now: Instant) -> bool {
-        let Ok(rtp) = RtpReader::new(data) else {
+    /// are looked at. SRTP is authenticated before its source may count as the caller's, and
+    /// decrypted in place only after.
+    fn on_packet(&mut self, data: &mut [u8], from: SocketAddr, now: Instant) -> bool {
+        let Some(len) = self.admit(data, from, now) else {
             return false;
         };
-        if rtp.version() != 2 {
+        let Ok(rtp) = RtpReader::new(&data[..len]) else {
             return false;
-        }
+        };
         let pt = rtp.payload_type();
-        let negotiated = pt == self.params.payload_type || Some(pt) == self.params.telephone_event;
-        let seq = u16::from(rtp.sequence_number());
-        if self.latch.on_packet(from, rtp.ssrc(), seq, negotiated, now) == Verdict::Foreign {
-            return false;
-        }
-        self.loss.on_packet(rtp.ssrc(), seq);
+        self.loss
+            .on_packet(rtp.ssrc(), u16::from(rtp.sequence_number()));
         if Some(pt) == self.params.telephone_event {
             if let Some(digit) = self.keys.on_packet(rtp.timestamp(), rtp.payload(), now) {
                 self.on_digit(digit, DigitSource::Rfc4733);
@@ -380,6 +408,39 @@ impl RtpStream {
             self.listen_for_tones(rtp.payload());
         }
         true
+    }
+
+    /// Whether the packet is the caller's: then the length of its plain RTP at the start of
+    /// `data`.
+    fn admit(&mut self, data: &mut [u8], from: SocketAddr, now: Instant) -> Option<usize> {
+        // The fixed header travels in clear under SRTP too.
+        if data.len() < 12 || data[0] >> 6 != 2 {
+            return None;
+        }
+        let pt = data[1] & 0x7f;
+        let seq = u16::from_be_bytes([data[2], data[3]]);
+        let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        let negotiated = pt == self.params.payload_type || Some(pt) == self.params.telephone_event;
+        let checked = match &self.crypto {
+            Some(crypto) => match crypto.inbound.check_rtp(data) {
+                Ok(checked) => Some(checked),
+                Err(error) => {
+                    self.visit.refuse(error);
+                    return None;
+                }
+            },
+            None => {
+                RtpReader::new(data).ok()?;
+                None
+            }
+        };
+        if self.latch.on_packet(from, ssrc, seq, negotiated, now) == Verdict::Foreign {
+            return None;
+        }
+        match (checked, &mut self.crypto) {
+            (Some(checked), Some(crypto)) => Some(crypto.inbound.accept_rtp(&checked, data)),
+            _ => Some(data.len()),
+        }
     }
 
     fn listen_for_tones(&mut self, payload: &[u8]) {
@@ -474,7 +535,11 @@ impl RtpStream {
                 .marked(self.marker)
                 .payload(&payload)
                 .build_into(packet);
-            if let Ok(len) = built {
+            let sealed = match (built, &mut self.crypto) {
+                (Ok(len), Some(crypto)) => crypto.outbound.protect_rtp(packet, len).ok(),
+                (built, _) => built.ok(),
+            };
+            if let Some(len) = sealed {
                 // A full send buffer (WouldBlock) loses this frame only; pacing goes on.
                 match self.lease.rtp.send_to(&packet[..len], target) {
                     Ok(_) => self.visit.sent += 1,
@@ -500,3 +565,6 @@ impl RtpStream {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod srtp_tests;

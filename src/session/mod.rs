@@ -2,4 +2,5 @@
 //! layer turns the outcome into an RTP stream.
 
 pub mod negotiate;
+pub mod sdes;
 pub mod sdp;

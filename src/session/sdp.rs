@@ -9,6 +9,8 @@ pub const MAX_SDP_BYTES: usize = 16 * 1024;
 const MAX_LINE: usize = 1024;
 const MAX_MEDIA: usize = 16;
 const MAX_FORMATS: usize = 64;
+/// More `a=crypto` lines than suites exist is not an honest offer.
+const MAX_CRYPTO: usize = 16;
 
 #[derive(Debug, Error, PartialEq)]
 #[error("malformed SDP: {0}")]
@@ -76,6 +78,8 @@ pub struct Media {
     pub connection: Option<IpAddr>,
     pub rtpmaps: Vec<RtpMap>,
     pub direction: Option<Direction>,
+    /// The values of the `a=crypto` lines, in the offerer's order of preference.
+    pub crypto: Vec<String>,
 }
 
 impl Media {
@@ -149,6 +153,13 @@ impl SessionDescription {
                             Some(m) => m.direction = Some(direction),
                             None => sdp.direction = Some(direction),
                         }
+                    } else if name == "crypto" {
+                        if let Some(m) = sdp.media.last_mut() {
+                            if m.crypto.len() == MAX_CRYPTO {
+                                return Err(bad(format!("more than {MAX_CRYPTO} a=crypto lines")));
+                            }
+                            m.crypto.push(arg.to_string());
+                        }
                     } else if name == "rtpmap" {
                         if let (Some(m), Some(map)) = (sdp.media.last_mut(), parse_rtpmap(arg)) {
                             if m.rtpmaps.len() < MAX_FORMATS {
@@ -220,6 +231,7 @@ fn parse_media(value: &str) -> Result<Media, SdpError> {
         connection: None,
         rtpmaps: Vec::new(),
         direction: None,
+        crypto: Vec::new(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! in place in the caller's buffers: a packet costs one keystream and one HMAC, never an
 //! allocation. Pure Rust on RustCrypto, checked against the RFC 3711 Appendix B vectors.
 
+mod call;
 mod derive;
 mod header;
 mod keys;
@@ -11,6 +12,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
+pub use call::CallCrypto;
 pub use keys::{MasterKey, Suite, MASTER_KEY_LEN, MASTER_SALT_LEN};
 pub use session::{Checked, Inbound, InboundKey, Outbound};
 
@@ -30,4 +32,26 @@ pub enum SrtpError {
     KeyExpired,
     #[error("no room in the buffer for the tag")]
     NoRoom,
+}
+
+impl SrtpError {
+    /// The metric label of a refused packet.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SrtpError::Malformed => "malformed",
+            SrtpError::Forged => "forged",
+            SrtpError::Replayed => "replayed",
+            SrtpError::UnknownKey => "unknown_key",
+            SrtpError::KeyExpired => "key_expired",
+            SrtpError::NoRoom => "no_room",
+        }
+    }
+}
+
+/// A call's SRTP: the suite, our key for what we send and the caller's for what it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    pub suite: Suite,
+    pub outbound: MasterKey,
+    pub inbound: InboundKey,
 }
