@@ -3,48 +3,25 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::audio::{active_span, expected_stream, read_recording, write_wav};
-use support::{assert_conversation, free_port, require_tool, Ivr, TempDir};
-
-fn silence_wav(path: &Path, seconds: u32) {
-    write_wav(path, 8000, std::iter::repeat_n(0, 8000 * seconds as usize));
-}
-
-fn baresip_config(dir: &Path, sip_port: u16, ctrl_port: u16) {
-    let snd = dir.join("snd");
-    std::fs::create_dir_all(&snd).unwrap();
-    if !dir.join("say.wav").exists() {
-        silence_wav(&dir.join("say.wav"), 30);
-    }
-    let mut config = std::fs::File::create(dir.join("config")).unwrap();
-    write!(
-        config,
-        "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\naudio_source aufile,{}\naudio_player aubridge,nobody\n\
-         audio_alert aubridge,nobody\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\n\
-         module aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule_app account.so\nmodule_app menu.so\n\
-         module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\nsnd_path {}\n",
-        dir.join("say.wav").display(),
-        snd.display()
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        "<sip:tester@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA\n",
-    )
-    .unwrap();
-}
+use support::audio::{active_span, expected_stream, read_recording};
+use support::linphone::Linphone;
+use support::{assert_conversation, baresip, free_port, require_tool, Ivr, TempDir};
 
 #[test]
 fn baresip_hears_the_welcome_and_the_first_question() {
     require_tool("baresip", "baresip");
     let ivr = Ivr::start("baresip", &[]);
     let dir = TempDir::new("baresip");
-    baresip_config(&dir.0, free_port(), free_port());
+    baresip::config(
+        &dir.0,
+        free_port(),
+        free_port(),
+        &baresip::Secure::default(),
+    );
     let status = Command::new("timeout")
         .args([
             "40",
@@ -63,12 +40,7 @@ fn baresip_hears_the_welcome_and_the_first_question() {
         .unwrap();
     assert!(status.success(), "baresip exited with {status}");
     ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(5));
-    let recording = std::fs::read_dir(dir.0.join("snd"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip wrote no recording of what it heard");
+    let recording = baresip::heard(&dir.0).expect("baresip wrote no recording of what it heard");
     let (heard, rate) = read_recording(&recording);
     let heard_span = active_span(&heard, rate);
     let expected_span = active_span(&expected_stream(&["welcome", "enter_account"]), 8000);
@@ -89,7 +61,7 @@ fn linphonec_negotiates_its_first_choice_when_we_have_it_and_hears_the_prompts()
     require_tool("linphonec", "linphone-cli");
     let ivr = Ivr::start("linphone", &[]);
     let dir = TempDir::new("linphone");
-    let mut phone = Linphone::start(&dir.0);
+    let mut phone = Linphone::start(&dir.0, None);
     phone.say(&format!("call sip:ivr@{}", ivr.addr()));
     std::thread::sleep(Duration::from_secs(9));
     let status = phone.quit();
@@ -111,59 +83,22 @@ fn linphonec_negotiates_its_first_choice_when_we_have_it_and_hears_the_prompts()
     );
 }
 
-/// Starts baresip dialling the IVR; `say.wav` in `dir` is what it sends.
-fn baresip_call(ivr: &Ivr, dir: &Path, seconds: u32) -> (std::process::Child, u16) {
-    require_tool("baresip", "baresip");
-    let ctrl = free_port();
-    baresip_config(dir, free_port(), ctrl);
-    let child = Command::new("timeout")
-        .args([
-            &seconds.to_string(),
-            "baresip",
-            "-f",
-            dir.to_str().unwrap(),
-            "-e",
-        ])
-        .arg(format!("/dial sip:ivr@{}", ivr.addr()))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    (child, ctrl)
-}
-
-/// One baresip ctrl_tcp command, framed as a netstring.
-fn baresip_command(ctrl: u16, command: &str, params: &str) {
-    let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", ctrl)).expect("baresip ctrl_tcp");
-    stream
-        .write_all(format!("{}:{json},", json.len()).as_bytes())
-        .unwrap();
-}
-
 #[test]
 fn baresip_sndcode_keys_arrive_once_each_as_rfc2833() {
     let ivr = Ivr::start("baresip-keys", &[]);
     let dir = TempDir::new("baresip-keys");
-    let (mut child, ctrl) = baresip_call(&ivr, &dir.0, 20);
+    let (mut child, ctrl) = baresip::call_ivr(&ivr, &dir.0, 20);
     ivr.wait_for_log("call confirmed", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
     for key in "24680#1357#19".chars() {
-        baresip_command(ctrl, "sndcode", &key.to_string());
+        baresip::command(ctrl, "sndcode", &key.to_string()).unwrap();
         std::thread::sleep(Duration::from_millis(300));
     }
     // A whole conversation: log in, hear the balance (1), leave (9); the IVR hangs up.
     assert_conversation(&ivr, "24680", &["1", "9"]);
     ivr.wait_for_line(&["key", "source=\"rfc4733\""], Duration::from_secs(1));
-    let _ = baresip_command_quit(ctrl);
+    let _ = baresip::command(ctrl, "quit", "");
     let _ = child.wait();
-}
-
-fn baresip_command_quit(ctrl: u16) -> std::io::Result<()> {
-    let json = r#"{"command":"quit","params":"","token":"q"}"#;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", ctrl))?;
-    stream.write_all(format!("{}:{json},", json.len()).as_bytes())
 }
 
 /// sox writes the tones a phone without telephone-event would play into the call.
@@ -235,10 +170,10 @@ fn inband_tones_from_baresip_without_telephone_event_are_heard() {
     let ivr = Ivr::start("inband", &[("IVR_DTMF__TELEPHONE_EVENT", "false")]);
     let dir = TempDir::new("inband");
     sox_keys(&dir.0.join("say.wav"), "12345#2468#9");
-    let (mut child, ctrl) = baresip_call(&ivr, &dir.0, 30);
+    let (mut child, ctrl) = baresip::call_ivr(&ivr, &dir.0, 30);
     assert_conversation(&ivr, "12345", &["9"]);
     ivr.wait_for_line(&["key", "source=\"inband\""], Duration::from_secs(1));
-    let _ = baresip_command_quit(ctrl);
+    let _ = baresip::command(ctrl, "quit", "");
     let _ = child.wait();
 }
 
@@ -247,7 +182,7 @@ fn linphonec_digit_lines_arrive_once_each() {
     require_tool("linphonec", "linphone-cli");
     let ivr = Ivr::start("linphone-keys", &[]);
     let dir = TempDir::new("linphone-keys");
-    let mut phone = Linphone::start(&dir.0);
+    let mut phone = Linphone::start(&dir.0, None);
     phone.say(&format!("call sip:ivr@{}", ivr.addr()));
     ivr.wait_for_log("call confirmed", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(700));
@@ -258,59 +193,4 @@ fn linphonec_digit_lines_arrive_once_each() {
     }
     assert_conversation(&ivr, "12345", &["1", "2", "9"]);
     phone.quit();
-}
-
-struct Linphone {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-}
-
-impl Linphone {
-    fn start(dir: &Path) -> Linphone {
-        let home = dir.join("home");
-        std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
-        let (sip, rtp) = (free_port(), support::rtp_block(2).0);
-        std::fs::write(
-            dir.join("lprc"),
-            format!("[sip]\nsip_port={sip}\nbind_address=127.0.0.1\nuse_ipv6=0\n[rtp]\naudio_rtp_port={rtp}\n"),
-        )
-        .unwrap();
-        silence_wav(&dir.join("play.wav"), 30);
-        let mut child = Command::new("timeout")
-            .args([
-                "40",
-                "linphonec",
-                "-c",
-                dir.join("lprc").to_str().unwrap(),
-                "-d",
-                "0",
-            ])
-            .env("HOME", &home)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut phone = Linphone { child, stdin };
-        phone.say("soundcard use files");
-        phone.say(&format!("play {}", dir.join("play.wav").display()));
-        phone.say(&format!("record {}", dir.join("rec.wav").display()));
-        phone
-    }
-
-    fn say(&mut self, line: &str) {
-        self.stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn quit(mut self) -> std::process::ExitStatus {
-        self.say("terminate");
-        std::thread::sleep(Duration::from_secs(1));
-        self.say("quit");
-        drop(self.stdin);
-        self.child.wait().unwrap()
-    }
 }

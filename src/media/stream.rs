@@ -159,8 +159,8 @@ pub struct RtpStream {
     /// Nothing is sent before the ACK, so a forged INVITE cannot aim our RTP at a stranger.
     confirmed: bool,
     crypto: Option<CallCrypto>,
-    /// SRTP packets refused over the call, for its end line.
-    srtp_refused: u64,
+    /// SRTP packets refused over the call by reason, for its end line.
+    srtp_refused: Vec<(SrtpError, u64)>,
     ssrc: u32,
     seq: Seq,
     timestamp: u32,
@@ -212,7 +212,7 @@ impl RtpStream {
             inactivity,
             confirmed: false,
             crypto,
-            srtp_refused: 0,
+            srtp_refused: Vec::new(),
             ssrc: rand::random(),
             seq: Seq::from(rand::random::<u16>()),
             timestamp: rand::random(),
@@ -266,7 +266,10 @@ impl RtpStream {
     fn publish_counts(&mut self) {
         let mut visit = std::mem::take(&mut self.visit);
         for (error, count) in visit.refused.drain(..) {
-            self.srtp_refused += count;
+            match self.srtp_refused.iter_mut().find(|(e, _)| *e == error) {
+                Some((_, total)) => *total += count,
+                None => self.srtp_refused.push((error, count)),
+            }
             let label = Reason {
                 reason: error.as_str(),
             };
@@ -298,7 +301,7 @@ impl RtpStream {
             late_p99_under_ms = l.p99_ms(),
             late_max_us = l.max_us(),
             foreign_packets = self.latch.foreign(),
-            srtp_refused = self.srtp_refused,
+            srtp_refused = %refusals(&self.srtp_refused),
             "rtp pacing"
         );
         Tick::Ended
@@ -560,6 +563,19 @@ impl RtpStream {
             self.timestamp = self.timestamp.wrapping_add(samples);
         }
         self.marker = true;
+    }
+}
+
+/// `replayed:2,forged:1`, or `none`.
+fn refusals(counts: &[(SrtpError, u64)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(e, n)| format!("{}:{n}", e.as_str()))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(",")
     }
 }
 

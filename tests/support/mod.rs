@@ -5,8 +5,11 @@
 
 pub mod audio;
 pub mod auth0_mock;
+pub mod baresip;
+pub mod capture;
 pub mod http;
 pub mod keys;
+pub mod linphone;
 pub mod raw;
 
 use std::net::{TcpListener, UdpSocket};

@@ -24,7 +24,7 @@ pub struct Answered {
     pub rtp_port: u16,
 }
 
-fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
     message.split("\r\n").find_map(|line| {
         let (n, v) = line.split_once(':')?;
         n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
