@@ -39,6 +39,7 @@ impl Capture {
             }
             line.clear();
         }
+        let _ = child.wait();
         panic!("tcpdump did not start capturing (it needs root): {line}");
     }
 
