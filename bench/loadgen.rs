@@ -10,6 +10,10 @@
 //! pausing it while a key is sent. Pacing is measured on kernel receive timestamps
 //! (SO_TIMESTAMPNS), so the generator's own scheduling is left out; the same gaps timed when
 //! the generator's task wakes are reported beside them.
+//!
+//! With `--tls-ca`, the signalling of every call shares one TLS connection to `--target` (as a
+//! trunk's would), and with `--srtp` each call offers RTP/SAVP with its own SDES key and
+//! encrypts and authenticates what it sends and hears.
 
 use std::collections::HashMap;
 use std::io::IoSliceMut;
@@ -19,9 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use ivr::media::srtp::{Inbound, MasterKey, Outbound, Suite};
+use ivr::session::sdes;
 use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
 use nix::sys::time::TimeSpec;
 use tokio::io::Interest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{sleep, Instant};
@@ -64,6 +71,46 @@ struct Args {
     /// Send the caller's audio (a silent 20 ms frame every 20 ms), as a phone does.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     caller_audio: bool,
+    /// SIP over one TLS connection to `--target`, trusting this CA certificate (PEM).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Offer SRTP (RTP/SAVP, AES_CM_128_HMAC_SHA1_80 keyed by SDES).
+    #[arg(long)]
+    srtp: bool,
+}
+
+/// Where a caller's SIP goes: the shared UDP socket, or the writer of the shared TLS connection.
+#[derive(Clone)]
+enum SipLink {
+    Udp(Arc<UdpSocket>),
+    Tls {
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+        local: SocketAddr,
+    },
+}
+
+impl SipLink {
+    fn local_addr(&self) -> SocketAddr {
+        match self {
+            SipLink::Udp(socket) => socket.local_addr().unwrap(),
+            SipLink::Tls { local, .. } => *local,
+        }
+    }
+
+    fn via(&self) -> &'static str {
+        match self {
+            SipLink::Udp(_) => "UDP",
+            SipLink::Tls { .. } => "TLS",
+        }
+    }
+}
+
+/// A call's SRTP: the caller's key for what it sends, the IVR's (from the answer) for what
+/// it hears.
+struct Crypto {
+    outbound: Outbound,
+    inbound: Option<Inbound>,
+    key: MasterKey,
 }
 
 type Routes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<String>>>>;
@@ -108,6 +155,20 @@ struct Rtp {
     /// While set, the first silent or marked packet after it is remembered (barge-in timing).
     watch_from: Option<Instant>,
     changed_at: Option<Instant>,
+    crypto: Option<Crypto>,
+}
+
+impl Rtp {
+    /// Sends one plain RTP packet, sealed first when the call is SRTP.
+    async fn send(&mut self, plain: &[u8], target: SocketAddr) {
+        let mut sealed = [0u8; 256];
+        sealed[..plain.len()].copy_from_slice(plain);
+        let len = match &mut self.crypto {
+            Some(c) => c.outbound.protect_rtp(&mut sealed, plain.len()).unwrap(),
+            None => plain.len(),
+        };
+        let _ = self.socket.send_to(&sealed[..len], target).await;
+    }
 }
 
 enum Heard {
@@ -123,7 +184,7 @@ enum Heard {
 struct Caller {
     n: usize,
     args: Arc<Args>,
-    sip: Arc<UdpSocket>,
+    sip: SipLink,
     inbox: mpsc::UnboundedReceiver<String>,
     rtp: Rtp,
     ivr_media: Option<SocketAddr>,
@@ -156,6 +217,16 @@ impl Caller {
     }
 
     fn on_rtp(&mut self, n: usize, at: Instant, stamp: Option<Duration>) -> Heard {
+        let n = match &mut self.rtp.crypto {
+            Some(Crypto {
+                inbound: Some(inbound),
+                ..
+            }) => match inbound.check_rtp(&self.rtp.buf[..n]) {
+                Ok(checked) => inbound.accept_rtp(&checked, &mut self.rtp.buf[..n]),
+                Err(_) => 0,
+            },
+            _ => n,
+        };
         if n < 12 {
             return Heard::Packet {
                 audible: self.rtp.audible,
@@ -218,7 +289,7 @@ impl Caller {
         p[4..8].copy_from_slice(&ts.to_be_bytes());
         p[8..12].copy_from_slice(&(0x1000_0000u32 + self.n as u32).to_be_bytes());
         self.rtp.seq = self.rtp.seq.wrapping_add(1);
-        let _ = self.rtp.socket.send_to(&p, target).await;
+        self.rtp.send(&p, target).await;
     }
 
     /// Waits for an audible (`true`) or silent packet; answers a BYE if one comes.
@@ -276,7 +347,14 @@ impl Caller {
     async fn send_sip(&self, text: String) {
         // Idempotent: bodies already in CRLF stay as they are.
         let wire = text.replace("\r\n", "\n").replace('\n', "\r\n");
-        let _ = self.sip.send_to(wire.as_bytes(), self.args.target).await;
+        match &self.sip {
+            SipLink::Udp(socket) => {
+                let _ = socket.send_to(wire.as_bytes(), self.args.target).await;
+            }
+            SipLink::Tls { writer, .. } => {
+                let _ = writer.send(wire.into_bytes());
+            }
+        }
     }
 
     async fn answer_bye(&self, bye: &str) {
@@ -318,7 +396,7 @@ impl Caller {
             p[13] = if end { 0x80 | 10 } else { 10 };
             p[14..16].copy_from_slice(&duration.to_be_bytes());
             self.rtp.seq = self.rtp.seq.wrapping_add(1);
-            let _ = self.rtp.socket.send_to(&p, target).await;
+            self.rtp.send(&p, target).await;
             if i < 3 {
                 let _ = self.idle(Duration::from_millis(20)).await;
             }
@@ -336,16 +414,25 @@ impl Caller {
     }
 
     async fn converse(&mut self, report: &Mutex<Report>) -> Result<(), String> {
-        let local_sip = self.sip.local_addr().unwrap();
+        let local_sip = self.sip.local_addr();
+        let via = self.sip.via();
         let rtp_port = self.rtp.socket.local_addr().unwrap().port();
+        let (profile, crypto) = match &self.rtp.crypto {
+            Some(c) => (
+                "RTP/SAVP",
+                sdes::attribute(1, Suite::AesCm128HmacSha1_80, &c.key),
+            ),
+            None => ("RTP/AVP", String::new()),
+        };
         let sdp = format!(
-            "v=0\no=load 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio {rtp_port} RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\n"
+            "v=0\no=load 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio {rtp_port} {profile} 0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\n{crypto}"
         )
+        .replace("\r\n", "\n")
         .replace('\n', "\r\n");
         let n = self.n;
         let target = self.args.target;
         let invite = format!(
-            "INVITE sip:ivr@{target} SIP/2.0\nVia: SIP/2.0/UDP {local_sip};branch=z9hG4bKload{n}i{};rport\nMax-Forwards: 70\nFrom: <sip:load{n}@127.0.0.1>;tag=l{n}\nTo: <sip:ivr@{target}>\nCall-ID: {}\nCSeq: 1 INVITE\nContact: <sip:load{n}@{local_sip}>\nContent-Type: application/sdp\nContent-Length: {}\n\n",
+            "INVITE sip:ivr@{target} SIP/2.0\nVia: SIP/2.0/{via} {local_sip};branch=z9hG4bKload{n}i{};rport\nMax-Forwards: 70\nFrom: <sip:load{n}@127.0.0.1>;tag=l{n}\nTo: <sip:ivr@{target}>\nCall-ID: {}\nCSeq: 1 INVITE\nContact: <sip:load{n}@{local_sip}>\nContent-Type: application/sdp\nContent-Length: {}\n\n",
             std::process::id(),
             self.call_id,
             sdp.len()
@@ -377,13 +464,21 @@ impl Caller {
             .find_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok())
             .ok_or("no m= in 200")?;
         self.ivr_media = Some(SocketAddr::new(target.ip(), port));
+        if let Some(crypto) = &mut self.rtp.crypto {
+            let line = ok
+                .lines()
+                .find_map(|l| l.strip_prefix("a=crypto:"))
+                .ok_or("no a=crypto in the answer")?;
+            let answered = sdes::parse(line)?;
+            crypto.inbound = Some(Inbound::new(answered.suite, &answered.key));
+        }
         if self.args.caller_audio {
             // Phones start their audio whenever they answer: a random phase, not the generator's.
             let phase = Duration::from_micros(rand::random::<u64>() % 20_000);
             self.rtp.next_audio = Some(Instant::now() + phase);
         }
         self.send_sip(format!(
-            "ACK sip:ivr@{target} SIP/2.0\nVia: SIP/2.0/UDP {local_sip};branch=z9hG4bKload{n}a{};rport\nMax-Forwards: 70\nFrom: <sip:load{n}@127.0.0.1>;tag=l{n}\nTo: <sip:ivr@{target}>;tag={}\nCall-ID: {}\nCSeq: 1 ACK\nContent-Length: 0\n\n",
+            "ACK sip:ivr@{target} SIP/2.0\nVia: SIP/2.0/{via} {local_sip};branch=z9hG4bKload{n}a{};rport\nMax-Forwards: 70\nFrom: <sip:load{n}@127.0.0.1>;tag=l{n}\nTo: <sip:ivr@{target}>;tag={}\nCall-ID: {}\nCSeq: 1 ACK\nContent-Length: 0\n\n",
             std::process::id(),
             self.to_tag,
             self.call_id
@@ -457,6 +552,87 @@ impl Caller {
     }
 }
 
+fn route(routes: &Routes, text: String) {
+    if let Some(id) = header(&text, "Call-ID") {
+        if let Some(tx) = routes.lock().unwrap().get(id) {
+            let _ = tx.send(text);
+        }
+    }
+}
+
+async fn udp_link(routes: Routes) -> SipLink {
+    let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let reader = sip.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, _)) = reader.recv_from(&mut buf).await {
+            route(&routes, String::from_utf8_lossy(&buf[..n]).to_string());
+        }
+    });
+    SipLink::Udp(sip)
+}
+
+/// One TLS connection for every call's signalling: a writer task and a reader that frames
+/// messages by Content-Length.
+async fn tls_link(target: SocketAddr, ca: &std::path::Path, routes: Routes) -> SipLink {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).expect("read --tls-ca") {
+        roots.add(cert.expect("a PEM certificate")).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(target)
+        .await
+        .expect("connect to the TLS port");
+    let local = tcp.local_addr().unwrap();
+    let name = rustls::pki_types::ServerName::from(target.ip());
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    let (mut read, mut write) = tokio::io::split(tls);
+    let (writer, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            if write.write_all(&message).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 65536];
+        while let Ok(n) = read.read(&mut chunk).await {
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(head) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let text = String::from_utf8_lossy(&buf[..head]).to_string();
+                let body: usize = header(&text, "Content-Length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let len = head + 4 + body;
+                if buf.len() < len {
+                    break;
+                }
+                let message: Vec<u8> = buf.drain(..len).collect();
+                route(&routes, String::from_utf8_lossy(&message).to_string());
+            }
+            // CRLF keep-alives between messages.
+            while buf.starts_with(b"\r\n") {
+                buf.drain(..2);
+            }
+        }
+    });
+    SipLink::Tls { writer, local }
+}
+
 /// One datagram, with its kernel arrival time when `cmsg` is given (and SO_TIMESTAMPNS is on).
 async fn receive(
     socket: &UdpSocket,
@@ -527,22 +703,11 @@ fn main() {
 
 async fn run(args: Arc<Args>) {
     let total = args.total.unwrap_or(args.concurrent);
-    let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let routes: Routes = Arc::default();
-    {
-        let (sip, routes) = (sip.clone(), routes.clone());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok((n, _)) = sip.recv_from(&mut buf).await {
-                let text = String::from_utf8_lossy(&buf[..n]).to_string();
-                if let Some(id) = header(&text, "Call-ID") {
-                    if let Some(tx) = routes.lock().unwrap().get(id) {
-                        let _ = tx.send(text);
-                    }
-                }
-            }
-        });
-    }
+    let sip = match &args.tls_ca {
+        None => udp_link(routes.clone()).await,
+        Some(ca) => tls_link(args.target, ca, routes.clone()).await,
+    };
     let report = Arc::new(Mutex::new(Report::default()));
     let slots = Arc::new(Semaphore::new(args.concurrent));
     let idle_rss = args.ivr_pid.and_then(|p| rss_kib(p, "VmRSS:"));
@@ -607,6 +772,14 @@ async fn run(args: Arc<Args>) {
                 ts: 0,
                 watch_from: None,
                 changed_at: None,
+                crypto: args.srtp.then(|| {
+                    let key = MasterKey::random();
+                    Crypto {
+                        outbound: Outbound::new(Suite::AesCm128HmacSha1_80, &key),
+                        inbound: None,
+                        key,
+                    }
+                }),
             },
             ivr_media: None,
             call_id,

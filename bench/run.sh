@@ -4,13 +4,25 @@
 # release binary on loopback, at each level of concurrent calls. Usage: bench/run.sh
 # Environment: LEVELS (default "100 500 1000 2000"), RATE calls/s (default 50: one PIN-check
 # thread does about 80 Argon2id logins a second here, and the ramp should not queue them),
-# LOADGEN_THREADS (default 2: one generator thread cannot keep up with 2000 callers' audio).
+# LOADGEN_THREADS (default 2: one generator thread cannot keep up with 2000 callers' audio),
+# MODE (default `rtp`; `srtp`: signalling over one TLS connection, media SRTP by SDES, with
+# encryption mandatory on the IVR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 cargo build --release --quiet --example loadgen
 out=bench/results
 mkdir -p "$out"
+mode=${MODE:-rtp}
+ivr_env=()
+loadgen_args=(--target 127.0.0.1:5070)
+if [ "$mode" = srtp ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/key.pem" -out "$out/cert.pem" -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE 2>/dev/null
+  ivr_env=(IVR_SIP__TLS_LISTEN=127.0.0.1:5071 IVR_TLS__CERT_FILE="$out/cert.pem"
+    IVR_TLS__KEY_FILE="$out/key.pem" IVR_RTP__ENCRYPTION=mandatory)
+  loadgen_args=(--target 127.0.0.1:5071 --tls-ca "$out/cert.pem" --srtp)
+fi
 echo "| calls | attempted/completed/failed | setup ms p50 / p99 | digit→response ms p50 / p99 | key→prompt stop ms p50 / p99 | pacing deviation ms p50 / p99 / max | same at wake-up ms p99 | seq gaps | IVR cores (steady) | calls per core | IVR RSS MiB (steady) | KiB per call | loadgen cores |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 # The IVR's RTP ports sit below Linux's ephemeral range (32768-60999), where the generator's are.
@@ -19,13 +31,13 @@ for n in ${LEVELS:-100 500 1000 2000}; do
   hold=$(( n / rate + 20 ))
   # One generator address stands for every caller: lift the per-source budgets.
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
-  IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 ./target/release/ivr 2>"$out/ivr-$n.log" &
+  env "${ivr_env[@]}" IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 ./target/release/ivr 2>"$out/ivr-$mode-$n.log" &
   pid=$!
   sleep 2
   # Warm-up: the first logins create the PIN-check buffer and malloc arenas once.
-  ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent 20 --rate 20 --hold-s 1 --ivr-pid "$pid" >/dev/null
-  ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent "$n" --rate "$rate" --hold-s "$hold" \
-    --ivr-pid "$pid" --json "$out/$n.json" --markdown --threads "${LOADGEN_THREADS:-2}"
+  ./target/release/examples/loadgen "${loadgen_args[@]}" --concurrent 20 --rate 20 --hold-s 1 --ivr-pid "$pid" >/dev/null
+  ./target/release/examples/loadgen "${loadgen_args[@]}" --concurrent "$n" --rate "$rate" --hold-s "$hold" \
+    --ivr-pid "$pid" --json "$out/$mode-$n.json" --markdown --threads "${LOADGEN_THREADS:-2}"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 done

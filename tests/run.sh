@@ -12,6 +12,7 @@ command -v pkg-config >/dev/null || packages+=(pkg-config)
 command -v sox >/dev/null || packages+=(sox)
 command -v svwar >/dev/null || packages+=(sipvicious)
 command -v espeak-ng >/dev/null || packages+=(espeak-ng)
+command -v tcpdump >/dev/null || packages+=(tcpdump)
 dpkg -s libopus-dev >/dev/null 2>&1 || packages+=(libopus-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
