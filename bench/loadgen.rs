@@ -572,8 +572,9 @@ async fn udp_link(routes: Routes) -> SipLink {
     SipLink::Udp(sip)
 }
 
-/// One TLS connection for every call's signalling: a writer task and a reader that frames
-/// messages by Content-Length.
+/// One TLS connection for every call's signalling, on a thread of its own so that hundreds of
+/// callers' tasks never delay its reads and writes: a writer, and a reader that frames messages
+/// by Content-Length.
 async fn tls_link(target: SocketAddr, ca: &std::path::Path, routes: Routes) -> SipLink {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -586,9 +587,30 @@ async fn tls_link(target: SocketAddr, ca: &std::path::Path, routes: Routes) -> S
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let (writer, outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (ready, connected) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(run_tls_link(target, config, routes, outgoing, ready));
+    });
+    let local = connected.await.expect("the TLS link connected");
+    SipLink::Tls { writer, local }
+}
+
+async fn run_tls_link(
+    target: SocketAddr,
+    config: rustls::ClientConfig,
+    routes: Routes,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    ready: tokio::sync::oneshot::Sender<SocketAddr>,
+) {
     let tcp = tokio::net::TcpStream::connect(target)
         .await
         .expect("connect to the TLS port");
+    tcp.set_nodelay(true).unwrap();
     let local = tcp.local_addr().unwrap();
     let name = rustls::pki_types::ServerName::from(target.ip());
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -596,7 +618,7 @@ async fn tls_link(target: SocketAddr, ca: &std::path::Path, routes: Routes) -> S
         .await
         .expect("TLS handshake");
     let (mut read, mut write) = tokio::io::split(tls);
-    let (writer, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+    let _ = ready.send(local);
     tokio::spawn(async move {
         while let Some(message) = outgoing.recv().await {
             if write.write_all(&message).await.is_err() {
@@ -604,33 +626,30 @@ async fn tls_link(target: SocketAddr, ca: &std::path::Path, routes: Routes) -> S
             }
         }
     });
-    tokio::spawn(async move {
-        let mut buf = Vec::new();
-        let mut chunk = vec![0u8; 65536];
-        while let Ok(n) = read.read(&mut chunk).await {
-            if n == 0 {
-                return;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            while let Some(head) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let text = String::from_utf8_lossy(&buf[..head]).to_string();
-                let body: usize = header(&text, "Content-Length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let len = head + 4 + body;
-                if buf.len() < len {
-                    break;
-                }
-                let message: Vec<u8> = buf.drain(..len).collect();
-                route(&routes, String::from_utf8_lossy(&message).to_string());
-            }
-            // CRLF keep-alives between messages.
-            while buf.starts_with(b"\r\n") {
-                buf.drain(..2);
-            }
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 65536];
+    while let Ok(n) = read.read(&mut chunk).await {
+        if n == 0 {
+            return;
         }
-    });
-    SipLink::Tls { writer, local }
+        buf.extend_from_slice(&chunk[..n]);
+        // CRLF keep-alives between messages.
+        while buf.starts_with(b"\r\n") {
+            buf.drain(..2);
+        }
+        while let Some(head) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&buf[..head]).to_string();
+            let body: usize = header(&text, "Content-Length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let len = head + 4 + body;
+            if buf.len() < len {
+                break;
+            }
+            let message: Vec<u8> = buf.drain(..len).collect();
+            route(&routes, String::from_utf8_lossy(&message).to_string());
+        }
+    }
 }
 
 /// One datagram, with its kernel arrival time when `cmsg` is given (and SO_TIMESTAMPNS is on).

@@ -377,6 +377,12 @@ impl Settings {
         if self.sip.codecs.is_empty() {
             bail!("sip.codecs must name at least one codec");
         }
+        if self.rtp.encryption == Encryption::Mandatory
+            && self.sip.tls_listen.is_none()
+            && !self.rtp.sdes_over_plain_sip
+        {
+            bail!("rtp.encryption = mandatory refuses every call without sip.tls_listen (SDES keys travel only over TLS unless rtp.sdes_over_plain_sip = true)");
+        }
         let a = &self.admission;
         if a.invites_per_second.is_nan()
             || a.invites_per_second <= 0.0

@@ -186,7 +186,8 @@ fn linphonec_over_tls_and_mandatory_srtp_logs_in_and_hears_the_prompts() {
 
 #[test]
 fn a_plain_offer_is_refused_when_encryption_is_mandatory() {
-    let ivr = Ivr::start("srtp-mandatory", &[("IVR_RTP__ENCRYPTION", "mandatory")]);
+    let dir = TempDir::new("srtp-mandatory");
+    let (ivr, ..) = secure_ivr("srtp-mandatory", &dir);
     let phone = RawPhone::new("127.0.0.1", &ivr);
     let reply = phone
         .final_response("plain-offer", Duration::from_secs(5))

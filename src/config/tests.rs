@@ -58,6 +58,8 @@ fn bad_codecs_ports_and_addresses_are_refused_with_their_key() {
         ("[rtp]\nports = \"30001-30001\"\n", "ports"),
         ("[rtp]\nports = \"lots\"\n", "ports"),
         ("[sip]\npublic_addr = \"ivr.example\"\n", "public_addr"),
+        ("[rtp]\nencryption = \"always\"\n", "encryption"),
+        ("[rtp]\nencryption = \"mandatory\"\n", "tls_listen"),
     ] {
         std::fs::write(&path, text).unwrap();
         let err = format!("{:#}", Settings::load(&path).unwrap_err());

@@ -158,7 +158,9 @@ pub struct RtpStream {
     latch: Latch,
     /// Nothing is sent before the ACK, so a forged INVITE cannot aim our RTP at a stranger.
     confirmed: bool,
-    crypto: Option<CallCrypto>,
+    /// Boxed: the expanded keys are larger than the rest of the stream, and most calls are
+    /// plain.
+    crypto: Option<Box<CallCrypto>>,
     /// SRTP packets refused over the call by reason, for its end line.
     srtp_refused: Vec<(SrtpError, u64)>,
     ssrc: u32,
@@ -197,7 +199,10 @@ impl RtpStream {
         let keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
         let tones = params.inband.then(InbandDetector::new);
         let latch = Latch::new(params.remote);
-        let crypto = params.srtp.clone().map(CallCrypto::new);
+        let crypto = params
+            .srtp
+            .clone()
+            .map(|keys| Box::new(CallCrypto::new(keys)));
         let now = Instant::now();
         RtpStream {
             call_id,

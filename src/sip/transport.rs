@@ -146,6 +146,7 @@ impl TransportHandle {
         tokio::spawn(async move {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
+                    without_nagle(&stream);
                     let writer = handle.adopt(stream, addr, Transport::Tcp);
                     let _ = writer.send(bytes).await;
                 }
@@ -193,6 +194,7 @@ impl TransportHandle {
                         tracing::warn!(%peer, "too many SIP TCP connections, refusing");
                         continue;
                     }
+                    without_nagle(&stream);
                     self.adopt(stream, peer, Transport::Tcp);
                 }
                 Err(e) => tracing::debug!("SIP TCP accept error: {e}"),
@@ -215,6 +217,7 @@ impl TransportHandle {
                 tracing::warn!(%peer, "too many SIP connections, refusing");
                 continue;
             }
+            without_nagle(&stream);
             let handle = self.clone();
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
@@ -299,5 +302,13 @@ impl TransportHandle {
             }
         });
         writer
+    }
+}
+
+/// Each SIP message is written whole: Nagle would hold a 200 behind the 100 Trying's
+/// unacknowledged segment for the peer's delayed-ACK time (tens of milliseconds).
+fn without_nagle(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("TCP_NODELAY not set: {e}");
     }
 }

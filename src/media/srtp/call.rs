@@ -20,10 +20,10 @@ impl CallCrypto {
 
     /// Applies renegotiated keys: a context is remade only when its own key changed, so our
     /// rollover counter and the caller's replay window carry on.
-    pub fn update(crypto: &mut Option<CallCrypto>, keys: Option<&SrtpKeys>) {
+    pub fn update(crypto: &mut Option<Box<CallCrypto>>, keys: Option<&SrtpKeys>) {
         match (crypto.as_mut(), keys) {
             (_, None) => *crypto = None,
-            (None, Some(keys)) => *crypto = Some(CallCrypto::new(keys.clone())),
+            (None, Some(keys)) => *crypto = Some(Box::new(CallCrypto::new(keys.clone()))),
             (Some(current), Some(keys)) if current.keys != *keys => {
                 if (current.keys.suite, &current.keys.outbound) != (keys.suite, &keys.outbound) {
                     current.outbound = Outbound::new(keys.suite, &keys.outbound);

@@ -148,3 +148,22 @@ fn our_late_offer_carries_a_key_only_where_it_may_travel() {
     ));
     assert!(read_answer(&wrong_tag, PCMU, &mandatory).is_err());
 }
+
+#[test]
+fn a_reinvite_may_rekey_the_caller_while_our_key_stays() {
+    let local = policy(Encryption::Mandatory, true);
+    let first = savp(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY}\r\n"
+    ));
+    let (before, _) = answer(&first, PCMU, &local).unwrap();
+    let rekeyed = MasterKey::random();
+    let second = savp(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+        rekeyed.to_base64()
+    ));
+    let (after, body) = answer(&second, PCMU, &local).unwrap();
+    let (before, after) = (before.srtp.unwrap(), after.srtp.unwrap());
+    assert_eq!(after.inbound.master, rekeyed);
+    assert_eq!(before.outbound, after.outbound);
+    assert!(body.contains(&local.key.to_base64()));
+}
