@@ -14,6 +14,7 @@ pub use crate::directory::auth0::settings::{Auth0Settings, Lookup, Secret};
 use crate::media::codec::Codec;
 use crate::session::negotiate::Encryption;
 use crate::sip::transaction::Timers;
+use crate::sip::transport::ConnectionLimits;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -261,6 +262,10 @@ pub struct SipSettings {
     pub answer_delay_ms: u64,
     /// SIP over TLS on this address (e.g. `0.0.0.0:5061`); off when unset.
     pub tls_listen: Option<SocketAddr>,
+    /// Seconds of silence before a TCP or TLS connection that has spoken is closed.
+    pub tcp_idle_s: u64,
+    /// TCP and TLS connections one IP address may hold at once.
+    pub tcp_connections_per_source: usize,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -268,6 +273,13 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl SipSettings {
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            idle: Duration::from_secs(self.tcp_idle_s),
+            per_source: self.tcp_connections_per_source,
+        }
+    }
+
     pub fn timers(&self) -> Timers {
         Timers {
             t1: Duration::from_millis(self.t1_ms),
@@ -294,6 +306,8 @@ impl Default for SipSettings {
             user_agent: format!("ivr/{}", env!("CARGO_PKG_VERSION")),
             answer_delay_ms: 0,
             tls_listen: None,
+            tcp_idle_s: 3600,
+            tcp_connections_per_source: 64,
         }
     }
 }
@@ -373,6 +387,9 @@ impl Settings {
             && (self.tls.cert_file.is_none() || self.tls.key_file.is_none())
         {
             bail!("sip.tls_listen needs tls.cert_file and tls.key_file");
+        }
+        if self.sip.tcp_idle_s == 0 || self.sip.tcp_connections_per_source == 0 {
+            bail!("sip.tcp_idle_s and sip.tcp_connections_per_source must be > 0");
         }
         if self.sip.codecs.is_empty() {
             bail!("sip.codecs must name at least one codec");

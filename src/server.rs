@@ -149,7 +149,8 @@ pub async fn serve(
         (Some(listen), Some(certs)) => Some((listen, certs.acceptor()?)),
         _ => None,
     };
-    let (transport, inbound) = TransportHandle::start(settings.sip.listen, tls).await?;
+    let limits = settings.sip.connection_limits();
+    let (transport, inbound) = TransportHandle::start(settings.sip.listen, tls, limits).await?;
     let public_ip = settings.public_ip();
     let public = SocketAddr::new(public_ip, transport.local_addr().port());
     let ports = settings.rtp.ports;

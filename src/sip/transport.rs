@@ -3,14 +3,16 @@
 //! TCP through a per-connection writer task).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_rustls::TlsAcceptor;
 
 use super::framing::{next_frame, Frame};
@@ -57,10 +59,60 @@ const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Parsed messages waiting for the user agent: a burst of this many is absorbed, then the
 /// readers wait (UDP datagrams beyond it wait in the kernel's buffer).
 const INBOUND_QUEUE: usize = 4096;
-/// Messages waiting to be written on one TCP connection.
-const TCP_WRITE_QUEUE: usize = 64;
+/// Bytes waiting to be written on one connection past which its next request is not read:
+/// a peer that pipelines requests faster than it reads the answers is slowed down, never
+/// answered partly.
+const READ_PAUSE_BACKLOG: usize = 64 * 1024;
+/// Bytes waiting on one connection past which it is closed: the peer has stopped reading.
+const MAX_BACKLOG: usize = 1024 * 1024;
+/// A connection must deliver its first whole message this soon (a scanner's idle sockets).
+const FIRST_MESSAGE_WITHIN: Duration = Duration::from_secs(10);
+/// A message, once begun, must be complete this soon (slowloris).
+const PARTIAL_MESSAGE_WITHIN: Duration = Duration::from_secs(5);
 
-type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>;
+/// What a TCP or TLS connection may hold on to.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Silence allowed on a connection that has delivered messages (a trunk's, between calls).
+    pub idle: Duration,
+    /// Connections one IP address may hold at once.
+    pub per_source: usize,
+}
+
+/// One TCP or TLS connection's write side, shared by whoever sends on it.
+#[derive(Clone)]
+struct Link {
+    writer: mpsc::UnboundedSender<Bytes>,
+    /// Bytes queued and not yet written.
+    backlog: Arc<AtomicUsize>,
+    /// Signalled each time the writer drains some of the backlog.
+    drained: Arc<Notify>,
+}
+
+impl Link {
+    /// Queues `bytes`; false when the connection is gone or its peer stopped reading.
+    fn send(&self, bytes: Bytes) -> bool {
+        let len = bytes.len();
+        if self.backlog.load(Ordering::Relaxed) + len > MAX_BACKLOG {
+            return false;
+        }
+        self.backlog.fetch_add(len, Ordering::Relaxed);
+        self.writer.send(bytes).is_ok()
+    }
+
+    /// Waits until the backlog is small enough to read another request.
+    async fn room_to_read(&self) {
+        while self.backlog.load(Ordering::Relaxed) > READ_PAUSE_BACKLOG {
+            let drained = self.drained.notified();
+            if self.backlog.load(Ordering::Relaxed) <= READ_PAUSE_BACKLOG {
+                return;
+            }
+            drained.await;
+        }
+    }
+}
+
+type Connections = Arc<Mutex<HashMap<SocketAddr, Link>>>;
 
 #[derive(Clone)]
 pub struct TransportHandle {
@@ -68,6 +120,7 @@ pub struct TransportHandle {
     connections: Connections,
     inbound: mpsc::Sender<Inbound>,
     local: SocketAddr,
+    limits: ConnectionLimits,
 }
 
 impl TransportHandle {
@@ -75,6 +128,7 @@ impl TransportHandle {
     pub async fn start(
         listen: SocketAddr,
         tls: Option<(SocketAddr, TlsAcceptor)>,
+        limits: ConnectionLimits,
     ) -> Result<(TransportHandle, mpsc::Receiver<Inbound>)> {
         let udp = Arc::new(
             UdpSocket::bind(listen)
@@ -91,6 +145,7 @@ impl TransportHandle {
             connections: Arc::default(),
             inbound,
             local,
+            limits,
         };
         tokio::spawn(handle.clone().udp_reader());
         tokio::spawn(handle.clone().tcp_acceptor(tcp));
@@ -120,7 +175,7 @@ impl TransportHandle {
                 // and we hold no client identity to open one with.
                 let sent = self
                     .connection(dest.addr)
-                    .is_some_and(|writer| writer.try_send(bytes).is_ok());
+                    .is_some_and(|link| link.send(bytes));
                 if !sent {
                     tracing::debug!(to = %dest.addr, "no open SIP TLS connection, message dropped");
                 }
@@ -128,7 +183,7 @@ impl TransportHandle {
         }
     }
 
-    fn connection(&self, addr: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+    fn connection(&self, addr: SocketAddr) -> Option<Link> {
         self.connections
             .lock()
             .ok()
@@ -136,8 +191,8 @@ impl TransportHandle {
     }
 
     fn send_tcp(&self, addr: SocketAddr, bytes: Bytes) {
-        if let Some(writer) = self.connection(addr) {
-            if writer.try_send(bytes).is_err() {
+        if let Some(link) = self.connection(addr) {
+            if !link.send(bytes) {
                 tracing::debug!(to = %addr, "SIP TCP connection busy or closed, message dropped");
             }
             return;
@@ -147,8 +202,8 @@ impl TransportHandle {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     without_nagle(&stream);
-                    let writer = handle.adopt(stream, addr, Transport::Tcp);
-                    let _ = writer.send(bytes).await;
+                    let link = handle.adopt(stream, addr, Transport::Tcp);
+                    link.send(bytes);
                 }
                 Err(e) => tracing::debug!(to = %addr, "SIP TCP connect failed: {e}"),
             }
@@ -190,8 +245,7 @@ impl TransportHandle {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    if self.is_full() {
-                        tracing::warn!(%peer, "too many SIP TCP connections, refusing");
+                    if self.is_full(peer.ip()) {
                         continue;
                     }
                     without_nagle(&stream);
@@ -213,8 +267,7 @@ impl TransportHandle {
                     continue;
                 }
             };
-            if self.is_full() {
-                tracing::warn!(%peer, "too many SIP connections, refusing");
+            if self.is_full(peer.ip()) {
                 continue;
             }
             without_nagle(&stream);
@@ -232,37 +285,70 @@ impl TransportHandle {
         }
     }
 
-    fn is_full(&self) -> bool {
-        self.connections
-            .lock()
-            .map_or(true, |c| c.len() >= MAX_TCP_CONNECTIONS)
+    /// Whether a new connection from `ip` must be refused: too many in all, or from it.
+    fn is_full(&self, ip: IpAddr) -> bool {
+        let Ok(connections) = self.connections.lock() else {
+            return true;
+        };
+        if connections.len() >= MAX_TCP_CONNECTIONS {
+            tracing::warn!(%ip, "too many SIP connections, refusing");
+            return true;
+        }
+        let from_ip = connections.keys().filter(|a| a.ip() == ip).count();
+        if from_ip >= self.limits.per_source {
+            tracing::debug!(%ip, "SIP connections per source at their limit, refusing");
+            return true;
+        }
+        false
     }
 
     /// Registers a connection and starts its reader and writer.
-    fn adopt<S>(&self, stream: S, peer: SocketAddr, transport: Transport) -> mpsc::Sender<Bytes>
+    fn adopt<S>(&self, stream: S, peer: SocketAddr, transport: Transport) -> Link
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (mut read, mut write) = tokio::io::split(stream);
-        let (writer, mut outgoing) = mpsc::channel::<Bytes>(TCP_WRITE_QUEUE);
+        let (writer, mut outgoing) = mpsc::unbounded_channel::<Bytes>();
+        let link = Link {
+            writer,
+            backlog: Arc::default(),
+            drained: Arc::default(),
+        };
         if let Ok(mut c) = self.connections.lock() {
-            c.insert(peer, writer.clone());
+            c.insert(peer, link.clone());
         }
+        let (backlog, drained) = (link.backlog.clone(), link.drained.clone());
         tokio::spawn(async move {
             while let Some(bytes) = outgoing.recv().await {
-                if write.write_all(&bytes).await.is_err() {
+                let written = write.write_all(&bytes).await;
+                backlog.fetch_sub(bytes.len(), Ordering::Relaxed);
+                drained.notify_waiters();
+                if written.is_err() {
                     break;
                 }
             }
         });
         let handle = self.clone();
-        let ours = writer.clone();
+        let ours = link.clone();
+        let idle = self.limits.idle;
         tokio::spawn(async move {
             let mut buf = BytesMut::with_capacity(8192);
+            let mut spoke = false;
+            let mut partial_since = None;
             'read: loop {
-                match read.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+                let now = tokio::time::Instant::now();
+                let deadline = match (partial_since, spoke) {
+                    (Some(since), _) => since + PARTIAL_MESSAGE_WITHIN,
+                    (None, false) => now + FIRST_MESSAGE_WITHIN,
+                    (None, true) => now + idle,
+                };
+                match tokio::time::timeout_at(deadline, read.read_buf(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(_)) => {}
+                    Err(_) => {
+                        tracing::debug!(%peer, partial = partial_since.is_some(), spoke, "closing a silent or stalled SIP connection");
+                        break;
+                    }
                 }
                 loop {
                     match next_frame(&buf) {
@@ -273,11 +359,14 @@ impl TransportHandle {
                         Frame::TooLarge { head } => {
                             tracing::debug!(%peer, "closing SIP TCP connection: message over the size limit");
                             if let Some(reply) = message::too_large_reply(&buf[..head], peer) {
-                                let _ = ours.send(reply).await;
+                                ours.send(reply);
                             }
                             break 'read;
                         }
                         Frame::Message { len } => {
+                            ours.room_to_read().await;
+                            spoke = true;
+                            partial_since = None;
                             let frame = buf.split_to(len);
                             let inbound = Inbound {
                                 message: message::parse(&frame, peer),
@@ -294,14 +383,21 @@ impl TransportHandle {
                         }
                     }
                 }
+                if buf.is_empty() {
+                    partial_since = None;
+                } else {
+                    partial_since.get_or_insert_with(tokio::time::Instant::now);
+                }
             }
             if let Ok(mut c) = handle.connections.lock() {
-                if c.get(&peer).is_some_and(|w| w.same_channel(&ours)) {
+                if c.get(&peer)
+                    .is_some_and(|l| l.writer.same_channel(&ours.writer))
+                {
                     c.remove(&peer);
                 }
             }
         });
-        writer
+        link
     }
 }
 
