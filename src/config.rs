@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::directory::auth0::settings::{Auth0Settings, Lookup, Secret};
 use crate::media::codec::Codec;
 use crate::session::negotiate::Encryption;
+use crate::sip::allow::AllowList;
 use crate::sip::transaction::Timers;
 use crate::sip::transport::ConnectionLimits;
 
@@ -266,6 +267,10 @@ pub struct SipSettings {
     pub tcp_idle_s: u64,
     /// TCP and TLS connections one IP address may hold at once.
     pub tcp_connections_per_source: usize,
+    /// Addresses or CIDRs that may send INVITEs (the trunk's ranges); empty: everyone.
+    pub allow: Vec<String>,
+    /// INVITEs from elsewhere get no answer instead of 403.
+    pub allow_silent_drop: bool,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -273,6 +278,10 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl SipSettings {
+    pub fn allow_list(&self) -> Result<AllowList> {
+        AllowList::parse(&self.allow, self.allow_silent_drop).map_err(|e| anyhow::anyhow!(e))
+    }
+
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             idle: Duration::from_secs(self.tcp_idle_s),
@@ -308,6 +317,8 @@ impl Default for SipSettings {
             tls_listen: None,
             tcp_idle_s: 3600,
             tcp_connections_per_source: 64,
+            allow: Vec::new(),
+            allow_silent_drop: false,
         }
     }
 }
@@ -388,6 +399,7 @@ impl Settings {
         {
             bail!("sip.tls_listen needs tls.cert_file and tls.key_file");
         }
+        self.sip.allow_list()?;
         if self.sip.tcp_idle_s == 0 || self.sip.tcp_connections_per_source == 0 {
             bail!("sip.tcp_idle_s and sip.tcp_connections_per_source must be > 0");
         }

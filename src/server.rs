@@ -177,6 +177,9 @@ pub async fn serve(
         listen = %transport.local_addr(), tls = ?settings.sip.tls_listen, %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
         "IVR listening on UDP and TCP"
     );
+    if settings.sip.allow.is_empty() && is_public(public_ip) {
+        tracing::warn!(%public_ip, "sip.allow is empty: anyone on the internet may start calls; list your trunk's address ranges");
+    }
     let (events_tx, events) = mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let ua_config = UaConfig {
@@ -194,6 +197,7 @@ pub async fn serve(
             capacity: pool.capacity(),
             unproven_share: settings.admission.unproven_share,
         },
+        allow: settings.sip.allow_list()?,
     };
     tokio::spawn(driver::run(
         UserAgent::new(ua_config),
@@ -242,6 +246,25 @@ fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
         send: n.direction.sends(),
         peer_sends: n.peer_sends,
         srtp: n.srtp.clone(),
+    }
+}
+
+/// An address the internet can reach (not loopback, private, link-local or documentation).
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_documentation())
+        }
+        IpAddr::V6(v6) => {
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80)
+        }
     }
 }
 

@@ -59,6 +59,7 @@ fn bad_codecs_ports_and_addresses_are_refused_with_their_key() {
         ("[rtp]\nports = \"lots\"\n", "ports"),
         ("[sip]\npublic_addr = \"ivr.example\"\n", "public_addr"),
         ("[rtp]\nencryption = \"always\"\n", "encryption"),
+        ("[sip]\nallow = [\"trunk.example\"]\n", "sip.allow"),
         ("[rtp]\nencryption = \"mandatory\"\n", "tls_listen"),
     ] {
         std::fs::write(&path, text).unwrap();

@@ -50,6 +50,8 @@ pub enum Refusal {
     Share,
     /// Too many sources at once.
     Sources,
+    /// The source is not on the allow-list.
+    NotAllowed,
 }
 
 impl Refusal {
@@ -59,6 +61,16 @@ impl Refusal {
             Refusal::Pending => "pending",
             Refusal::Share => "share",
             Refusal::Sources => "sources",
+            Refusal::NotAllowed => "not_allowed",
+        }
+    }
+
+    /// The answer a refused INVITE got.
+    pub fn answer(self, silent: bool) -> &'static str {
+        match (self, silent) {
+            (_, true) => "ignored",
+            (Refusal::NotAllowed, false) => "403",
+            (_, false) => "503",
         }
     }
 }
@@ -169,6 +181,11 @@ impl Admission {
             _ => 0,
         };
         self.refuse(refusal, ignoring, retry_after.max(1))
+    }
+
+    /// Counts a refusal decided elsewhere (the allow-list) into the same report.
+    pub fn note_refusal(&mut self, refusal: Refusal, silent: bool) {
+        *self.refusals.entry((refusal, silent)).or_default() += 1;
     }
 
     fn refuse(&mut self, refusal: Refusal, ignoring: bool, retry_after: u32) -> Verdict {

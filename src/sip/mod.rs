@@ -3,6 +3,7 @@
 //! layer above through events and commands.
 
 pub mod admission;
+pub mod allow;
 pub mod dialog;
 pub mod driver;
 pub mod framing;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::leg::{Leg, State};
 use super::{CallRef, Decline, EndReason, TimerKey, UaEvent, UserAgent};
 use crate::metrics::{Reason, METRICS};
-use crate::sip::admission::Verdict;
+use crate::sip::admission::{Refusal, Verdict};
 use crate::sip::dialog::{new_tag, Dialog};
 use crate::sip::message::{self, Request, ALLOW};
 use crate::sip::transaction::{InviteServer, NonInviteClient, TimerAction};
@@ -21,6 +21,20 @@ impl UserAgent {
         source: SocketAddr,
         transport: Transport,
     ) {
+        if !self.config.allow.permits(source.ip()) {
+            let silent = self.config.allow.silent;
+            let reason = Refusal::NotAllowed.as_str();
+            METRICS
+                .admission_refusals
+                .get_or_create(&Reason { reason })
+                .inc();
+            self.admission.note_refusal(Refusal::NotAllowed, silent);
+            self.arm_refusal_report(now);
+            if !silent {
+                self.refuse_invite(&req, source, transport, (403, "Forbidden"), None);
+            }
+            return;
+        }
         match self.admission.on_invite(source.ip(), now) {
             Verdict::Admit => {}
             Verdict::Busy {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::admission::{Admission, AdmissionLimits};
+use super::allow::AllowList;
 use super::message::{self, Message};
 use super::transaction::{NonInviteServer, TimerAction, Timers};
 use super::transport::{Destination, Inbound, Transport};
@@ -131,6 +132,8 @@ pub struct UaConfig {
     /// shorter than Timer H (64·T1), so a never-ACKed INVITE holds a port only briefly.
     pub ack_wait: Duration,
     pub admission: AdmissionLimits,
+    /// Who may start calls.
+    pub allow: AllowList,
     /// The Retry-After of the 503s a draining agent answers with.
     pub drain_retry_after: Duration,
 }
@@ -366,7 +369,7 @@ impl UserAgent {
     fn report_refusals(&mut self) {
         self.report_armed = false;
         for (refusal, silent, count) in self.admission.take_refusals() {
-            let answer = if silent { "ignored" } else { "503" };
+            let answer = refusal.answer(silent);
             tracing::warn!(
                 reason = refusal.as_str(),
                 answer,

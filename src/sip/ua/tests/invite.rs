@@ -204,3 +204,45 @@ fn a_draining_agent_refuses_new_calls_and_probes_but_keeps_its_calls() {
     assert_eq!(phone.statuses(), [200]);
     assert_eq!(phone.events(), [UaEvent::InfoDigit { call, digit: '1' }]);
 }
+
+#[test]
+fn only_the_allowed_ranges_may_call() {
+    let allow = |silent| AllowList::parse(&["192.0.2.0/24".to_string()], silent).unwrap();
+    let mut phone = Phone::new(UaConfig {
+        allow: allow(false),
+        ..config()
+    });
+    assert_eq!(
+        phone.answer_new_call().1,
+        [100, 200],
+        "192.0.2.1 is in the range"
+    );
+
+    let mut stranger = Phone::new(UaConfig {
+        allow: allow(false),
+        ..config()
+    });
+    stranger.source = "203.0.113.9:5060".parse().unwrap();
+    stranger.invite("inv1", SDP);
+    assert_eq!(stranger.statuses(), [403]);
+    assert!(
+        stranger.events().is_empty(),
+        "no call is offered to the layer above"
+    );
+    stranger.request("OPTIONS", "opt1", "", "");
+    assert_eq!(
+        stranger.statuses(),
+        [200],
+        "OPTIONS is still answered, as probes expect"
+    );
+
+    let mut ignored = Phone::new(UaConfig {
+        allow: allow(true),
+        ..config()
+    });
+    ignored.source = "203.0.113.9:5060".parse().unwrap();
+    ignored.invite("inv1", SDP);
+    ignored.advance(Duration::from_secs(40));
+    assert!(ignored.sent().is_empty(), "silent drop: nothing at all");
+    assert!(ignored.events().is_empty());
+}

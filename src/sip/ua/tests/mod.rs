@@ -9,6 +9,7 @@ use super::*;
 mod in_dialog;
 mod invite;
 use crate::sip::admission::AdmissionLimits;
+use crate::sip::allow::AllowList;
 
 const CALLER: &str = "192.0.2.1:5070";
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
@@ -28,6 +29,7 @@ fn config() -> UaConfig {
             capacity: 100,
             unproven_share: 0.5,
         },
+        allow: AllowList::default(),
         drain_retry_after: Duration::from_secs(30),
     }
 }
