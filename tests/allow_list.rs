@@ -12,7 +12,9 @@ use support::Ivr;
 fn only_the_trunks_range_may_call() {
     let ivr = Ivr::start("allow", &[("IVR_SIP__ALLOW", r#"["127.0.0.1/32"]"#)]);
     let trunk = RawPhone::new("127.0.0.1", &ivr);
-    let call = trunk.call("allowed-call").expect("the trunk's call is answered");
+    let call = trunk
+        .call("allowed-call")
+        .expect("the trunk's call is answered");
     trunk.bye(&call);
 
     let stranger = RawPhone::new("127.0.0.2", &ivr);
@@ -20,7 +22,10 @@ fn only_the_trunks_range_may_call() {
         .final_response("stranger-call", Duration::from_secs(3))
         .expect("an answer");
     assert_eq!(status(&reply), 403, "{reply}");
-    ivr.wait_for_line(&["INVITEs refused", "not_allowed", "answer=\"403\""], Duration::from_secs(15));
+    ivr.wait_for_line(
+        &["INVITEs refused", "not_allowed", "answer=\"403\""],
+        Duration::from_secs(15),
+    );
 }
 
 #[test]
@@ -33,7 +38,13 @@ fn silent_drop_answers_strangers_nothing() {
         ],
     );
     let stranger = RawPhone::new("127.0.0.2", &ivr);
-    assert_eq!(stranger.final_response("silent", Duration::from_secs(3)), None);
+    assert_eq!(
+        stranger.final_response("silent", Duration::from_secs(3)),
+        None
+    );
     let trunk = RawPhone::new("127.0.0.1", &ivr);
-    assert!(trunk.call("allowed").is_ok(), "the trunk still gets through");
+    assert!(
+        trunk.call("allowed").is_ok(),
+        "the trunk still gets through"
+    );
 }

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod allow;
 pub mod dialog;
+pub mod digest;
 pub mod driver;
 pub mod framing;
 pub mod info;
