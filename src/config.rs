@@ -11,6 +11,9 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use crate::directory::auth0::settings::{Auth0Settings, Lookup, Secret};
+pub use trunk::TrunkSettings;
+
+mod trunk;
 use crate::media::codec::Codec;
 use crate::session::negotiate::Encryption;
 use crate::sip::allow::AllowList;
@@ -35,6 +38,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub speech: SpeechSettings,
     pub tls: TlsSettings,
+    pub trunk: TrunkSettings,
 }
 
 /// The certificate SIP over TLS presents (`sip.tls_listen`).
@@ -381,6 +385,11 @@ impl Settings {
         let settings: Settings = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if let Some(source) = figment.find_metadata("trunk.password") {
+            if !source.name.to_lowercase().contains("environment") {
+                bail!("trunk.password must not be in {}: set IVR_TRUNK__PASSWORD or trunk.password_file", path.display());
+            }
+        }
         if let Some(source) = figment.find_metadata("auth0.client_secret") {
             if !source.name.to_lowercase().contains("environment") {
                 bail!("auth0.client_secret must not be in {}: set IVR_AUTH0__CLIENT_SECRET or auth0.client_secret_file", path.display());
@@ -400,6 +409,7 @@ impl Settings {
             bail!("sip.tls_listen needs tls.cert_file and tls.key_file");
         }
         self.sip.allow_list()?;
+        self.trunk.validate()?;
         if self.sip.tcp_idle_s == 0 || self.sip.tcp_connections_per_source == 0 {
             bail!("sip.tcp_idle_s and sip.tcp_connections_per_source must be > 0");
         }

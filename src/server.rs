@@ -198,9 +198,12 @@ pub async fn serve(
             unproven_share: settings.admission.unproven_share,
         },
         allow: settings.sip.allow_list()?,
+        trunks: settings.trunk.resolve().await?.into_iter().collect(),
     };
+    let mut user_agent = UserAgent::new(ua_config);
+    user_agent.start(std::time::Instant::now());
     tokio::spawn(driver::run(
-        UserAgent::new(ua_config),
+        user_agent,
         transport,
         inbound,
         commands_rx,

@@ -38,6 +38,14 @@ fn a_client_secret_in_the_settings_file_is_refused() {
         !err.contains("oops"),
         "the refusal must not echo the secret: {err}"
     );
+    let trunk =
+        "[trunk]\nregistrar = \"sip:sip.example.net\"\nusername = \"ivr\"\npassword = \"oops\"\n";
+    std::fs::write(&path, trunk).unwrap();
+    let err = Settings::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("IVR_TRUNK__PASSWORD") && !err.contains("oops"),
+        "{err}"
+    );
 }
 
 #[test]

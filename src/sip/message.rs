@@ -51,6 +51,12 @@ pub struct Response {
     pub branch: Option<String>,
     pub cseq_method: Method,
     pub call_id: String,
+    /// A digest challenge: (`Proxy-Authenticate` rather than `WWW-Authenticate`, its value).
+    pub challenge: Option<(bool, String)>,
+    pub expires: Option<u32>,
+    pub min_expires: Option<u32>,
+    /// Every Contact value (a registrar lists each binding).
+    pub contacts: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -123,6 +129,10 @@ struct Gathered<'a> {
     require: Vec<&'a str>,
     content_type: Option<&'a str>,
     asserted_identity: Option<&'a str>,
+    contacts: Vec<&'a str>,
+    challenge: Option<(bool, &'a str)>,
+    expires: Option<&'a str>,
+    min_expires: Option<&'a str>,
 }
 
 impl<'a> Gathered<'a> {
@@ -136,7 +146,14 @@ impl<'a> Gathered<'a> {
                 Header::CallId(v) => _ = g.call_id.get_or_insert(v.value()),
                 Header::CSeq(v) => _ = g.cseq.get_or_insert(v.value()),
                 Header::MaxForwards(v) => _ = g.max_forwards.get_or_insert(v.value()),
-                Header::Contact(v) => _ = g.contact.get_or_insert(v.value()),
+                Header::Contact(v) => {
+                    g.contact.get_or_insert(v.value());
+                    g.contacts.push(v.value());
+                }
+                Header::WwwAuthenticate(v) => _ = g.challenge.get_or_insert((false, v.value())),
+                Header::ProxyAuthenticate(v) => _ = g.challenge.get_or_insert((true, v.value())),
+                Header::Expires(v) => _ = g.expires.get_or_insert(v.value()),
+                Header::MinExpires(v) => _ = g.min_expires.get_or_insert(v.value()),
                 Header::RecordRoute(v) => g.record_route.push(v.value()),
                 Header::Require(v) => g.require.push(v.value()),
                 Header::ContentType(v) => _ = g.content_type.get_or_insert(v.value()),
@@ -226,6 +243,10 @@ fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
         branch: via.split(',').next().and_then(parse_via).map(|v| v.branch),
         cseq_method,
         call_id: h.call_id.unwrap_or_default().trim().to_string(),
+        challenge: h.challenge.map(|(proxy, v)| (proxy, v.trim().to_string())),
+        expires: h.expires.and_then(|v| v.trim().parse().ok()),
+        min_expires: h.min_expires.and_then(|v| v.trim().parse().ok()),
+        contacts: split_list(h.contacts),
     })
 }
 

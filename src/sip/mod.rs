@@ -10,6 +10,7 @@ pub mod driver;
 pub mod framing;
 pub mod info;
 pub mod message;
+pub mod registration;
 pub mod tls;
 pub mod transaction;
 pub mod transport;

@@ -21,7 +21,7 @@ impl UserAgent {
         source: SocketAddr,
         transport: Transport,
     ) {
-        if !self.config.allow.permits(source.ip()) {
+        if !self.config.allow.permits(source.ip()) && !self.is_trunk(source.ip()) {
             let silent = self.config.allow.silent;
             let reason = Refusal::NotAllowed.as_str();
             METRICS

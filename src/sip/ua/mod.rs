@@ -14,6 +14,7 @@ mod leg;
 mod requests;
 #[cfg(test)]
 mod tests;
+mod trunks;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -21,10 +22,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rsip::Method;
 
 use super::admission::{Admission, AdmissionLimits};
 use super::allow::AllowList;
 use super::message::{self, Message};
+use super::registration::{Registration, Trunk};
 use super::transaction::{NonInviteServer, TimerAction, Timers};
 use super::transport::{Destination, Inbound, Transport};
 use leg::Leg;
@@ -132,8 +135,10 @@ pub struct UaConfig {
     /// shorter than Timer H (64·T1), so a never-ACKed INVITE holds a port only briefly.
     pub ack_wait: Duration,
     pub admission: AdmissionLimits,
-    /// Who may start calls.
+    /// Who may start calls (besides the trunks).
     pub allow: AllowList,
+    /// Trunks to register with.
+    pub trunks: Vec<Trunk>,
     /// The Retry-After of the 503s a draining agent answers with.
     pub drain_retry_after: Duration,
 }
@@ -150,6 +155,7 @@ enum TimerKey {
     Call(CallRef),
     Server(String, String),
     RefusalReport,
+    Registration(usize),
 }
 
 pub struct UserAgent {
@@ -168,13 +174,29 @@ pub struct UserAgent {
     admission: Admission,
     report_armed: bool,
     draining: bool,
+    /// Each trunk's registration and when its timer is armed.
+    registrations: Vec<(Registration, Option<Instant>)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
 }
 
 impl UserAgent {
     pub fn new(config: UaConfig) -> Self {
+        let registrations = config
+            .trunks
+            .iter()
+            .map(|trunk| {
+                let local = match (trunk.destination.transport, config.tls_port) {
+                    (Transport::Tls, Some(port)) => SocketAddr::new(config.public.ip(), port),
+                    _ => config.public,
+                };
+                let registration =
+                    Registration::new(trunk.clone(), local, &config.user_agent, config.timers);
+                (registration, None)
+            })
+            .collect();
         UserAgent {
+            registrations,
             next_ref: 1,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
@@ -216,6 +238,9 @@ impl UserAgent {
             Ok(Message::Request(req)) => {
                 self.on_request(now, req, inbound.source, inbound.transport)
             }
+            Ok(Message::Response(resp)) if resp.cseq_method == Method::Register => {
+                self.registration_response(now, &resp)
+            }
             Ok(Message::Response(resp)) => self.on_bye_response(now, resp),
             Err(unusable) => {
                 tracing::debug!(source = %inbound.source, "unusable SIP message: {}", unusable.why);
@@ -238,6 +263,7 @@ impl UserAgent {
             UaCommand::Drain => {
                 tracing::info!(calls = self.calls.len(), "draining: new calls get 503");
                 self.draining = true;
+                self.unregister_all(now);
             }
         }
     }
@@ -253,6 +279,7 @@ impl UserAgent {
             };
             match key {
                 TimerKey::RefusalReport => self.report_refusals(),
+                TimerKey::Registration(index) => self.registration_timer(now, index, at),
                 TimerKey::Server(branch, method) => self.server_timer(now, at, (branch, method)),
                 TimerKey::Call(r) => {
                     let Some(call) = self.calls.get_mut(&r) else {
@@ -321,7 +348,7 @@ impl UserAgent {
                 };
                 (server.next_deadline(), armed)
             }
-            TimerKey::RefusalReport => return,
+            TimerKey::RefusalReport | TimerKey::Registration(_) => return,
         };
         if next != *armed {
             *armed = next;

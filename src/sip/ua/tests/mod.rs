@@ -30,6 +30,7 @@ fn config() -> UaConfig {
             unproven_share: 0.5,
         },
         allow: AllowList::default(),
+        trunks: Vec::new(),
         drain_retry_after: Duration::from_secs(30),
     }
 }

@@ -1,0 +1,180 @@
+//! `[trunk]`: the SIP trunk the IVR registers with, when it wants registration.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+use crate::sip::registration::Trunk;
+use crate::sip::transport::{Destination, Transport};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrunkSettings {
+    /// The registrar, `sip:sip.provider.example` (`;transport=tcp` for TCP); empty: none.
+    pub registrar: String,
+    pub username: String,
+    /// From the environment only (`IVR_TRUNK__PASSWORD`), or `password_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// Seconds of registration asked for.
+    pub expires: u32,
+    /// Send REGISTER here instead of the registrar's own address (`host[:port]`).
+    pub outbound_proxy: String,
+}
+
+impl Default for TrunkSettings {
+    fn default() -> Self {
+        TrunkSettings {
+            registrar: String::new(),
+            username: String::new(),
+            password: None,
+            password_file: None,
+            expires: 3600,
+            outbound_proxy: String::new(),
+        }
+    }
+}
+
+/// The parts of a registrar URI that say where to send.
+struct Target {
+    host: String,
+    port: u16,
+    transport: Transport,
+}
+
+fn target(uri: &str) -> Result<Target> {
+    let (scheme, rest) = uri
+        .split_once(':')
+        .context("trunk.registrar: expected sip:host")?;
+    if scheme.eq_ignore_ascii_case("sips") || rest.to_ascii_lowercase().contains("transport=tls") {
+        bail!(
+            "trunk.registrar: registering over TLS is not supported yet; use sip: over UDP or TCP"
+        );
+    }
+    if !scheme.eq_ignore_ascii_case("sip") {
+        bail!("trunk.registrar: expected a sip: URI, got {uri:?}");
+    }
+    let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
+    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    let transport = if params.to_ascii_lowercase().contains("transport=tcp") {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
+    let (host, port) = split_host_port(hostport)?;
+    Ok(Target {
+        host,
+        port,
+        transport,
+    })
+}
+
+fn split_host_port(text: &str) -> Result<(String, u16)> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => {
+            (h, p.parse().with_context(|| format!("port in {text:?}"))?)
+        }
+        _ => (text, 5060),
+    };
+    let host = host.trim_matches(['[', ']']).to_string();
+    if host.is_empty() {
+        bail!("no host in {text:?}");
+    }
+    Ok((host, port))
+}
+
+impl TrunkSettings {
+    pub fn enabled(&self) -> bool {
+        !self.registrar.is_empty()
+    }
+
+    /// Checks the settings without touching the network.
+    pub fn validate(&self) -> Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        target(&self.registrar)?;
+        if self.username.is_empty() {
+            bail!("trunk.username is required with trunk.registrar");
+        }
+        if self.password.is_none() && self.password_file.is_none() {
+            bail!("trunk: set IVR_TRUNK__PASSWORD or trunk.password_file");
+        }
+        if self.expires == 0 {
+            bail!("trunk.expires must be > 0");
+        }
+        if !self.outbound_proxy.is_empty() {
+            split_host_port(&self.outbound_proxy).context("trunk.outbound_proxy")?;
+        }
+        Ok(())
+    }
+
+    fn password(&self) -> Result<String> {
+        if let Some(secret) = &self.password {
+            return Ok(secret.expose().to_string());
+        }
+        let path = self.password_file.as_ref().context("trunk: no password")?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("trunk.password_file {}", path.display()))?;
+        Ok(text.trim().to_string())
+    }
+
+    /// The trunk with its registrar (or outbound proxy) resolved to an address.
+    pub async fn resolve(&self) -> Result<Option<Trunk>> {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        let registrar = target(&self.registrar)?;
+        let (host, port) = if self.outbound_proxy.is_empty() {
+            (registrar.host.clone(), registrar.port)
+        } else {
+            split_host_port(&self.outbound_proxy)?
+        };
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .with_context(|| format!("resolving the trunk's registrar {host}"))?
+            .find(|a| a.is_ipv4())
+            .with_context(|| format!("no IPv4 address for {host}"))?;
+        Ok(Some(Trunk {
+            registrar: self
+                .registrar
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            domain: registrar.host,
+            destination: Destination {
+                transport: registrar.transport,
+                addr,
+            },
+            username: self.username.clone(),
+            password: self.password()?,
+            expires: self.expires,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrar_uris_are_read_or_refused() {
+        let t = target("sip:sip.example.net").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.transport),
+            ("sip.example.net", 5060, Transport::Udp)
+        );
+        let t = target("sip:10.0.0.1:5080;transport=tcp").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.transport),
+            ("10.0.0.1", 5080, Transport::Tcp)
+        );
+        assert!(target("sips:sip.example.net").is_err());
+        assert!(target("http://x").is_err());
+        assert!(target("sip:").is_err());
+    }
+}

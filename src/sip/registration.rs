@@ -1,0 +1,331 @@
+//! Registering with a trunk (RFC 3261 §10), sans I/O: one Call-ID for the registration's life
+//! and a growing CSeq, digest challenges answered (a stale nonce is no failure), 423
+//! Min-Expires honoured, a refresh before the granted expiry, retries with backoff and jitter
+//! after failures, and `Expires: 0` on the way out.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::dialog::{new_branch, new_tag};
+use super::digest::Challenge;
+use super::message::Response;
+use super::transaction::{NonInviteClient, TimerAction, Timers};
+use super::transport::Destination;
+
+/// Retries after a failure start here and double up to `MAX_RETRY`.
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+const MAX_RETRY: Duration = Duration::from_secs(1800);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    /// The Request-URI of REGISTER: `sip:registrar.example.com`.
+    pub registrar: String,
+    /// The registrar's domain, for the address of record `sip:username@domain`.
+    pub domain: String,
+    /// Where REGISTER goes: the registrar's (or outbound proxy's) resolved address.
+    pub destination: Destination,
+    pub username: String,
+    pub password: String,
+    /// Seconds asked for.
+    pub expires: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Registering,
+    Registered,
+    /// Refused or unreachable; a retry is scheduled.
+    Failed,
+    Unregistered,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Registering => "registering",
+            Status::Registered => "registered",
+            Status::Failed => "failed",
+            Status::Unregistered => "unregistered",
+        }
+    }
+}
+
+/// A challenge being answered: which header it came in, and how often its nonce was used.
+struct Credentials {
+    proxy: bool,
+    challenge: Challenge,
+    nc: u32,
+}
+
+pub struct Registration {
+    trunk: Trunk,
+    local: SocketAddr,
+    contact: String,
+    user_agent: String,
+    timers: Timers,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    expires: u32,
+    credentials: Option<Credentials>,
+    /// The request in flight: its branch and transaction.
+    pending: Option<(String, NonInviteClient)>,
+    /// The request in flight carried credentials for the nonce it was challenged with.
+    answered_challenge: bool,
+    /// When to register again (refresh or retry).
+    next: Option<Instant>,
+    failures: u32,
+    leaving: bool,
+    status: Status,
+}
+
+impl Registration {
+    /// `local` is the address our Contact names (the public one).
+    pub fn new(trunk: Trunk, local: SocketAddr, user_agent: &str, timers: Timers) -> Registration {
+        let transport = match trunk.destination.transport {
+            super::transport::Transport::Udp => "",
+            super::transport::Transport::Tcp => ";transport=tcp",
+            super::transport::Transport::Tls => ";transport=tls",
+        };
+        Registration {
+            local,
+            contact: format!("<sip:{}@{local}{transport}>", trunk.username),
+            expires: trunk.expires,
+            trunk,
+            user_agent: user_agent.to_string(),
+            timers,
+            call_id: format!("{}@ivr", new_tag()),
+            from_tag: new_tag(),
+            cseq: 0,
+            credentials: None,
+            pending: None,
+            answered_challenge: false,
+            next: None,
+            failures: 0,
+            leaving: false,
+            status: Status::Registering,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    pub fn trunk(&self) -> &Trunk {
+        &self.trunk
+    }
+
+    /// Sends the first REGISTER.
+    pub fn start(&mut self, now: Instant) -> Option<(Destination, Bytes)> {
+        Some(self.send(now))
+    }
+
+    /// Sends `Expires: 0` (once), so the trunk stops routing calls here.
+    pub fn unregister(&mut self, now: Instant) -> Option<(Destination, Bytes)> {
+        if self.leaving || self.status != Status::Registered {
+            self.leaving = true;
+            self.next = None;
+            return None;
+        }
+        self.leaving = true;
+        self.next = None;
+        Some(self.send(now))
+    }
+
+    pub fn owns(&self, response: &Response) -> bool {
+        response.call_id == self.call_id
+            && self.pending.as_ref().map(|(b, _)| Some(b)) == Some(response.branch.as_ref())
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let tx = self.pending.as_ref().and_then(|(_, tx)| tx.next_deadline());
+        match (tx, self.next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn send(&mut self, now: Instant) -> (Destination, Bytes) {
+        self.cseq += 1;
+        let branch = new_branch();
+        let expires = if self.leaving { 0 } else { self.expires };
+        let aor = format!("sip:{}@{}", self.trunk.username, self.trunk.domain);
+        let mut auth = String::new();
+        self.answered_challenge = false;
+        if let Some(c) = &mut self.credentials {
+            c.nc += 1;
+            let cnonce = new_tag();
+            let value = c.challenge.answer(
+                &self.trunk.username,
+                &self.trunk.password,
+                "REGISTER",
+                &self.trunk.registrar,
+                c.nc,
+                &cnonce,
+            );
+            let name = if c.proxy {
+                "Proxy-Authorization"
+            } else {
+                "Authorization"
+            };
+            auth = format!("{name}: {value}\r\n");
+            self.answered_challenge = true;
+        }
+        let via = self.trunk.destination.transport.via_name();
+        let local = self.local;
+        let text = format!(
+            "REGISTER {registrar} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag={tag}\r\nTo: <{aor}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\nUser-Agent: {ua}\r\n{auth}Content-Length: 0\r\n\r\n",
+            registrar = self.trunk.registrar,
+            tag = self.from_tag,
+            call_id = self.call_id,
+            cseq = self.cseq,
+            contact = self.contact,
+            ua = self.user_agent,
+        );
+        let bytes = Bytes::from(text);
+        let reliable = self.trunk.destination.transport.reliable();
+        let tx = NonInviteClient::new(bytes.clone(), self.timers, reliable, now);
+        self.pending = Some((branch, tx));
+        (self.trunk.destination, bytes)
+    }
+
+    /// A response to our REGISTER; what to send next, if anything at once.
+    pub fn on_response(
+        &mut self,
+        response: &Response,
+        now: Instant,
+    ) -> Option<(Destination, Bytes)> {
+        let (_, tx) = self.pending.as_mut()?;
+        if !tx.on_response(response.status, now) {
+            return None;
+        }
+        self.pending = None;
+        match response.status {
+            200..=299 if self.leaving => {
+                self.set_status(Status::Unregistered, "unregistered");
+                None
+            }
+            200..=299 => {
+                let granted = self.granted(response);
+                self.failures = 0;
+                // Refresh at 80% of the grant (half of a very short one).
+                let refresh = if granted >= 10 {
+                    granted * 4 / 5
+                } else {
+                    granted.max(2) / 2
+                };
+                self.next = Some(now + Duration::from_secs(u64::from(refresh)));
+                self.set_status(Status::Registered, &format!("registered for {granted} s"));
+                None
+            }
+            401 | 407 => self.on_challenge(response, now),
+            423 => match response.min_expires {
+                Some(min) if min > self.expires && min <= 86_400 => {
+                    tracing::info!(trunk = %self.trunk.registrar, min, "registrar wants a longer expiry");
+                    self.expires = min;
+                    Some(self.send(now))
+                }
+                _ => self.failed(now, "423 without a usable Min-Expires"),
+            },
+            status => self.failed(now, &format!("refused with {status}")),
+        }
+    }
+
+    fn on_challenge(&mut self, response: &Response, now: Instant) -> Option<(Destination, Bytes)> {
+        let Some((proxy, value)) = &response.challenge else {
+            return self.failed(now, "challenged without a digest header");
+        };
+        let Some(challenge) = Challenge::parse(value) else {
+            return self.failed(now, "a digest challenge we cannot answer");
+        };
+        let renewed = challenge.stale
+            || self
+                .credentials
+                .as_ref()
+                .is_none_or(|c| c.challenge.nonce != challenge.nonce);
+        if self.answered_challenge && !renewed {
+            self.credentials = None;
+            return self.failed(now, "credentials refused");
+        }
+        self.credentials = Some(Credentials {
+            proxy: *proxy,
+            challenge,
+            nc: 0,
+        });
+        Some(self.send(now))
+    }
+
+    /// The expiry the registrar granted our binding: our Contact's `expires`, else `Expires`.
+    fn granted(&self, response: &Response) -> u32 {
+        let ours = self.contact.trim_matches(['<', '>']);
+        response
+            .contacts
+            .iter()
+            .filter(|c| c.contains(ours))
+            .find_map(|c| {
+                c.split(';')
+                    .find_map(|p| p.trim().strip_prefix("expires="))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .or(response.expires)
+            .unwrap_or(self.expires)
+    }
+
+    fn failed(&mut self, now: Instant, why: &str) -> Option<(Destination, Bytes)> {
+        if self.leaving {
+            self.set_status(Status::Unregistered, why);
+            return None;
+        }
+        self.failures += 1;
+        let backoff = FIRST_RETRY
+            .saturating_mul(1 << (self.failures - 1).min(6))
+            .min(MAX_RETRY);
+        // ±20% so that many nodes restarted together do not retry together.
+        let jitter = 0.8 + rand::random::<f64>() * 0.4;
+        let wait = backoff.mul_f64(jitter);
+        self.next = Some(now + wait);
+        self.set_status(
+            Status::Failed,
+            &format!("{why}; retrying in {} s", wait.as_secs()),
+        );
+        None
+    }
+
+    fn set_status(&mut self, status: Status, detail: &str) {
+        if status != self.status || status == Status::Failed {
+            tracing::warn!(trunk = %self.trunk.registrar, status = status.as_str(), "{detail}");
+        } else {
+            tracing::debug!(trunk = %self.trunk.registrar, status = status.as_str(), "{detail}");
+        }
+        self.status = status;
+    }
+
+    /// Retransmissions, time-outs, refreshes and retries due by `now`.
+    pub fn on_timer(&mut self, now: Instant) -> Option<(Destination, Bytes)> {
+        if let Some((_, tx)) = &mut self.pending {
+            match tx.on_timer(now) {
+                TimerAction::Retransmit(bytes) => return Some((self.trunk.destination, bytes)),
+                TimerAction::TimedOut => {
+                    self.pending = None;
+                    return self.failed(now, "no answer from the registrar");
+                }
+                TimerAction::Terminated => self.pending = None,
+                TimerAction::Nothing => {}
+            }
+            return None;
+        }
+        if self.next.is_some_and(|at| now >= at) {
+            self.next = None;
+            if self.status != Status::Registered {
+                self.status = Status::Registering;
+            }
+            return Some(self.send(now));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
