@@ -335,8 +335,14 @@ impl Switchboard {
         tokio::pin!(grace_over);
         loop {
             if draining && self.calls.is_empty() {
-                // Let the transport hand the last BYEs to the kernel.
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                // Let the transport hand the last BYEs to the kernel, and the trunk answer our
+                // Expires: 0.
+                let linger = if self.settings.trunk.enabled() {
+                    1000
+                } else {
+                    200
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(linger)).await;
                 tracing::info!("drained: every call has ended");
                 return;
             }
