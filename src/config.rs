@@ -316,7 +316,8 @@ impl Default for SipSettings {
             t2_ms: millis(timers.t2),
             t4_ms: millis(timers.t4),
             codecs,
-            user_agent: format!("ivr/{}", env!("CARGO_PKG_VERSION")),
+            // No version: a scanner learns nothing to look vulnerabilities up by.
+            user_agent: "ivr".into(),
             answer_delay_ms: 0,
             tls_listen: None,
             tcp_idle_s: 3600,

@@ -94,14 +94,54 @@ pub const DEFAULT_PORT: u16 = 5060;
 
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 
+/// rsip reads only sip: and sips: Request-URIs. A `tel:` one (a trunk's dialled number) is
+/// handed to it as `sip:<number>@tel.invalid`: the message to parse, and the original URI.
+fn tel_as_sip(message: &[u8]) -> (Option<Vec<u8>>, Option<String>) {
+    let line_end = message.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+    let Ok(line) = std::str::from_utf8(&message[..line_end]) else {
+        return (None, None);
+    };
+    let mut parts = line.splitn(3, ' ');
+    let (Some(method), Some(uri), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return (None, None);
+    };
+    let Some(number) = uri
+        .get(..4)
+        .filter(|s| s.eq_ignore_ascii_case("tel:"))
+        .map(|_| &uri[4..])
+    else {
+        return (None, None);
+    };
+    let number: String = number
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+*#".contains(*c))
+        .collect();
+    if number.is_empty() {
+        return (None, None);
+    }
+    let mut out = format!("{method} sip:{number}@tel.invalid;user=phone {version}").into_bytes();
+    out.extend_from_slice(&message[line_end..]);
+    (Some(out), Some(uri.to_string()))
+}
+
 /// Parses one datagram or framed stream message.
 pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
     let normalized = framing::normalize(bytes).map_err(|why| unusable(bytes, why, source))?;
-    let parsed = SipMessage::try_from(normalized.as_slice())
+    let (readable, tel) = tel_as_sip(&normalized);
+    let parsed = SipMessage::try_from(readable.as_deref().unwrap_or(&normalized))
         .map_err(|e| unusable(&normalized, &format!("rsip: {e}"), source))?;
     match parsed {
         SipMessage::Request(r) => lift_request(r, source)
-            .map(|r| Message::Request(Box::new(r)))
+            .map(|mut r| {
+                if let Some(tel) = tel {
+                    r.uri = tel;
+                }
+                Message::Request(Box::new(r))
+            })
             .map_err(|why| unusable(&normalized, why, source)),
         SipMessage::Response(r) => {
             lift_response(r)
@@ -489,7 +529,12 @@ fn fallback_reply(
         out,
         "From: {from}\r\nTo: {to}{tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
     );
-    let warning = format!("399 ivr \"{}\"", why.replace(['"', '\r', '\n'], "'"));
+    // The parser's own words tell a scanner which library it is talking to: say less.
+    let warning = if why.starts_with("rsip") {
+        "399 ivr \"Malformed request\"".to_string()
+    } else {
+        format!("399 ivr \"{}\"", why.replace(['"', '\r', '\n'], "'"))
+    };
     let extra: &[(&str, &str)] = if known {
         &[("Warning", &warning)]
     } else {

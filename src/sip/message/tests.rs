@@ -199,3 +199,27 @@ fn the_user_part_of_a_uri() {
     assert_eq!(uri_user("sip:127.0.0.1:5060"), "");
     assert_eq!(uri_user("tel:+15551234;phone-context=x"), "+15551234");
 }
+
+#[test]
+fn a_tel_request_uri_is_read_and_kept() {
+    let req = request(
+        "INVITE tel:+1-555-123-4567;phone-context=example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKtel\r\nFrom: <sip:a@192.0.2.1>;tag=a\r\nTo: <tel:+15551234567>\r\nCall-ID: tel-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(req.uri, "tel:+1-555-123-4567;phone-context=example");
+    assert_eq!(uri_user(&req.uri), "+1-555-123-4567");
+}
+
+#[test]
+fn a_parser_failure_is_not_described_to_the_sender() {
+    let text = "INVITE sip:ivr@192.0.2.9:99999999999 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKbad\r\nFrom: <sip:a@192.0.2.1>;tag=a\r\nTo: <sip:ivr@192.0.2.9>\r\nCall-ID: bad-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let Err(unusable) = parse(text.as_bytes(), src()) else {
+        panic!("a port that overflows is refused");
+    };
+    let reply = String::from_utf8(unusable.reply.expect("a 400").to_vec()).unwrap();
+    assert!(reply.starts_with("SIP/2.0 400"), "{reply}");
+    assert!(
+        reply.contains("Warning: 399 ivr \"Malformed request\""),
+        "{reply}"
+    );
+    assert!(!reply.contains("rsip"), "{reply}");
+}

@@ -111,6 +111,16 @@ impl UserAgent {
         if req.max_forwards == Some(0) {
             return self.answer_plain(now, &req, source, transport, (483, "Too Many Hops"), &[]);
         }
+        if transport != Transport::Tls
+            && req
+                .uri
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+        {
+            // A sips: target demands TLS on every hop (RFC 5630); this one arrived without.
+            let status = (416, "Unsupported URI Scheme");
+            return self.answer_plain(now, &req, source, transport, status, &[]);
+        }
         if !req.require.is_empty() && req.method != Method::Cancel {
             let unsupported = req.require.join(", ");
             let extra = [("Unsupported", unsupported.as_str())];

@@ -246,3 +246,14 @@ fn only_the_allowed_ranges_may_call() {
     assert!(ignored.sent().is_empty(), "silent drop: nothing at all");
     assert!(ignored.events().is_empty());
 }
+
+#[test]
+fn a_sips_target_over_plain_udp_gets_416() {
+    let mut phone = Phone::new(config());
+    let text = format!(
+        "INVITE sips:ivr@198.51.100.5 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKsips;rport\nFrom: <sips:alice@192.0.2.1>;tag=alice\nTo: <sips:ivr@198.51.100.5>\nCall-ID: sips-1\nCSeq: 1 INVITE\nContact: <sips:alice@{CALLER}>\nMax-Forwards: 70\nContent-Length: 0\n\n"
+    );
+    phone.send(&text);
+    assert_eq!(phone.statuses(), [416]);
+    assert!(phone.events().is_empty(), "no call is offered");
+}
