@@ -79,6 +79,17 @@ impl Dialog {
     /// the remote target. Strict routers (no `;lr`) get the RFC 3261 §12.2.1.1 treatment.
     /// Also returns the BYE's branch, which its responses are matched by (§17.1.3).
     pub fn bye(&mut self, local: SocketAddr, user_agent: &str) -> (Bytes, Destination, String) {
+        self.bye_with(local, user_agent, |_| None)
+    }
+
+    /// `bye` with a header `authorize` makes from the Request-URI (credentials for a
+    /// challenge).
+    pub fn bye_with(
+        &mut self,
+        local: SocketAddr,
+        user_agent: &str,
+        authorize: impl FnOnce(&str) -> Option<(&'static str, String)>,
+    ) -> (Bytes, Destination, String) {
         self.local_cseq += 1;
         let branch = new_branch();
         let mut routes: Vec<String> = self.route_set.clone();
@@ -114,7 +125,9 @@ impl Dialog {
             "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nUser-Agent: {user_agent}\r\n",
             self.local_uri, self.local_tag, self.remote, self.call_id, self.local_cseq
         );
-        (message::finish(out, &[], None), destination, branch)
+        let credentials = authorize(&request_uri);
+        let extra: Vec<(&str, &str)> = credentials.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        (message::finish(out, &extra, None), destination, branch)
     }
 
     /// Where a SIP URI points: its IP and port, or the INVITE's source for names we do not

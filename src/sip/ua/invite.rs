@@ -89,6 +89,7 @@ impl UserAgent {
                 state: State::Offered,
                 invite: Some((req, tx)),
                 bye: None,
+                bye_authorized: false,
                 branches: vec![branch],
                 armed: None,
                 unconfirmed: true,

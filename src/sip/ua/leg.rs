@@ -46,6 +46,8 @@ pub(super) struct Leg {
     /// The INVITE (or re-INVITE) transaction in progress or finishing.
     pub invite: Option<(Box<Request>, InviteServer)>,
     pub bye: Option<(NonInviteClient, Destination)>,
+    /// Our BYE was challenged once already and re-sent with credentials.
+    pub bye_authorized: bool,
     /// Keys this call holds in the agent's branch maps, so forgetting it touches only them.
     pub branches: Vec<String>,
     /// The deadline the agent's timer heap holds for this call.

@@ -204,6 +204,9 @@ impl UserAgent {
         };
         if bye.on_response(resp.status, now) {
             tracing::info!(call_id = %resp.call_id, status = resp.status, "BYE answered");
+            if matches!(resp.status, 401 | 407) {
+                self.answer_bye_challenge(now, call_ref, &resp);
+            }
         }
         self.rearm(TimerKey::Call(call_ref));
     }

@@ -4,8 +4,11 @@
 use std::cmp::Reverse;
 use std::time::Instant;
 
-use super::{TimerKey, Transmit, UserAgent};
+use super::{CallRef, TimerKey, Transmit, UserAgent};
+use crate::sip::dialog::new_tag;
+use crate::sip::digest::Challenge;
 use crate::sip::message::Response;
+use crate::sip::transaction::NonInviteClient;
 
 impl UserAgent {
     /// Makes the first REGISTER of each trunk.
@@ -45,6 +48,61 @@ impl UserAgent {
             let sent = self.registrations[index].0.unregister(now);
             self.after_registration(index, sent);
         }
+    }
+
+    /// Re-sends a challenged BYE once, with the credentials of the trunk the call came from.
+    pub(super) fn answer_bye_challenge(
+        &mut self,
+        now: Instant,
+        call_ref: CallRef,
+        response: &Response,
+    ) {
+        let Some((proxy, value)) = &response.challenge else {
+            return;
+        };
+        let Some(challenge) = Challenge::parse(value) else {
+            return;
+        };
+        let user_agent = self.config.user_agent.clone();
+        let timers = self.config.timers;
+        let Some(transport) = self.calls.get(&call_ref).map(|c| c.dialog.transport) else {
+            return;
+        };
+        let public = self.local_for(transport);
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        let source = call.dialog.source.ip();
+        let Some((registration, _)) = self
+            .registrations
+            .iter()
+            .find(|(r, _)| r.trunk().destination.addr.ip() == source)
+        else {
+            tracing::info!(call_id = %call.dialog.call_id, "BYE challenged by a peer we hold no credentials for");
+            return;
+        };
+        if call.bye_authorized {
+            tracing::warn!(call_id = %call.dialog.call_id, "BYE refused with our trunk credentials");
+            return;
+        }
+        call.bye_authorized = true;
+        let trunk = registration.trunk();
+        let header = if *proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        let cnonce = new_tag();
+        let (bytes, dest, branch) = call.dialog.bye_with(public, &user_agent, |uri| {
+            let value = challenge.answer(&trunk.username, &trunk.password, "BYE", uri, 1, &cnonce);
+            Some((header, value))
+        });
+        self.byes.insert(branch.clone(), call_ref);
+        call.branches.push(branch);
+        let client = NonInviteClient::new(bytes.clone(), timers, dest.transport.reliable(), now);
+        call.bye = Some((client, dest));
+        tracing::info!(call_id = %call.dialog.call_id, "BYE re-sent with the trunk's credentials");
+        self.send(dest, bytes);
     }
 
     /// Whether `ip` is one of our trunks: its calls are admitted past `sip.allow`.

@@ -8,6 +8,7 @@ use super::*;
 
 mod in_dialog;
 mod invite;
+mod trunk;
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::allow::AllowList;
 

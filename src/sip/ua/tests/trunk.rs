@@ -1,0 +1,111 @@
+//! A trunk's challenge to our BYE is answered once with the trunk's credentials.
+
+use super::*;
+use crate::sip::digest::Challenge;
+use crate::sip::registration::Trunk;
+
+fn with_trunk() -> UaConfig {
+    UaConfig {
+        trunks: vec![Trunk {
+            registrar: "sip:sip.example.net".into(),
+            domain: "sip.example.net".into(),
+            destination: Destination {
+                transport: Transport::Udp,
+                addr: CALLER.parse().unwrap(),
+            },
+            username: "ivr1".into(),
+            password: "s3cret".into(),
+            expires: 3600,
+        }],
+        ..config()
+    }
+}
+
+/// The phone's answer to a request the agent sent.
+fn reply(phone: &mut Phone, request: &str, status: &str, extra: &str) {
+    let mut text = format!("SIP/2.0 {status}\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        text.push_str(&format!("{name}: {}\n", header(request, name).unwrap()));
+    }
+    text.push_str(extra);
+    text.push_str("Content-Length: 0\n\n");
+    phone.send(&text);
+}
+
+const CHALLENGE: &str =
+    "Proxy-Authenticate: Digest realm=\"sip.example.net\", nonce=\"b1\", qop=\"auth\"\n";
+
+#[test]
+fn a_challenged_bye_is_sent_again_with_the_trunks_credentials() {
+    let mut phone = Phone::new(with_trunk());
+    let call = phone.confirmed_call();
+    phone.command(UaCommand::Hangup { call });
+    let (_, bye) = phone.sent().remove(0);
+    reply(
+        &mut phone,
+        &bye,
+        "407 Proxy Authentication Required",
+        CHALLENGE,
+    );
+    let (_, again) = phone.sent().remove(0);
+    assert!(
+        again.starts_with("BYE sip:alice@192.0.2.1:5070 SIP/2.0"),
+        "{again}"
+    );
+    let cseq = |m: &str| {
+        header(m, "CSeq")
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert_eq!(cseq(&again), cseq(&bye) + 1);
+    let auth = header(&again, "Proxy-Authorization").expect("credentials");
+    let cnonce = auth
+        .split("cnonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let expected = Challenge::parse(CHALLENGE.trim_start_matches("Proxy-Authenticate: "))
+        .unwrap()
+        .answer(
+            "ivr1",
+            "s3cret",
+            "BYE",
+            "sip:alice@192.0.2.1:5070",
+            1,
+            cnonce,
+        );
+    assert_eq!(auth, expected);
+
+    // A second refusal is not answered again.
+    reply(
+        &mut phone,
+        &again,
+        "407 Proxy Authentication Required",
+        CHALLENGE,
+    );
+    assert!(phone.sent().is_empty());
+}
+
+#[test]
+fn a_challenge_from_a_stranger_is_not_answered() {
+    let mut phone = Phone::new(config());
+    let call = phone.confirmed_call();
+    phone.command(UaCommand::Hangup { call });
+    let (_, bye) = phone.sent().remove(0);
+    reply(
+        &mut phone,
+        &bye,
+        "401 Unauthorized",
+        &CHALLENGE.replace("Proxy-", "WWW-"),
+    );
+    assert!(
+        phone.sent().is_empty(),
+        "no credentials go to a peer that is not our trunk"
+    );
+}
