@@ -63,6 +63,8 @@ pub struct Metrics {
     pub webhook_seconds: Histogram,
     pub dtmf_keys: Family<Source, Counter>,
     pub reloads: Family<Outcome, Counter>,
+    /// 1 while the trunk registration holds, 0 otherwise (absent without a trunk).
+    pub trunk_registered: Gauge,
 }
 
 fn latency() -> Histogram {
@@ -93,6 +95,7 @@ impl Metrics {
             webhook_seconds: latency(),
             dtmf_keys: Family::default(),
             reloads: Family::default(),
+            trunk_registered: Gauge::default(),
         };
         let r = &mut m.registry;
         r.register("calls_active", "Calls in progress", m.calls_active.clone());
@@ -122,6 +125,11 @@ impl Metrics {
             m.sip_responses.clone(),
         );
         r.register("rtp_packets", "RTP packets sent, received and dropped", rtp);
+        r.register(
+            "trunk_registered",
+            "1 while the registration with the trunk holds",
+            m.trunk_registered.clone(),
+        );
         r.register(
             "srtp_refused",
             "SRTP packets refused, by reason",

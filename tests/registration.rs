@@ -12,6 +12,7 @@ use support::{free_port, require_tool, scenario, Ivr, TempDir};
 fn the_ivr_registers_with_digest_and_unregisters_when_it_stops() {
     require_tool("sipp", "sip-tester");
     let registrar_port = free_port();
+    let http = free_port();
     let dir = TempDir::new("registrar");
     let sipp = Command::new("sipp")
         .current_dir(&dir.0)
@@ -41,6 +42,7 @@ fn the_ivr_registers_with_digest_and_unregisters_when_it_stops() {
             ("IVR_TRUNK__USERNAME", "ivr1"),
             ("IVR_TRUNK__PASSWORD", "s3cret"),
             ("IVR_SHUTDOWN__GRACE_S", "1"),
+            ("IVR_HTTP__LISTEN", &format!("127.0.0.1:{http}")),
         ],
     );
     ivr.wait_for_line(

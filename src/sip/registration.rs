@@ -300,6 +300,9 @@ impl Registration {
             tracing::debug!(trunk = %self.trunk.registrar, status = status.as_str(), "{detail}");
         }
         self.status = status;
+        crate::metrics::METRICS
+            .trunk_registered
+            .set(i64::from(status == Status::Registered));
     }
 
     /// Retransmissions, time-outs, refreshes and retries due by `now`.
