@@ -63,17 +63,8 @@ struct Visit {
     sent: u64,
     received: u64,
     dropped: u64,
-    /// SRTP refusals by reason: few kinds, rarely more than one in a visit.
-    refused: Vec<(SrtpError, u64)>,
-}
-
-impl Visit {
-    fn refuse(&mut self, error: SrtpError) {
-        match self.refused.iter_mut().find(|(e, _)| *e == error) {
-            Some((_, n)) => *n += 1,
-            None => self.refused.push((error, 1)),
-        }
-    }
+    /// SRTP refusals, indexed as `SrtpError::ALL`.
+    refused: [u64; SrtpError::ALL.len()],
 }
 
 #[derive(Debug)]
@@ -161,8 +152,8 @@ pub struct RtpStream {
     /// Boxed: the expanded keys are larger than the rest of the stream, and most calls are
     /// plain.
     crypto: Option<Box<CallCrypto>>,
-    /// SRTP packets refused over the call by reason, for its end line.
-    srtp_refused: Vec<(SrtpError, u64)>,
+    /// SRTP packets refused over the call, indexed as `SrtpError::ALL`, for its end line.
+    srtp_refused: [u64; SrtpError::ALL.len()],
     ssrc: u32,
     seq: Seq,
     timestamp: u32,
@@ -217,7 +208,7 @@ impl RtpStream {
             inactivity,
             confirmed: false,
             crypto,
-            srtp_refused: Vec::new(),
+            srtp_refused: Default::default(),
             ssrc: rand::random(),
             seq: Seq::from(rand::random::<u16>()),
             timestamp: rand::random(),
@@ -269,19 +260,20 @@ impl RtpStream {
     }
 
     fn publish_counts(&mut self) {
-        let mut visit = std::mem::take(&mut self.visit);
-        for (error, count) in visit.refused.drain(..) {
-            match self.srtp_refused.iter_mut().find(|(e, _)| *e == error) {
-                Some((_, total)) => *total += count,
-                None => self.srtp_refused.push((error, count)),
+        let visit = std::mem::take(&mut self.visit);
+        for ((error, count), total) in SrtpError::ALL
+            .iter()
+            .zip(visit.refused)
+            .zip(&mut self.srtp_refused)
+        {
+            if count > 0 {
+                *total += count;
+                let label = Reason {
+                    reason: error.as_str(),
+                };
+                METRICS.srtp_refused.get_or_create(&label).inc_by(count);
             }
-            let label = Reason {
-                reason: error.as_str(),
-            };
-            METRICS.srtp_refused.get_or_create(&label).inc_by(count);
         }
-        // Hand the (empty) list back so its capacity is reused.
-        self.visit.refused = visit.refused;
         if visit.received > 0 {
             self.counts.lost.store(self.loss.lost(), Ordering::Relaxed);
         }
@@ -433,7 +425,7 @@ impl RtpStream {
             Some(crypto) => match crypto.inbound.check_rtp(data) {
                 Ok(checked) => Some(checked),
                 Err(error) => {
-                    self.visit.refuse(error);
+                    self.visit.refused[error as usize] += 1;
                     return None;
                 }
             },
@@ -572,9 +564,11 @@ impl RtpStream {
 }
 
 /// `replayed:2,forged:1`, or `none`.
-fn refusals(counts: &[(SrtpError, u64)]) -> String {
-    let parts: Vec<String> = counts
+fn refusals(counts: &[u64; SrtpError::ALL.len()]) -> String {
+    let parts: Vec<String> = SrtpError::ALL
         .iter()
+        .zip(counts)
+        .filter(|(_, &n)| n > 0)
         .map(|(e, n)| format!("{}:{n}", e.as_str()))
         .collect();
     if parts.is_empty() {

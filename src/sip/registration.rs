@@ -124,14 +124,10 @@ impl Registration {
 
     /// Sends `Expires: 0` (once), so the trunk stops routing calls here.
     pub fn unregister(&mut self, now: Instant) -> Option<(Destination, Bytes)> {
-        if self.leaving || self.status != Status::Registered {
-            self.leaving = true;
-            self.next = None;
-            return None;
-        }
+        let first = !self.leaving;
         self.leaving = true;
         self.next = None;
-        Some(self.send(now))
+        (first && self.status == Status::Registered).then(|| self.send(now))
     }
 
     pub fn owns(&self, response: &Response) -> bool {

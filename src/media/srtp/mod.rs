@@ -35,6 +35,15 @@ pub enum SrtpError {
 }
 
 impl SrtpError {
+    pub const ALL: [SrtpError; 6] = [
+        SrtpError::Malformed,
+        SrtpError::Forged,
+        SrtpError::Replayed,
+        SrtpError::UnknownKey,
+        SrtpError::KeyExpired,
+        SrtpError::NoRoom,
+    ];
+
     /// The metric label of a refused packet.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -252,3 +252,10 @@ fn keys_round_trip_through_base64_and_refuse_wrong_lengths() {
     assert_eq!(MasterKey::from_base64("not base64!"), None);
     assert_eq!(format!("{key:?}"), "MasterKey(..)");
 }
+
+#[test]
+fn every_refusal_indexes_its_own_slot() {
+    for (i, error) in SrtpError::ALL.into_iter().enumerate() {
+        assert_eq!(error as usize, i, "{error:?}");
+    }
+}

@@ -348,7 +348,13 @@ impl UserAgent {
                 };
                 (server.next_deadline(), armed)
             }
-            TimerKey::RefusalReport | TimerKey::Registration(_) => return,
+            TimerKey::Registration(index) => {
+                let Some((registration, armed)) = self.registrations.get_mut(*index) else {
+                    return;
+                };
+                (registration.next_deadline(), armed)
+            }
+            TimerKey::RefusalReport => return,
         };
         if next != *armed {
             *armed = next;

@@ -1,7 +1,6 @@
 //! The user agent's registrations with its trunks: started once, driven by their responses
 //! and timers, ended with `Expires: 0` when draining.
 
-use std::cmp::Reverse;
 use std::time::Instant;
 
 use super::{CallRef, TimerKey, Transmit, UserAgent};
@@ -9,6 +8,9 @@ use crate::sip::dialog::new_tag;
 use crate::sip::digest::Challenge;
 use crate::sip::message::Response;
 use crate::sip::transaction::NonInviteClient;
+use crate::sip::transport::Destination;
+
+use bytes::Bytes;
 
 impl UserAgent {
     /// Makes the first REGISTER of each trunk.
@@ -112,24 +114,10 @@ impl UserAgent {
             .any(|(r, _)| r.trunk().destination.addr.ip() == ip)
     }
 
-    fn after_registration(
-        &mut self,
-        index: usize,
-        sent: Option<(crate::sip::transport::Destination, bytes::Bytes)>,
-    ) {
+    fn after_registration(&mut self, index: usize, sent: Option<(Destination, Bytes)>) {
         if let Some((destination, bytes)) = sent {
             self.transmits.push_back(Transmit { destination, bytes });
         }
-        let Some((registration, armed)) = self.registrations.get_mut(index) else {
-            return;
-        };
-        let next = registration.next_deadline();
-        if next != *armed {
-            *armed = next;
-            if let Some(at) = next {
-                self.timers
-                    .push(Reverse((at, TimerKey::Registration(index))));
-            }
-        }
+        self.rearm(TimerKey::Registration(index));
     }
 }
