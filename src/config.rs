@@ -11,8 +11,10 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use crate::directory::auth0::settings::{Auth0Settings, Lookup, Secret};
+pub use sip_users::SipUserSettings;
 pub use trunk::TrunkSettings;
 
+mod sip_users;
 mod trunk;
 use crate::media::codec::Codec;
 use crate::session::negotiate::Encryption;
@@ -275,6 +277,14 @@ pub struct SipSettings {
     pub allow: Vec<String>,
     /// INVITEs from elsewhere get no answer instead of 403.
     pub allow_silent_drop: bool,
+    /// The digest realm softphones answer challenges for.
+    pub realm: String,
+    /// Softphones that may call and register with credentials.
+    pub users: Vec<SipUserSettings>,
+    /// Wrong passwords from one source before its credentials are refused unread...
+    pub auth_max_failures: u32,
+    /// ...for this long after its last one.
+    pub auth_lock_s: u64,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -324,6 +334,10 @@ impl Default for SipSettings {
             tcp_connections_per_source: 64,
             allow: Vec::new(),
             allow_silent_drop: false,
+            realm: "ivr".into(),
+            users: Vec::new(),
+            auth_max_failures: 5,
+            auth_lock_s: 300,
         }
     }
 }
@@ -410,6 +424,7 @@ impl Settings {
             bail!("sip.tls_listen needs tls.cert_file and tls.key_file");
         }
         self.sip.allow_list()?;
+        self.sip.auth_settings()?;
         self.trunk.validate()?;
         if self.sip.tcp_idle_s == 0 || self.sip.tcp_connections_per_source == 0 {
             bail!("sip.tcp_idle_s and sip.tcp_connections_per_source must be > 0");

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub reloads: Family<Outcome, Counter>,
     /// 1 while the trunk registration holds, 0 otherwise (absent without a trunk).
     pub trunk_registered: Gauge,
+    /// Softphone digest checks, by outcome (ok, challenged, refused, locked).
+    pub sip_auth: Family<Outcome, Counter>,
 }
 
 fn latency() -> Histogram {
@@ -96,6 +98,7 @@ impl Metrics {
             dtmf_keys: Family::default(),
             reloads: Family::default(),
             trunk_registered: Gauge::default(),
+            sip_auth: Family::default(),
         };
         let r = &mut m.registry;
         r.register("calls_active", "Calls in progress", m.calls_active.clone());
@@ -129,6 +132,11 @@ impl Metrics {
             "trunk_registered",
             "1 while the registration with the trunk holds",
             m.trunk_registered.clone(),
+        );
+        r.register(
+            "sip_auth",
+            "Softphone digest checks on INVITE and REGISTER, by outcome",
+            m.sip_auth.clone(),
         );
         r.register(
             "srtp_refused",

@@ -198,6 +198,7 @@ pub async fn serve(
             unproven_share: settings.admission.unproven_share,
         },
         allow: settings.sip.allow_list()?,
+        auth: settings.sip.auth_settings()?,
         trunks: settings.trunk.resolve().await?.into_iter().collect(),
     };
     let mut user_agent = UserAgent::new(ua_config);

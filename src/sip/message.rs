@@ -41,6 +41,11 @@ pub struct Request {
     pub record_route: Vec<String>,
     pub max_forwards: Option<u32>,
     pub require: Vec<String>,
+    /// `Authorization` and `Proxy-Authorization` values, in order.
+    pub credentials: Vec<String>,
+    /// Every Contact value (a REGISTER may carry several).
+    pub contacts: Vec<String>,
+    pub expires: Option<u32>,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
@@ -171,6 +176,7 @@ struct Gathered<'a> {
     asserted_identity: Option<&'a str>,
     contacts: Vec<&'a str>,
     challenge: Option<(bool, &'a str)>,
+    credentials: Vec<&'a str>,
     expires: Option<&'a str>,
     min_expires: Option<&'a str>,
 }
@@ -192,6 +198,8 @@ impl<'a> Gathered<'a> {
                 }
                 Header::WwwAuthenticate(v) => _ = g.challenge.get_or_insert((false, v.value())),
                 Header::ProxyAuthenticate(v) => _ = g.challenge.get_or_insert((true, v.value())),
+                Header::Authorization(v) => g.credentials.push(v.value()),
+                Header::ProxyAuthorization(v) => g.credentials.push(v.value()),
                 Header::Expires(v) => _ = g.expires.get_or_insert(v.value()),
                 Header::MinExpires(v) => _ = g.min_expires.get_or_insert(v.value()),
                 Header::RecordRoute(v) => g.record_route.push(v.value()),
@@ -269,6 +277,9 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         record_route: split_list(h.record_route),
         max_forwards,
         require: split_list(h.require),
+        credentials: h.credentials.iter().map(|v| v.trim().to_string()).collect(),
+        contacts: split_list(h.contacts),
+        expires: h.expires.and_then(|v| v.trim().parse().ok()),
         content_type: h.content_type.map(|v| v.trim().to_ascii_lowercase()),
         body: r.body,
     })

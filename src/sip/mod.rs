@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod allow;
+pub mod auth;
 pub mod dialog;
 pub mod digest;
 pub mod driver;

@@ -20,7 +20,7 @@ impl UserAgent {
     ) {
         let Some(call_ref) = self.find_dialog(&req) else {
             let status = (481, "Call/Transaction Does Not Exist");
-            return self.refuse_invite(&req, source, transport, status, None);
+            return self.refuse_invite(&req, source, transport, status, &[]);
         };
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
@@ -33,7 +33,7 @@ impl UserAgent {
             });
         if pending || !call.dialog.accept_remote_cseq(req.cseq) {
             let status = (500, "Server Internal Error");
-            return self.refuse_invite(&req, source, transport, status, Some("1"));
+            return self.refuse_invite(&req, source, transport, status, &[("Retry-After", "1")]);
         }
         call.dialog.refresh_target(&req);
         let mut tx = InviteServer::new(self.config.timers, transport.reliable());

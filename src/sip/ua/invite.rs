@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::leg::{Leg, State};
 use super::{CallRef, Decline, EndReason, TimerKey, UaEvent, UserAgent};
 use crate::metrics::{Reason, METRICS};
-use crate::sip::admission::{Refusal, Verdict};
+use crate::sip::admission::Verdict;
 use crate::sip::dialog::{new_tag, Dialog};
 use crate::sip::message::{self, Request, ALLOW};
 use crate::sip::transaction::{InviteServer, NonInviteClient, TimerAction};
@@ -21,18 +21,7 @@ impl UserAgent {
         source: SocketAddr,
         transport: Transport,
     ) {
-        if !self.config.allow.permits(source.ip()) && !self.is_trunk(source.ip()) {
-            let silent = self.config.allow.silent;
-            let reason = Refusal::NotAllowed.as_str();
-            METRICS
-                .admission_refusals
-                .get_or_create(&Reason { reason })
-                .inc();
-            self.admission.note_refusal(Refusal::NotAllowed, silent);
-            self.arm_refusal_report(now);
-            if !silent {
-                self.refuse_invite(&req, source, transport, (403, "Forbidden"), None);
-            }
+        if !self.may_call(now, &req, source, transport) {
             return;
         }
         match self.admission.on_invite(source.ip(), now) {
@@ -49,7 +38,8 @@ impl UserAgent {
                 self.arm_refusal_report(now);
                 let retry_after = retry_after.to_string();
                 let status = (503, "Service Unavailable");
-                return self.refuse_invite(&req, source, transport, status, Some(&retry_after));
+                let extra = [("Retry-After", retry_after.as_str())];
+                return self.refuse_invite(&req, source, transport, status, &extra);
             }
             Verdict::Ignore { refusal } => {
                 let reason = refusal.as_str();
@@ -97,21 +87,17 @@ impl UserAgent {
         );
     }
 
-    /// Refuses an INVITE that gets no call (481, admission's 503, or 500 while another INVITE
-    /// is pending). Sent once: its ACK matches nothing and is dropped.
+    /// Refuses an INVITE that gets no call (401, 403, 481, admission's 503, or 500 while
+    /// another INVITE is pending). Sent once: its ACK matches nothing and is dropped.
     pub(super) fn refuse_invite(
         &mut self,
         req: &Request,
         source: SocketAddr,
         transport: Transport,
         (status, reason): (u16, &str),
-        retry_after: Option<&str>,
+        extra: &[(&str, &str)],
     ) {
-        let mut extra: Vec<(&str, &str)> = Vec::new();
-        if let Some(seconds) = retry_after {
-            extra.push(("Retry-After", seconds));
-        }
-        let bytes = message::response(req, status, reason, Some(&new_tag()), &extra, None);
+        let bytes = message::response(req, status, reason, Some(&new_tag()), extra, None);
         self.send(Self::reply_destination(req, source, transport), bytes);
     }
 

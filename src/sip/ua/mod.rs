@@ -8,6 +8,7 @@
 //! admission control's 503) and asks the layer above, through `UaEvent`s, only what needs a
 //! session: the SDP of an answer. That layer replies with `UaCommand`s.
 
+mod gate;
 mod in_dialog;
 mod invite;
 mod leg;
@@ -26,6 +27,7 @@ use rsip::Method;
 
 use super::admission::{Admission, AdmissionLimits};
 use super::allow::AllowList;
+use super::auth::{AuthSettings, Authenticator};
 use super::message::{self, Message};
 use super::registration::{Registration, Trunk};
 use super::transaction::{NonInviteServer, TimerAction, Timers};
@@ -139,6 +141,8 @@ pub struct UaConfig {
     pub allow: AllowList,
     /// Trunks to register with.
     pub trunks: Vec<Trunk>,
+    /// Softphones that may call and register with digest credentials.
+    pub auth: Option<AuthSettings>,
     /// The Retry-After of the 503s a draining agent answers with.
     pub drain_retry_after: Duration,
 }
@@ -172,6 +176,7 @@ pub struct UserAgent {
     servers: HashMap<(String, String), (NonInviteServer, Option<Instant>)>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
     admission: Admission,
+    auth: Option<Authenticator>,
     report_armed: bool,
     draining: bool,
     /// Each trunk's registration and when its timer is armed.
@@ -205,6 +210,11 @@ impl UserAgent {
             servers: HashMap::new(),
             timers: BinaryHeap::new(),
             admission: Admission::new(config.admission),
+            auth: config.auth.clone().map(|settings| {
+                let mut key = [0; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+                Authenticator::new(settings, key)
+            }),
             report_armed: false,
             draining: false,
             transmits: VecDeque::new(),

@@ -133,7 +133,7 @@ impl UserAgent {
                 let extra = [("Retry-After", retry_after.as_str())];
                 let status = (503, "Service Unavailable");
                 if req.method == Method::Invite {
-                    self.refuse_invite(&req, source, transport, status, Some(&retry_after));
+                    self.refuse_invite(&req, source, transport, status, &extra);
                 } else {
                     self.answer_plain(now, &req, source, transport, status, &extra);
                 }
@@ -157,6 +157,9 @@ impl UserAgent {
             }
             Method::Options => self.on_dialog_options(now, &req, source, transport),
             Method::Info => self.on_info(now, &req, source, transport),
+            Method::Register if self.auth.is_some() => {
+                self.on_register(now, &req, source, transport)
+            }
             _ => self.answer_plain(
                 now,
                 &req,

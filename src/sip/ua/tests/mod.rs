@@ -8,6 +8,7 @@ use super::*;
 
 mod in_dialog;
 mod invite;
+mod softphone;
 mod trunk;
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::allow::AllowList;
@@ -32,6 +33,7 @@ fn config() -> UaConfig {
         },
         allow: AllowList::default(),
         trunks: Vec::new(),
+        auth: None,
         drain_retry_after: Duration::from_secs(30),
     }
 }

@@ -1,6 +1,11 @@
 //! HTTP digest as SIP uses it (RFC 3261 §22, RFC 7616 / RFC 8760): reading a challenge from
 //! `WWW-Authenticate` or `Proxy-Authenticate` and writing the credentials that answer it.
-//! MD5 and SHA-256, their `-sess` forms, `qop=auth` (or none, for old servers).
+//! MD5 and SHA-256, their `-sess` forms, `qop=auth` (or none, for old servers). The server
+//! side, reading the credentials a softphone sends, is in `credentials`.
+
+mod credentials;
+
+pub use credentials::Credentials;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -14,7 +19,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn parse(name: &str) -> Option<Algorithm> {
+    pub fn parse(name: &str) -> Option<Algorithm> {
         match name.to_ascii_uppercase().as_str() {
             "MD5" => Some(Algorithm::Md5),
             "MD5-SESS" => Some(Algorithm::Md5Sess),
@@ -24,7 +29,7 @@ impl Algorithm {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
             Algorithm::Md5Sess => "MD5-sess",
@@ -33,7 +38,8 @@ impl Algorithm {
         }
     }
 
-    fn hash(self, text: &str) -> String {
+    /// The lowercase hex digest of `text`.
+    pub fn hash(self, text: &str) -> String {
         let bytes: Vec<u8> = match self {
             Algorithm::Md5 | Algorithm::Md5Sess => Md5::digest(text.as_bytes()).to_vec(),
             Algorithm::Sha256 | Algorithm::Sha256Sess => Sha256::digest(text.as_bytes()).to_vec(),
@@ -41,7 +47,7 @@ impl Algorithm {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    fn sess(self) -> bool {
+    pub fn sess(self) -> bool {
         matches!(self, Algorithm::Md5Sess | Algorithm::Sha256Sess)
     }
 }
@@ -142,12 +148,12 @@ impl Challenge {
 }
 
 /// Backslash-escapes what a quoted string may not hold bare.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// `name=value` pairs separated by commas; values may be quoted (with backslash escapes).
-fn params(text: &str) -> Vec<(String, String)> {
+pub(crate) fn params(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut chars = text.chars().peekable();
     loop {
