@@ -281,6 +281,8 @@ pub struct SipSettings {
     pub realm: String,
     /// Softphones that may call and register with credentials.
     pub users: Vec<SipUserSettings>,
+    /// Digest algorithms challenged with, in order (`MD5`, `SHA-256`).
+    pub digest_algorithms: Vec<String>,
     /// Wrong passwords from one source before its credentials are refused unread...
     pub auth_max_failures: u32,
     /// ...for this long after its last one.
@@ -336,6 +338,9 @@ impl Default for SipSettings {
             allow_silent_drop: false,
             realm: "ivr".into(),
             users: Vec::new(),
+            // What Asterisk, FreeSWITCH and Kamailio challenge with by default: some phones
+            // (baresip 1.0) give up on a SHA-256 challenge instead of taking the MD5 one.
+            digest_algorithms: vec!["MD5".into()],
             auth_max_failures: 5,
             auth_lock_s: 300,
         }

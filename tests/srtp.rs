@@ -65,6 +65,7 @@ fn baresip_over_tls_and_mandatory_srtp_completes_the_conversation_unreadable_on_
     let secure = Secure {
         tls: Some((both, cert)),
         mediaenc: Some("srtp-mand"),
+        account: None,
     };
     let target = format!("sip:ivr@127.0.0.1:{tls_port};transport=tls");
     let (mut phone, ctrl) = baresip::call(&dir.0, &target, 45, &secure);

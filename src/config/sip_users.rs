@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SipSettings;
 use crate::sip::auth::{AuthSettings, SipUser, ThrottlePolicy};
+use crate::sip::digest::Algorithm;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,8 +116,20 @@ impl SipSettings {
         if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
             bail!("sip.users: {} appears twice", pair[0]);
         }
+        let algorithms = self
+            .digest_algorithms
+            .iter()
+            .map(|name| match Algorithm::parse(name) {
+                Some(a @ (Algorithm::Md5 | Algorithm::Sha256)) => Ok(a),
+                _ => bail!("sip.digest_algorithms: {name:?} is not MD5 or SHA-256"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if algorithms.is_empty() {
+            bail!("sip.digest_algorithms must name at least one of MD5, SHA-256");
+        }
         Ok(Some(AuthSettings {
             realm: self.realm.clone(),
+            algorithms,
             users,
             nonce_lifetime: Duration::from_secs(NONCE_LIFETIME_S),
             throttle: ThrottlePolicy {
@@ -163,9 +176,9 @@ mod tests {
             auth.users[0].ha1_md5.as_deref(),
             Some("0123456789abcdef0123456789abcdef")
         );
-        std::env::set_var("IVR_TEST_SIP_USER_PW", "s3cret");
+        std::env::set_var("TEST_SIP_USER_PW", "s3cret");
         let env = SipUserSettings {
-            password_env: Some("IVR_TEST_SIP_USER_PW".into()),
+            password_env: Some("TEST_SIP_USER_PW".into()),
             ..user("bob")
         };
         let auth = settings(vec![env]).auth_settings().unwrap().unwrap();
@@ -185,11 +198,11 @@ mod tests {
             },
             SipUserSettings {
                 ha1: ha1.ha1.clone(),
-                password_env: Some("IVR_TEST_SIP_USER_PW".into()),
+                password_env: Some("TEST_SIP_USER_PW".into()),
                 ..user("frank")
             },
             SipUserSettings {
-                password_env: Some("IVR_TEST_SIP_USER_UNSET".into()),
+                password_env: Some("TEST_SIP_USER_UNSET".into()),
                 ..user("gina")
             },
             SipUserSettings {

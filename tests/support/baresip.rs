@@ -15,6 +15,9 @@ pub struct Secure {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// baresip's `mediaenc`, e.g. `srtp-mand`.
     pub mediaenc: Option<&'static str>,
+    /// Register as this user with this password at this registrar (`host:port`), and answer
+    /// challenges to calls with them.
+    pub account: Option<(&'static str, &'static str, String)>,
 }
 
 pub fn silence_wav(path: &Path, seconds: u32) {
@@ -56,9 +59,15 @@ pub fn config(dir: &Path, sip_port: u16, ctrl_port: u16, secure: &Secure) {
         .mediaenc
         .map(|m| format!(";mediaenc={m}"))
         .unwrap_or_default();
+    let account = match &secure.account {
+        None => format!("<sip:tester@127.0.0.1{transport}>;regint=0"),
+        Some((user, password, registrar)) => {
+            format!("<sip:{user}@{registrar}{transport}>;auth_pass={password};regint=600")
+        }
+    };
     std::fs::write(
         dir.join("accounts"),
-        format!("<sip:tester@127.0.0.1{transport}>;regint=0;audio_codecs=PCMU,PCMA{mediaenc}\n"),
+        format!("{account};audio_codecs=PCMU,PCMA{mediaenc}\n"),
     )
     .unwrap();
 }

@@ -56,6 +56,8 @@ impl SipUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     pub realm: String,
+    /// Offered in this order, one challenge each (RFC 8760 §2.4).
+    pub algorithms: Vec<Algorithm>,
     pub users: Vec<SipUser>,
     pub nonce_lifetime: Duration,
     pub throttle: ThrottlePolicy,
@@ -65,11 +67,10 @@ pub struct AuthSettings {
 pub enum Outcome {
     Authenticated {
         username: String,
+        algorithm: Algorithm,
     },
     /// Answer 401 with `challenges` as `WWW-Authenticate` values.
-    Challenge {
-        challenges: Vec<String>,
-    },
+    Challenge { challenges: Vec<String> },
     /// Wrong credentials: 403.
     Refused,
     /// Too many wrong passwords from this source: 403, credentials unread.
@@ -100,9 +101,10 @@ pub struct Authenticator {
 impl Authenticator {
     /// `key` signs nonces: random per process.
     pub fn new(settings: AuthSettings, key: [u8; 32]) -> Authenticator {
-        // SHA-256 first (RFC 8760 §2.4), MD5 for clients that know nothing better.
-        let algorithms = [Algorithm::Sha256, Algorithm::Md5]
-            .into_iter()
+        let algorithms = settings
+            .algorithms
+            .iter()
+            .copied()
             .filter(|a| settings.users.iter().any(|u| u.ha1(*a).is_some()))
             .collect();
         Authenticator {
@@ -163,6 +165,7 @@ impl Authenticator {
         }
         Outcome::Authenticated {
             username: creds.username,
+            algorithm: creds.algorithm,
         }
     }
 

@@ -2,7 +2,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::sip::digest::Challenge;
+use crate::sip::digest::{Algorithm, Challenge};
 use crate::sip::message::{self, Message};
 
 const REALM: &str = "ivr";
@@ -10,6 +10,7 @@ const REALM: &str = "ivr";
 fn authenticator() -> Authenticator {
     let settings = AuthSettings {
         realm: REALM.into(),
+        algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         users: vec![
             SipUser::with_password("alice", REALM, "correct horse"),
             SipUser {
@@ -79,7 +80,8 @@ fn the_right_password_gets_through_with_either_algorithm() {
         assert_eq!(
             outcome,
             Outcome::Authenticated {
-                username: "alice".into()
+                username: "alice".into(),
+                algorithm: c.algorithm,
             }
         );
     }

@@ -75,14 +75,17 @@ impl UserAgent {
         source: SocketAddr,
         transport: Transport,
     ) {
-        if let Err(refused) = self.authenticate(now, req, source) {
-            let headers: Vec<(&str, &str)> = refused
-                .headers
-                .iter()
-                .map(|(n, v)| (*n, v.as_str()))
-                .collect();
-            return self.answer_plain(now, req, source, transport, refused.status, &headers);
-        }
+        let username = match self.authenticate(now, req, source) {
+            Ok(username) => username,
+            Err(refused) => {
+                let headers: Vec<(&str, &str)> = refused
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (*n, v.as_str()))
+                    .collect();
+                return self.answer_plain(now, req, source, transport, refused.status, &headers);
+            }
+        };
         let contacts: Vec<(String, Option<u32>)> = req
             .contacts
             .iter()
@@ -115,6 +118,7 @@ impl UserAgent {
                 format!("{addr}{kept};expires={seconds}")
             })
             .collect();
+        tracing::info!(%username, %source, bindings = granted.len(), "softphone registered");
         let extra: Vec<(&str, &str)> = granted.iter().map(|c| ("Contact", c.as_str())).collect();
         self.answer_plain(now, req, source, transport, (200, "OK"), &extra);
     }
@@ -141,7 +145,13 @@ impl UserAgent {
             })
             .inc();
         match outcome {
-            Outcome::Authenticated { username } => Ok(username),
+            Outcome::Authenticated {
+                username,
+                algorithm,
+            } => {
+                tracing::debug!(%username, algorithm = algorithm.name(), "digest accepted");
+                Ok(username)
+            }
             Outcome::Challenge { challenges } => Err(Refused {
                 status: (401, "Unauthorized"),
                 headers: challenges
@@ -150,7 +160,12 @@ impl UserAgent {
                     .collect(),
             }),
             Outcome::Refused | Outcome::Locked => {
-                tracing::info!(%source, method = %req.method, outcome = outcome_name, "SIP credentials refused");
+                // A locked source's attempts come at its own pace: one line per lock, not each.
+                if outcome == Outcome::Refused {
+                    tracing::info!(%source, method = %req.method, "SIP credentials refused");
+                } else {
+                    tracing::debug!(%source, method = %req.method, "SIP credentials refused: source locked");
+                }
                 Err(Refused {
                     status: (403, "Forbidden"),
                     headers: Vec::new(),

@@ -4,7 +4,7 @@
 use super::*;
 use crate::sip::allow::AllowList;
 use crate::sip::auth::{AuthSettings, SipUser, ThrottlePolicy};
-use crate::sip::digest::Challenge;
+use crate::sip::digest::{Algorithm, Challenge};
 
 const URI: &str = "sip:ivr@198.51.100.5";
 
@@ -13,6 +13,7 @@ fn with_users(allow: &[&str]) -> UaConfig {
     UaConfig {
         auth: Some(AuthSettings {
             realm: "ivr".into(),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             users: vec![SipUser::with_password("alice", "ivr", "open sesame")],
             nonce_lifetime: Duration::from_secs(300),
             throttle: ThrottlePolicy {
@@ -51,7 +52,7 @@ fn first_challenge(phone: &mut Phone) -> Challenge {
 fn a_softphone_is_challenged_then_its_call_is_offered() {
     let mut phone = Phone::new(with_users(&[]));
     let challenge = first_challenge(&mut phone);
-    assert_eq!(challenge.algorithm, crate::sip::digest::Algorithm::Sha256);
+    assert_eq!(challenge.algorithm, Algorithm::Sha256);
     invite_with(&mut phone, &challenge, "open sesame", 1);
     assert_eq!(phone.statuses(), [100]);
     assert!(matches!(
