@@ -40,7 +40,10 @@ pub struct Settings {
     pub log: LogSettings,
     pub speech: SpeechSettings,
     pub tls: TlsSettings,
+    /// The first trunk, also set from the environment (`IVR_TRUNK__*`).
     pub trunk: TrunkSettings,
+    /// More trunks (`[[trunks]]`), each registered on its own.
+    pub trunks: Vec<TrunkSettings>,
 }
 
 /// The certificate SIP over TLS presents (`sip.tls_listen`).
@@ -410,6 +413,16 @@ impl Settings {
                 bail!("trunk.password must not be in {}: set IVR_TRUNK__PASSWORD or trunk.password_file", path.display());
             }
         }
+        if let Some(source) = figment.find_metadata("trunks") {
+            if settings.trunks.iter().any(|t| t.password.is_some())
+                && !source.name.to_lowercase().contains("environment")
+            {
+                bail!(
+                    "[[trunks]]: a password must not be in {}: set password_file",
+                    path.display()
+                );
+            }
+        }
         if let Some(source) = figment.find_metadata("auth0.client_secret") {
             if !source.name.to_lowercase().contains("environment") {
                 bail!("auth0.client_secret must not be in {}: set IVR_AUTH0__CLIENT_SECRET or auth0.client_secret_file", path.display());
@@ -430,7 +443,9 @@ impl Settings {
         }
         self.sip.allow_list()?;
         self.sip.auth_settings()?;
-        self.trunk.validate()?;
+        for trunk in self.all_trunks() {
+            trunk.validate()?;
+        }
         if self.sip.tcp_idle_s == 0 || self.sip.tcp_connections_per_source == 0 {
             bail!("sip.tcp_idle_s and sip.tcp_connections_per_source must be > 0");
         }
@@ -512,6 +527,13 @@ impl Settings {
     }
 
     /// The address peers should reach us at.
+    /// Every trunk to register with: `[trunk]` (when set) first, then `[[trunks]]`.
+    pub fn all_trunks(&self) -> impl Iterator<Item = &TrunkSettings> {
+        std::iter::once(&self.trunk)
+            .chain(&self.trunks)
+            .filter(|t| t.enabled())
+    }
+
     pub fn public_ip(&self) -> IpAddr {
         if let Some(ip) = self.sip.public_addr.0 {
             return ip;

@@ -38,6 +38,12 @@ pub struct Status {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TrunkLabel {
+    /// The registration's address of record, `sip:username@domain`.
+    pub trunk: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Source {
     pub source: &'static str,
 }
@@ -63,8 +69,8 @@ pub struct Metrics {
     pub webhook_seconds: Histogram,
     pub dtmf_keys: Family<Source, Counter>,
     pub reloads: Family<Outcome, Counter>,
-    /// 1 while the trunk registration holds, 0 otherwise (absent without a trunk).
-    pub trunk_registered: Gauge,
+    /// 1 while a trunk's registration holds, 0 otherwise (absent without trunks).
+    pub trunk_registered: Family<TrunkLabel, Gauge>,
     /// Softphone digest checks, by outcome (ok, challenged, refused, locked).
     pub sip_auth: Family<Outcome, Counter>,
 }
@@ -97,7 +103,7 @@ impl Metrics {
             webhook_seconds: latency(),
             dtmf_keys: Family::default(),
             reloads: Family::default(),
-            trunk_registered: Gauge::default(),
+            trunk_registered: Family::default(),
             sip_auth: Family::default(),
         };
         let r = &mut m.registry;
@@ -130,7 +136,7 @@ impl Metrics {
         r.register("rtp_packets", "RTP packets sent, received and dropped", rtp);
         r.register(
             "trunk_registered",
-            "1 while the registration with the trunk holds",
+            "1 while the registration with a trunk holds, by address of record",
             m.trunk_registered.clone(),
         );
         r.register(

@@ -177,7 +177,7 @@ pub async fn serve(
         listen = %transport.local_addr(), tls = ?settings.sip.tls_listen, %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
         "IVR listening on UDP and TCP"
     );
-    if settings.sip.allow.is_empty() && is_public(public_ip) {
+    if settings.sip.allow.is_empty() && settings.sip.users.is_empty() && is_public(public_ip) {
         tracing::warn!(%public_ip, "sip.allow is empty: anyone on the internet may start calls; list your trunk's address ranges");
     }
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -199,7 +199,7 @@ pub async fn serve(
         },
         allow: settings.sip.allow_list()?,
         auth: settings.sip.auth_settings()?,
-        trunks: settings.trunk.resolve().await?.into_iter().collect(),
+        trunks: resolve_trunks(&settings).await?,
     };
     let mut user_agent = UserAgent::new(ua_config);
     user_agent.start(std::time::Instant::now());
@@ -232,6 +232,17 @@ pub async fn serve(
         .run(events, hangups_rx, controls, reloader)
         .await;
     Ok(())
+}
+
+/// Every trunk's registrar (or outbound proxy) resolved.
+async fn resolve_trunks(
+    settings: &Settings,
+) -> anyhow::Result<Vec<crate::sip::registration::Trunk>> {
+    let mut trunks = Vec::new();
+    for trunk in settings.all_trunks() {
+        trunks.extend(trunk.resolve().await?);
+    }
+    Ok(trunks)
 }
 
 fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
@@ -338,7 +349,7 @@ impl Switchboard {
             if draining && self.calls.is_empty() {
                 // Let the transport hand the last BYEs to the kernel, and the trunk answer our
                 // Expires: 0.
-                let linger = if self.settings.trunk.enabled() {
+                let linger = if self.settings.all_trunks().next().is_some() {
                     1000
                 } else {
                     200

@@ -60,6 +60,8 @@ pub struct Response {
     pub challenge: Option<(bool, String)>,
     pub expires: Option<u32>,
     pub min_expires: Option<u32>,
+    /// `Retry-After` seconds (its comment and parameters left aside).
+    pub retry_after: Option<u32>,
     /// Every Contact value (a registrar lists each binding).
     pub contacts: Vec<String>,
 }
@@ -179,6 +181,7 @@ struct Gathered<'a> {
     credentials: Vec<&'a str>,
     expires: Option<&'a str>,
     min_expires: Option<&'a str>,
+    retry_after: Option<&'a str>,
 }
 
 impl<'a> Gathered<'a> {
@@ -202,6 +205,7 @@ impl<'a> Gathered<'a> {
                 Header::ProxyAuthorization(v) => g.credentials.push(v.value()),
                 Header::Expires(v) => _ = g.expires.get_or_insert(v.value()),
                 Header::MinExpires(v) => _ = g.min_expires.get_or_insert(v.value()),
+                Header::RetryAfter(v) => _ = g.retry_after.get_or_insert(v.value()),
                 Header::RecordRoute(v) => g.record_route.push(v.value()),
                 Header::Require(v) => g.require.push(v.value()),
                 Header::ContentType(v) => _ = g.content_type.get_or_insert(v.value()),
@@ -297,6 +301,10 @@ fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
         challenge: h.challenge.map(|(proxy, v)| (proxy, v.trim().to_string())),
         expires: h.expires.and_then(|v| v.trim().parse().ok()),
         min_expires: h.min_expires.and_then(|v| v.trim().parse().ok()),
+        retry_after: h.retry_after.and_then(|v| {
+            let seconds = v.trim().split([' ', ';', '(']).next()?;
+            seconds.parse().ok()
+        }),
         contacts: split_list(h.contacts),
     })
 }

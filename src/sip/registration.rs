@@ -18,7 +18,7 @@ use super::transport::Destination;
 const FIRST_RETRY: Duration = Duration::from_secs(30);
 const MAX_RETRY: Duration = Duration::from_secs(1800);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Trunk {
     /// The Request-URI of REGISTER: `sip:registrar.example.com`.
     pub registrar: String,
@@ -30,6 +30,23 @@ pub struct Trunk {
     pub password: String,
     /// Seconds asked for.
     pub expires: u32,
+}
+
+impl std::fmt::Debug for Trunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trunk")
+            .field("registrar", &self.registrar)
+            .field("destination", &self.destination)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Trunk {
+    /// The address of record we register: `sip:username@domain`.
+    pub fn aor(&self) -> String {
+        format!("sip:{}@{}", self.username, self.domain)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +164,7 @@ impl Registration {
         self.cseq += 1;
         let branch = new_branch();
         let expires = if self.leaving { 0 } else { self.expires };
-        let aor = format!("sip:{}@{}", self.trunk.username, self.trunk.domain);
+        let aor = self.trunk.aor();
         let mut auth = String::new();
         self.answered_challenge = false;
         if let Some(c) = &mut self.credentials {
@@ -219,13 +236,19 @@ impl Registration {
             401 | 407 => self.on_challenge(response, now),
             423 => match response.min_expires {
                 Some(min) if min > self.expires && min <= 86_400 => {
-                    tracing::info!(trunk = %self.trunk.registrar, min, "registrar wants a longer expiry");
+                    tracing::info!(trunk = %self.trunk.aor(), min, "registrar wants a longer expiry");
                     self.expires = min;
                     Some(self.send(now))
                 }
                 _ => self.failed(now, "423 without a usable Min-Expires"),
             },
-            status => self.failed(now, &format!("refused with {status}")),
+            status => {
+                // 503 (and others) may say when to come back (RFC 3261 §21.5.4).
+                let retry_after = response.retry_after.map(|s| {
+                    Duration::from_secs(u64::from(s)).clamp(Duration::from_secs(1), MAX_RETRY)
+                });
+                self.failed_after(now, &format!("refused with {status}"), retry_after)
+            }
         }
     }
 
@@ -270,6 +293,17 @@ impl Registration {
     }
 
     fn failed(&mut self, now: Instant, why: &str) -> Option<(Destination, Bytes)> {
+        self.failed_after(now, why, None)
+    }
+
+    /// A failure; the next try after `retry_after` when the registrar named it, else after
+    /// the backoff.
+    fn failed_after(
+        &mut self,
+        now: Instant,
+        why: &str,
+        retry_after: Option<Duration>,
+    ) -> Option<(Destination, Bytes)> {
         if self.leaving {
             self.set_status(Status::Unregistered, why);
             return None;
@@ -278,9 +312,13 @@ impl Registration {
         let backoff = FIRST_RETRY
             .saturating_mul(1 << (self.failures - 1).min(6))
             .min(MAX_RETRY);
-        // ±20% so that many nodes restarted together do not retry together.
+        // ±20% so that many nodes restarted together do not retry together; never sooner
+        // than the registrar asked.
         let jitter = 0.8 + rand::random::<f64>() * 0.4;
-        let wait = backoff.mul_f64(jitter);
+        let wait = match retry_after {
+            Some(asked) => asked.mul_f64(1.0 + rand::random::<f64>() * 0.2),
+            None => backoff.mul_f64(jitter),
+        };
         self.next = Some(now + wait);
         self.set_status(
             Status::Failed,
@@ -290,14 +328,16 @@ impl Registration {
     }
 
     fn set_status(&mut self, status: Status, detail: &str) {
+        let trunk = self.trunk.aor();
         if status != self.status || status == Status::Failed {
-            tracing::warn!(trunk = %self.trunk.registrar, status = status.as_str(), "{detail}");
+            tracing::warn!(%trunk, status = status.as_str(), "{detail}");
         } else {
-            tracing::debug!(trunk = %self.trunk.registrar, status = status.as_str(), "{detail}");
+            tracing::debug!(%trunk, status = status.as_str(), "{detail}");
         }
         self.status = status;
         crate::metrics::METRICS
             .trunk_registered
+            .get_or_create(&crate::metrics::TrunkLabel { trunk })
             .set(i64::from(status == Status::Registered));
     }
 

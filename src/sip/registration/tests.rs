@@ -242,3 +242,26 @@ fn leaving_sends_expires_zero() {
     assert_eq!(s.reg.status(), Status::Unregistered);
     assert_eq!(s.reg.next_deadline(), None, "nothing more is sent");
 }
+
+#[test]
+fn a_503_with_retry_after_is_retried_when_the_registrar_said() {
+    let mut s = Script::new(trunk());
+    let first = s.start();
+    assert_eq!(
+        s.reply(
+            &first,
+            "503 Service Unavailable",
+            "Retry-After: 7 (maintenance)\r\n"
+        ),
+        None
+    );
+    assert_eq!(s.reg.status(), Status::Failed);
+    let wait = s.reg.next_deadline().unwrap() - s.now;
+    assert!(
+        (Duration::from_secs(7)..=Duration::from_millis(8400)).contains(&wait),
+        "retry after 7 s plus up to 20%, not the 30 s backoff: {wait:?}"
+    );
+    assert!(s.advance(Duration::from_secs(6)).is_none());
+    let again = s.advance(Duration::from_secs(3)).expect("the retry");
+    assert_eq!(header(&again, "Call-ID"), header(&first, "Call-ID"));
+}

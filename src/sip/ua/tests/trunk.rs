@@ -1,6 +1,7 @@
 //! A trunk's challenge to our BYE is answered once with the trunk's credentials.
 
 use super::*;
+use crate::sip::allow::AllowList;
 use crate::sip::digest::Challenge;
 use crate::sip::registration::Trunk;
 
@@ -107,5 +108,51 @@ fn a_challenge_from_a_stranger_is_not_answered() {
     assert!(
         phone.sent().is_empty(),
         "no credentials go to a peer that is not our trunk"
+    );
+}
+
+#[test]
+fn several_trunks_register_each_on_its_own_and_all_may_call() {
+    let second = Trunk {
+        registrar: "sip:other.example.org".into(),
+        domain: "other.example.org".into(),
+        destination: Destination {
+            transport: Transport::Udp,
+            addr: "203.0.113.9:5060".parse().unwrap(),
+        },
+        username: "ivr2".into(),
+        password: "pw2".into(),
+        expires: 600,
+    };
+    let mut config = with_trunk();
+    config.trunks.push(second);
+    config.allow = AllowList::parse(&["198.18.0.0/15".to_string()], false).unwrap();
+    let mut phone = Phone::new(config);
+    phone.ua.start(phone.now);
+    let sent = phone.sent();
+    let targets: Vec<SocketAddr> = sent.iter().map(|(to, _)| *to).collect();
+    assert_eq!(
+        targets,
+        [CALLER.parse().unwrap(), "203.0.113.9:5060".parse().unwrap()]
+    );
+    assert!(sent[1].1.contains("From: <sip:ivr2@other.example.org>"));
+    // Each answer reaches its own registration: the second's grant arms only its refresh.
+    reply(&mut phone, &sent[1].1, "200 OK", "Expires: 600\n");
+    assert!(phone.sent().is_empty());
+    phone.advance(Duration::from_secs(481));
+    let refreshed = phone.sent();
+    assert!(
+        refreshed
+            .iter()
+            .any(|(to, m)| to.port() == 5060 && m.contains("ivr2")),
+        "the second trunk refreshes at 80% of its 600 s: {refreshed:?}"
+    );
+    // Calls from either trunk pass the allow-list.
+    assert!(phone.ua.is_trunk("203.0.113.9".parse().unwrap()));
+    phone.invite("inv1", SDP);
+    assert_eq!(
+        phone.statuses(),
+        [100],
+        "the first trunk's address calls in"
     );
 }
