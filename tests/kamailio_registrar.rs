@@ -1,0 +1,195 @@
+//! A real registrar: Kamailio (registrar, usrloc, auth, auth_db over db_text) challenges the
+//! IVR's REGISTER with digest, grants 10 s so the IVR refreshes, relays a call for the IVR's
+//! address of record to the registered contact, and drops the binding when the IVR stops.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::baresip::{self, Secure};
+use support::{free_port, project_dir, require_tool, Ivr, TempDir};
+
+struct Kamailio {
+    child: Child,
+    port: u16,
+    rundir: std::path::PathBuf,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Kamailio {
+    fn start(dir: &TempDir) -> Kamailio {
+        require_tool("kamailio", "kamailio");
+        let port = free_port();
+        let db = dir.0.join("db");
+        let rundir = dir.0.join("run");
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::create_dir_all(&rundir).unwrap();
+        std::fs::write(
+            db.join("version"),
+            "id(int,auto) table_name(string) table_version(int) \n0:subscriber:7\n0:location:9\n",
+        )
+        .unwrap();
+        std::fs::write(
+            db.join("subscriber"),
+            "id(int,auto) username(string) domain(string) password(string) ha1(string) ha1b(string) \n\
+             1:ivr1:127.0.0.1:s3cret:7bb6903ae18cfb03305bdca6734e7975:af6564a634e905e668a6a9f369ade735\n",
+        )
+        .unwrap();
+        let template =
+            std::fs::read_to_string(project_dir().join("tests/kamailio/registrar.cfg")).unwrap();
+        let cfg = template
+            .replace("@PORT@", &port.to_string())
+            .replace("@RUNDIR@", rundir.to_str().unwrap())
+            .replace("@DBDIR@", db.to_str().unwrap())
+            .replace("@MODULES@", &modules_dir());
+        let cfg_path = dir.0.join("kamailio.cfg");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let log = std::fs::File::create(dir.0.join("kamailio.log")).unwrap();
+        let child = Command::new("kamailio")
+            .args([
+                "-f",
+                cfg_path.to_str().unwrap(),
+                "-DD",
+                "-E",
+                "-m",
+                "64",
+                "-M",
+                "8",
+            ])
+            .args(["-Y", rundir.to_str().unwrap()])
+            .args(["-P", rundir.join("kamailio.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kamailio");
+        let kamailio = Kamailio {
+            child,
+            port,
+            rundir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while kamailio.rpc("core.version").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "kamailio did not start: {}",
+                log_of(dir)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        kamailio
+    }
+
+    fn rpc(&self, command: &str) -> Option<String> {
+        let socket = format!("unix:{}", self.rundir.join("kamailio_ctl").display());
+        let output = Command::new("kamcmd")
+            .args(["-s", &socket, command])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The contacts usrloc holds for `ivr1`.
+    fn bindings(&self) -> String {
+        self.rpc("ul.dump").unwrap_or_default()
+    }
+}
+
+/// Where Debian put Kamailio's modules (the path names the architecture).
+fn modules_dir() -> String {
+    std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("kamailio/modules"))
+        .find(|p| p.join("registrar.so").exists())
+        .expect("kamailio's modules (apt-get install kamailio)")
+        .display()
+        .to_string()
+}
+
+fn log_of(dir: &TempDir) -> String {
+    std::fs::read_to_string(dir.0.join("kamailio.log")).unwrap_or_default()
+}
+
+fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn kamailio_registers_the_ivr_refreshes_it_routes_a_call_to_it_and_forgets_it_on_stop() {
+    let dir = TempDir::new("kamailio-registrar");
+    let kamailio = Kamailio::start(&dir);
+    let mut ivr = Ivr::start(
+        "kamailio-registered",
+        &[
+            (
+                "IVR_TRUNK__REGISTRAR",
+                &format!("sip:127.0.0.1:{}", kamailio.port),
+            ),
+            ("IVR_TRUNK__USERNAME", "ivr1"),
+            ("IVR_TRUNK__PASSWORD", "s3cret"),
+            ("IVR_SHUTDOWN__GRACE_S", "1"),
+            // Only the registrar may call in: the call below must come through Kamailio.
+            ("IVR_SIP__ALLOW", r#"["192.0.2.1"]"#),
+        ],
+    );
+    ivr.wait_for_line(
+        &["status=\"registered\"", "registered for 10 s"],
+        Duration::from_secs(5),
+    );
+    let contact = format!("sip:ivr1@{}", ivr.addr());
+    assert!(
+        kamailio.bindings().contains(&contact),
+        "usrloc holds the IVR's contact:\n{}",
+        kamailio.bindings()
+    );
+    // The grant is 10 s: the refresh comes at 8 s, answering a fresh challenge.
+    wait_until("a refresh", Duration::from_secs(12), || {
+        log_of(&dir).matches("REGISTER by ivr1 authorised").count() >= 2
+    });
+
+    // A caller dials the IVR's address of record at Kamailio, which relays to the contact.
+    let phone_dir = TempDir::new("kamailio-caller");
+    let target = format!("sip:ivr1@127.0.0.1:{}", kamailio.port);
+    let (mut phone, _) = baresip::call(&phone_dir.0, &target, 10, &Secure::default());
+    phone.wait().unwrap();
+    ivr.wait_for_line(
+        &[
+            "call offered",
+            &format!("source=127.0.0.1:{}", kamailio.port),
+        ],
+        Duration::from_secs(1),
+    );
+    ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(5));
+    let heard = baresip::heard(&phone_dir.0).expect("the caller recorded the call");
+    let (samples, rate) = support::audio::read_recording(&heard);
+    assert!(
+        support::audio::active_span(&samples, rate) > 3.0,
+        "the caller heard the prompts"
+    );
+
+    ivr.signal("TERM");
+    assert!(
+        ivr.wait_exit(Duration::from_secs(10)).is_some(),
+        "the IVR stops"
+    );
+    assert!(ivr.log_text().contains("status=\"unregistered\""));
+    assert!(
+        !kamailio.bindings().contains(&contact),
+        "Expires: 0 removed the binding:\n{}",
+        kamailio.bindings()
+    );
+}
