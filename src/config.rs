@@ -284,6 +284,8 @@ pub struct SipSettings {
     pub realm: String,
     /// Softphones that may call and register with credentials.
     pub users: Vec<SipUserSettings>,
+    /// The DNS server that locates trunks (SRV, A/AAAA); unset: the system's resolv.conf.
+    pub dns_server: Option<SocketAddr>,
     /// Digest algorithms challenged with, in order (`MD5`, `SHA-256`).
     pub digest_algorithms: Vec<String>,
     /// Wrong passwords from one source before its credentials are refused unread...
@@ -341,6 +343,7 @@ impl Default for SipSettings {
             allow_silent_drop: false,
             realm: "ivr".into(),
             users: Vec::new(),
+            dns_server: None,
             // What Asterisk, FreeSWITCH and Kamailio challenge with by default: some phones
             // (baresip 1.0) give up on a SHA-256 challenge instead of taking the MD5 one.
             digest_algorithms: vec!["MD5".into()],

@@ -27,6 +27,7 @@ use crate::records::{self, CallRecord, RecordFile};
 use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
+use crate::sip::locate::{Locator, TrunkLocator};
 use crate::sip::message::uri_user;
 use crate::sip::tls::Certificates;
 use crate::sip::transport::{Transport, TransportHandle};
@@ -108,6 +109,7 @@ struct Switchboard {
     directory: Arc<RwLock<Arc<dyn Directory>>>,
     /// SIP over TLS's certificate, re-read on reload.
     certificates: Option<Arc<Certificates>>,
+    trunk_locator: TrunkLocator,
 }
 
 /// What the process asks of the server.
@@ -182,6 +184,16 @@ pub async fn serve(
     }
     let (events_tx, events) = mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::unbounded_channel();
+    let mut trunks = Vec::new();
+    let mut places = Vec::new();
+    for configured in settings.all_trunks() {
+        if let Some((trunk, place)) = configured.trunk()? {
+            trunks.push(trunk);
+            places.push(place);
+        }
+    }
+    let ipv6 = settings.sip.listen.is_ipv6();
+    let trunk_locator = TrunkLocator::new(Locator::new(settings.sip.dns_server, ipv6)?, places);
     let ua_config = UaConfig {
         timers: settings.sip.timers(),
         public,
@@ -199,7 +211,7 @@ pub async fn serve(
         },
         allow: settings.sip.allow_list()?,
         auth: settings.sip.auth_settings()?,
-        trunks: resolve_trunks(&settings).await?,
+        trunks,
     };
     let mut user_agent = UserAgent::new(ua_config);
     user_agent.start(std::time::Instant::now());
@@ -227,22 +239,12 @@ pub async fn serve(
         records,
         directory,
         certificates,
+        trunk_locator,
     };
     switchboard
         .run(events, hangups_rx, controls, reloader)
         .await;
     Ok(())
-}
-
-/// Every trunk's registrar (or outbound proxy) resolved.
-async fn resolve_trunks(
-    settings: &Settings,
-) -> anyhow::Result<Vec<crate::sip::registration::Trunk>> {
-    let mut trunks = Vec::new();
-    for trunk in settings.all_trunks() {
-        trunks.extend(trunk.resolve().await?);
-    }
-    Ok(trunks)
 }
 
 fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
@@ -469,6 +471,7 @@ impl Switchboard {
                 self.on_incoming(call, caller_id(&from), transport, offer, record)
             }
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
+            UaEvent::LocateTrunk { trunk } => self.trunk_locator.locate(trunk, &self.commands),
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
             UaEvent::InfoDigit { call, digit } => {
                 if let Some(active) = self.calls.get(&call) {

@@ -14,6 +14,7 @@ command -v svwar >/dev/null || packages+=(sipvicious)
 command -v espeak-ng >/dev/null || packages+=(espeak-ng)
 command -v tcpdump >/dev/null || packages+=(tcpdump)
 command -v kamailio >/dev/null || packages+=(kamailio)
+command -v dnsmasq >/dev/null || packages+=(dnsmasq-base)
 dpkg -s libopus-dev >/dev/null 2>&1 || packages+=(libopus-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

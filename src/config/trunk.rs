@@ -6,8 +6,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
+use crate::sip::locate::Place;
 use crate::sip::registration::Trunk;
-use crate::sip::transport::{Destination, Transport};
+use crate::sip::transport::Transport;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,10 +39,10 @@ impl Default for TrunkSettings {
     }
 }
 
-/// The parts of a registrar URI that say where to send.
+/// The parts of a registrar URI that say where to send; no port means "ask DNS for SRV".
 struct Target {
     host: String,
-    port: u16,
+    port: Option<u16>,
     transport: Transport,
 }
 
@@ -72,12 +73,13 @@ fn target(uri: &str) -> Result<Target> {
     })
 }
 
-fn split_host_port(text: &str) -> Result<(String, u16)> {
+fn split_host_port(text: &str) -> Result<(String, Option<u16>)> {
     let (host, port) = match text.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => {
-            (h, p.parse().with_context(|| format!("port in {text:?}"))?)
-        }
-        _ => (text, 5060),
+        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (
+            h,
+            Some(p.parse().with_context(|| format!("port in {text:?}"))?),
+        ),
+        _ => (text, None),
     };
     let host = host.trim_matches(['[', ']']).to_string();
     if host.is_empty() {
@@ -122,23 +124,28 @@ impl TrunkSettings {
         Ok(text.trim().to_string())
     }
 
-    /// The trunk with its registrar (or outbound proxy) resolved to an address.
-    pub async fn resolve(&self) -> Result<Option<Trunk>> {
+    /// The trunk, its targets still to be located, and where to look them up: the
+    /// registrar's host, or the outbound proxy's.
+    pub fn trunk(&self) -> Result<Option<(Trunk, Place)>> {
         if !self.enabled() {
             return Ok(None);
         }
         let registrar = target(&self.registrar)?;
-        let (host, port) = if self.outbound_proxy.is_empty() {
-            (registrar.host.clone(), registrar.port)
+        let place = if self.outbound_proxy.is_empty() {
+            Place {
+                host: registrar.host.clone(),
+                port: registrar.port,
+                transport: registrar.transport,
+            }
         } else {
-            split_host_port(&self.outbound_proxy)?
+            let (host, port) = split_host_port(&self.outbound_proxy)?;
+            Place {
+                host,
+                port,
+                transport: registrar.transport,
+            }
         };
-        let addr = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .with_context(|| format!("resolving the trunk's registrar {host}"))?
-            .find(|a| a.is_ipv4())
-            .with_context(|| format!("no IPv4 address for {host}"))?;
-        Ok(Some(Trunk {
+        let trunk = Trunk {
             registrar: self
                 .registrar
                 .split(';')
@@ -146,14 +153,13 @@ impl TrunkSettings {
                 .unwrap_or_default()
                 .to_string(),
             domain: registrar.host,
-            destination: Destination {
-                transport: registrar.transport,
-                addr,
-            },
+            transport: registrar.transport,
+            targets: Vec::new(),
             username: self.username.clone(),
             password: self.password()?,
             expires: self.expires,
-        }))
+        };
+        Ok(Some((trunk, place)))
     }
 }
 
@@ -166,12 +172,12 @@ mod tests {
         let t = target("sip:sip.example.net").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.transport),
-            ("sip.example.net", 5060, Transport::Udp)
+            ("sip.example.net", None, Transport::Udp)
         );
         let t = target("sip:10.0.0.1:5080;transport=tcp").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.transport),
-            ("10.0.0.1", 5080, Transport::Tcp)
+            ("10.0.0.1", Some(5080), Transport::Tcp)
         );
         assert!(target("sips:sip.example.net").is_err());
         assert!(target("http://x").is_err());

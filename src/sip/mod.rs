@@ -10,6 +10,7 @@ pub mod digest;
 pub mod driver;
 pub mod framing;
 pub mod info;
+pub mod locate;
 pub mod message;
 pub mod registration;
 pub mod tls;

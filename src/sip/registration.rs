@@ -12,7 +12,7 @@ use super::dialog::{new_branch, new_tag};
 use super::digest::Challenge;
 use super::message::Response;
 use super::transaction::{NonInviteClient, TimerAction, Timers};
-use super::transport::Destination;
+use super::transport::{Destination, Transport};
 
 /// Retries after a failure start here and double up to `MAX_RETRY`.
 const FIRST_RETRY: Duration = Duration::from_secs(30);
@@ -24,8 +24,10 @@ pub struct Trunk {
     pub registrar: String,
     /// The registrar's domain, for the address of record `sip:username@domain`.
     pub domain: String,
-    /// Where REGISTER goes: the registrar's (or outbound proxy's) resolved address.
-    pub destination: Destination,
+    pub transport: Transport,
+    /// Where REGISTER goes, in order of preference: the registrar's (or outbound proxy's)
+    /// addresses as DNS gave them (SRV, then A). Empty until located.
+    pub targets: Vec<SocketAddr>,
     pub username: String,
     pub password: String,
     /// Seconds asked for.
@@ -36,13 +38,19 @@ impl std::fmt::Debug for Trunk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trunk")
             .field("registrar", &self.registrar)
-            .field("destination", &self.destination)
+            .field("transport", &self.transport)
+            .field("targets", &self.targets)
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
 }
 
 impl Trunk {
+    /// Whether `ip` is one of the trunk's servers.
+    pub fn is_from(&self, ip: std::net::IpAddr) -> bool {
+        self.targets.iter().any(|t| t.ip() == ip)
+    }
+
     /// The address of record we register: `sip:username@domain`.
     pub fn aor(&self) -> String {
         format!("sip:{}@{}", self.username, self.domain)
@@ -96,15 +104,20 @@ pub struct Registration {
     failures: u32,
     leaving: bool,
     status: Status,
+    /// Index into `trunk.targets` of the one in use, and how many failed in this round.
+    target: usize,
+    tried: usize,
+    /// Every target failed: DNS should be asked again.
+    wants_locating: bool,
 }
 
 impl Registration {
     /// `local` is the address our Contact names (the public one).
     pub fn new(trunk: Trunk, local: SocketAddr, user_agent: &str, timers: Timers) -> Registration {
-        let transport = match trunk.destination.transport {
-            super::transport::Transport::Udp => "",
-            super::transport::Transport::Tcp => ";transport=tcp",
-            super::transport::Transport::Tls => ";transport=tls",
+        let transport = match trunk.transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
         };
         Registration {
             local,
@@ -123,6 +136,9 @@ impl Registration {
             failures: 0,
             leaving: false,
             status: Status::Registering,
+            target: 0,
+            tried: 0,
+            wants_locating: false,
         }
     }
 
@@ -134,9 +150,31 @@ impl Registration {
         &self.trunk
     }
 
-    /// Sends the first REGISTER.
+    /// Sends the first REGISTER, once the trunk has targets.
     pub fn start(&mut self, now: Instant) -> Option<(Destination, Bytes)> {
-        Some(self.send(now))
+        (!self.trunk.targets.is_empty()).then(|| self.send(now))
+    }
+
+    /// New targets from DNS. The first REGISTER goes at once if none went yet; otherwise they
+    /// serve from the next attempt on, keeping the one in use when it is still listed.
+    pub fn set_targets(
+        &mut self,
+        targets: Vec<SocketAddr>,
+        now: Instant,
+    ) -> Option<(Destination, Bytes)> {
+        let current = self.trunk.targets.get(self.target).copied();
+        self.target = current
+            .and_then(|c| targets.iter().position(|t| *t == c))
+            .unwrap_or(0);
+        self.tried = 0;
+        let first = self.trunk.targets.is_empty() && self.cseq == 0;
+        self.trunk.targets = targets;
+        (first && !self.leaving && !self.trunk.targets.is_empty()).then(|| self.send(now))
+    }
+
+    /// Whether every target failed since the last call: time to ask DNS again.
+    pub fn take_wants_locating(&mut self) -> bool {
+        std::mem::take(&mut self.wants_locating)
     }
 
     /// Sends `Expires: 0` (once), so the trunk stops routing calls here.
@@ -186,7 +224,7 @@ impl Registration {
             auth = format!("{name}: {value}\r\n");
             self.answered_challenge = true;
         }
-        let via = self.trunk.destination.transport.via_name();
+        let via = self.trunk.transport.via_name();
         let local = self.local;
         let text = format!(
             "REGISTER {registrar} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag={tag}\r\nTo: <{aor}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\nUser-Agent: {ua}\r\n{auth}Content-Length: 0\r\n\r\n",
@@ -198,10 +236,18 @@ impl Registration {
             ua = self.user_agent,
         );
         let bytes = Bytes::from(text);
-        let reliable = self.trunk.destination.transport.reliable();
+        let reliable = self.trunk.transport.reliable();
         let tx = NonInviteClient::new(bytes.clone(), self.timers, reliable, now);
         self.pending = Some((branch, tx));
-        (self.trunk.destination, bytes)
+        (self.destination(), bytes)
+    }
+
+    /// The target in use.
+    fn destination(&self) -> Destination {
+        Destination {
+            transport: self.trunk.transport,
+            addr: self.trunk.targets[self.target % self.trunk.targets.len().max(1)],
+        }
     }
 
     /// A response to our REGISTER; what to send next, if anything at once.
@@ -223,6 +269,7 @@ impl Registration {
             200..=299 => {
                 let granted = self.granted(response);
                 self.failures = 0;
+                self.tried = 0;
                 // Refresh at 80% of the grant (half of a very short one).
                 let refresh = if granted >= 10 {
                     granted * 4 / 5
@@ -243,11 +290,16 @@ impl Registration {
                 _ => self.failed(now, "423 without a usable Min-Expires"),
             },
             status => {
+                let why = format!("refused with {status}");
+                if status >= 500 && self.tried + 1 < self.trunk.targets.len() {
+                    // A server in trouble: another of the trunk's servers may not be.
+                    return self.next_target(now, &why);
+                }
                 // 503 (and others) may say when to come back (RFC 3261 §21.5.4).
                 let retry_after = response.retry_after.map(|s| {
                     Duration::from_secs(u64::from(s)).clamp(Duration::from_secs(1), MAX_RETRY)
                 });
-                self.failed_after(now, &format!("refused with {status}"), retry_after)
+                self.end_round(now, &why, retry_after)
             }
         }
     }
@@ -294,6 +346,32 @@ impl Registration {
 
     fn failed(&mut self, now: Instant, why: &str) -> Option<(Destination, Bytes)> {
         self.failed_after(now, why, None)
+    }
+
+    /// The target in use failed to answer (or answered 5xx): the next one at once, or, when
+    /// every one has failed in this round, a retry after the backoff and a new DNS lookup.
+    fn next_target(&mut self, now: Instant, why: &str) -> Option<(Destination, Bytes)> {
+        if self.leaving || self.tried + 1 >= self.trunk.targets.len() {
+            return self.end_round(now, why, None);
+        }
+        self.tried += 1;
+        let failed = self.destination().addr;
+        self.target = (self.target + 1) % self.trunk.targets.len();
+        tracing::warn!(trunk = %self.trunk.aor(), %failed, next = %self.destination().addr, "{why}: trying the next target");
+        Some(self.send(now))
+    }
+
+    fn end_round(
+        &mut self,
+        now: Instant,
+        why: &str,
+        retry_after: Option<Duration>,
+    ) -> Option<(Destination, Bytes)> {
+        // The addresses may have moved: DNS is asked again before the retry.
+        self.wants_locating = !self.leaving;
+        self.tried = 0;
+        self.target = 0;
+        self.failed_after(now, why, retry_after)
     }
 
     /// A failure; the next try after `retry_after` when the registrar named it, else after
@@ -345,10 +423,10 @@ impl Registration {
     pub fn on_timer(&mut self, now: Instant) -> Option<(Destination, Bytes)> {
         if let Some((_, tx)) = &mut self.pending {
             match tx.on_timer(now) {
-                TimerAction::Retransmit(bytes) => return Some((self.trunk.destination, bytes)),
+                TimerAction::Retransmit(bytes) => return Some((self.destination(), bytes)),
                 TimerAction::TimedOut => {
                     self.pending = None;
-                    return self.failed(now, "no answer from the registrar");
+                    return self.next_target(now, "no answer from the registrar");
                 }
                 TimerAction::Terminated => self.pending = None,
                 TimerAction::Nothing => {}

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::sip::message::{self, Message};
-use crate::sip::transport::Transport;
 
 const REGISTRAR: &str = "192.0.2.50:5060";
 
@@ -10,10 +9,8 @@ fn trunk() -> Trunk {
     Trunk {
         registrar: "sip:sip.example.net".into(),
         domain: "sip.example.net".into(),
-        destination: Destination {
-            transport: Transport::Udp,
-            addr: REGISTRAR.parse().unwrap(),
-        },
+        transport: Transport::Udp,
+        targets: vec![REGISTRAR.parse().unwrap()],
         username: "ivr1".into(),
         password: "s3cret".into(),
         expires: 3600,
@@ -59,6 +56,12 @@ impl Script {
         let (dest, bytes) = sent.expect("a REGISTER");
         assert_eq!(dest.addr, REGISTRAR.parse().unwrap());
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// A REGISTER sent, with where it went.
+    fn sent_to(sent: Option<(Destination, Bytes)>) -> (SocketAddr, String) {
+        let (dest, bytes) = sent.expect("a REGISTER");
+        (dest.addr, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     fn start(&mut self) -> String {
@@ -264,4 +267,69 @@ fn a_503_with_retry_after_is_retried_when_the_registrar_said() {
     assert!(s.advance(Duration::from_secs(6)).is_none());
     let again = s.advance(Duration::from_secs(3)).expect("the retry");
     assert_eq!(header(&again, "Call-ID"), header(&first, "Call-ID"));
+}
+
+const BACKUP: &str = "192.0.2.51:5060";
+
+#[test]
+fn a_silent_or_failing_server_hands_over_to_the_next_target_then_dns_is_asked_again() {
+    let mut s = Script::new(Trunk {
+        targets: Vec::new(),
+        ..trunk()
+    });
+    assert!(
+        s.reg.start(s.now).is_none(),
+        "nothing to send before DNS answers"
+    );
+    let targets = vec![REGISTRAR.parse().unwrap(), BACKUP.parse().unwrap()];
+    let (to, first) = Script::sent_to(s.reg.set_targets(targets.clone(), s.now));
+    assert_eq!(to, REGISTRAR.parse().unwrap());
+    // Timer F (64·T1 = 32 s) with no answer: the backup, at once, same Call-ID.
+    let mut next = None;
+    for _ in 0..40 {
+        let until = s.now + Duration::from_secs(1);
+        while let Some(at) = s.reg.next_deadline().filter(|at| *at <= until) {
+            s.now = at;
+            if let Some(sent) = s.reg.on_timer(s.now) {
+                let (to, text) = Script::sent_to(Some(sent));
+                if to != REGISTRAR.parse().unwrap() {
+                    next = Some((to, text));
+                }
+            }
+        }
+        s.now = until;
+        if next.is_some() {
+            break;
+        }
+    }
+    let (to, second) = next.expect("the backup is tried");
+    assert_eq!(to, BACKUP.parse().unwrap());
+    assert_eq!(header(&second, "Call-ID"), header(&first, "Call-ID"));
+    assert!(!s.reg.take_wants_locating(), "one target left: no DNS yet");
+    // The backup answers 503: every target has failed, so a retry later and a new lookup.
+    let response = answer(&second, "503 Service Unavailable", "");
+    assert!(s.reg.on_response(&response, s.now).is_none());
+    assert_eq!(s.reg.status(), Status::Failed);
+    assert!(s.reg.take_wants_locating());
+    // New targets while a retry is scheduled change where it goes, not when.
+    assert!(s
+        .reg
+        .set_targets(vec![BACKUP.parse().unwrap()], s.now)
+        .is_none());
+    let wait = s.reg.next_deadline().unwrap() - s.now;
+    s.now += wait;
+    let (to, _) = Script::sent_to(s.reg.on_timer(s.now));
+    assert_eq!(to, BACKUP.parse().unwrap());
+}
+
+#[test]
+fn a_503_from_the_first_server_goes_to_the_second_at_once() {
+    let mut s = Script::new(Trunk {
+        targets: vec![REGISTRAR.parse().unwrap(), BACKUP.parse().unwrap()],
+        ..trunk()
+    });
+    let first = s.start();
+    let response = answer(&first, "503 Service Unavailable", "Retry-After: 60\r\n");
+    let (to, _) = Script::sent_to(s.reg.on_response(&response, s.now));
+    assert_eq!(to, BACKUP.parse().unwrap());
 }

@@ -67,6 +67,9 @@ pub enum UaEvent {
     InfoDigit { call: CallRef, digit: char },
     /// Sent exactly once for every `Incoming`: the call's media can go.
     Ended { call: CallRef, reason: EndReason },
+    /// Trunk `trunk` (its index in `UaConfig::trunks`) needs its targets from DNS: at start,
+    /// and after every target failed. Answered with `UaCommand::TrunkTargets`.
+    LocateTrunk { trunk: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +124,11 @@ pub enum UaCommand {
     },
     /// Stop taking calls: new INVITEs and out-of-dialog OPTIONS get 503; calls go on.
     Drain,
+    /// Where trunk `trunk`'s registrar is, best first.
+    TrunkTargets {
+        trunk: usize,
+        targets: Vec<SocketAddr>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -191,7 +199,7 @@ impl UserAgent {
             .trunks
             .iter()
             .map(|trunk| {
-                let local = match (trunk.destination.transport, config.tls_port) {
+                let local = match (trunk.transport, config.tls_port) {
                     (Transport::Tls, Some(port)) => SocketAddr::new(config.public.ip(), port),
                     _ => config.public,
                 };
@@ -270,6 +278,7 @@ impl UserAgent {
             UaCommand::Answer { call, sdp } => self.answer(now, call, sdp),
             UaCommand::Decline { call, decline } => self.decline(now, call, decline),
             UaCommand::Hangup { call } => self.hangup(now, call),
+            UaCommand::TrunkTargets { trunk, targets } => self.trunk_targets(now, trunk, targets),
             UaCommand::Drain => {
                 tracing::info!(calls = self.calls.len(), "draining: new calls get 503");
                 self.draining = true;

@@ -1,9 +1,10 @@
 //! The user agent's registrations with its trunks: started once, driven by their responses
 //! and timers, ended with `Expires: 0` when draining.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{CallRef, TimerKey, Transmit, UserAgent};
+use super::{CallRef, TimerKey, Transmit, UaEvent, UserAgent};
 use crate::sip::dialog::new_tag;
 use crate::sip::digest::Challenge;
 use crate::sip::message::Response;
@@ -13,9 +14,13 @@ use crate::sip::transport::Destination;
 use bytes::Bytes;
 
 impl UserAgent {
-    /// Makes the first REGISTER of each trunk.
+    /// Makes the first REGISTER of each trunk whose targets are known, and asks for the
+    /// others' (`UaEvent::LocateTrunk`).
     pub fn start(&mut self, now: Instant) {
         for index in 0..self.registrations.len() {
+            if self.registrations[index].0.trunk().targets.is_empty() {
+                self.events.push_back(UaEvent::LocateTrunk { trunk: index });
+            }
             let sent = self.registrations[index].0.start(now);
             self.after_registration(index, sent);
         }
@@ -78,7 +83,7 @@ impl UserAgent {
         let Some((registration, _)) = self
             .registrations
             .iter()
-            .find(|(r, _)| r.trunk().destination.addr.ip() == source)
+            .find(|(r, _)| r.trunk().is_from(source))
         else {
             tracing::info!(call_id = %call.dialog.call_id, "BYE challenged by a peer we hold no credentials for");
             return;
@@ -111,12 +116,27 @@ impl UserAgent {
     pub(super) fn is_trunk(&self, ip: std::net::IpAddr) -> bool {
         self.registrations
             .iter()
-            .any(|(r, _)| r.trunk().destination.addr.ip() == ip)
+            .any(|(r, _)| r.trunk().is_from(ip))
+    }
+
+    /// DNS found `targets` for trunk `index`.
+    pub(super) fn trunk_targets(&mut self, now: Instant, index: usize, targets: Vec<SocketAddr>) {
+        let Some((registration, _)) = self.registrations.get_mut(index) else {
+            return;
+        };
+        tracing::info!(trunk = %registration.trunk().aor(), ?targets, "trunk located");
+        let sent = registration.set_targets(targets, now);
+        self.after_registration(index, sent);
     }
 
     fn after_registration(&mut self, index: usize, sent: Option<(Destination, Bytes)>) {
         if let Some((destination, bytes)) = sent {
             self.transmits.push_back(Transmit { destination, bytes });
+        }
+        if let Some((registration, _)) = self.registrations.get_mut(index) {
+            if registration.take_wants_locating() {
+                self.events.push_back(UaEvent::LocateTrunk { trunk: index });
+            }
         }
         self.rearm(TimerKey::Registration(index));
     }

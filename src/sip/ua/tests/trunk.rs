@@ -10,10 +10,8 @@ fn with_trunk() -> UaConfig {
         trunks: vec![Trunk {
             registrar: "sip:sip.example.net".into(),
             domain: "sip.example.net".into(),
-            destination: Destination {
-                transport: Transport::Udp,
-                addr: CALLER.parse().unwrap(),
-            },
+            transport: Transport::Udp,
+            targets: vec![CALLER.parse().unwrap()],
             username: "ivr1".into(),
             password: "s3cret".into(),
             expires: 3600,
@@ -116,10 +114,8 @@ fn several_trunks_register_each_on_its_own_and_all_may_call() {
     let second = Trunk {
         registrar: "sip:other.example.org".into(),
         domain: "other.example.org".into(),
-        destination: Destination {
-            transport: Transport::Udp,
-            addr: "203.0.113.9:5060".parse().unwrap(),
-        },
+        transport: Transport::Udp,
+        targets: vec!["203.0.113.9:5060".parse().unwrap()],
         username: "ivr2".into(),
         password: "pw2".into(),
         expires: 600,
