@@ -54,6 +54,8 @@ pub struct TlsSettings {
     pub cert_file: Option<PathBuf>,
     /// PEM: its private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: Option<PathBuf>,
+    /// PEM: CA certificates trusted for trunks over TLS, besides the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Text-to-speech for greetings from the directory, `say_text` and webhook texts.

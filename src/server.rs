@@ -152,7 +152,21 @@ pub async fn serve(
         _ => None,
     };
     let limits = settings.sip.connection_limits();
-    let (transport, inbound) = TransportHandle::start(settings.sip.listen, tls, limits).await?;
+    let mut trunks = Vec::new();
+    let mut places = Vec::new();
+    for configured in settings.all_trunks() {
+        if let Some((trunk, place)) = configured.trunk()? {
+            trunks.push(trunk);
+            places.push(place);
+        }
+    }
+    let tls_client = if places.iter().any(|p| p.tls_name.is_some()) {
+        Some(crate::sip::tls::connector(settings.tls.ca_file.as_deref())?)
+    } else {
+        None
+    };
+    let (transport, inbound) =
+        TransportHandle::start(settings.sip.listen, tls, tls_client, limits).await?;
     let public_ip = settings.public_ip();
     let public = SocketAddr::new(public_ip, transport.local_addr().port());
     let ports = settings.rtp.ports;
@@ -184,16 +198,9 @@ pub async fn serve(
     }
     let (events_tx, events) = mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::unbounded_channel();
-    let mut trunks = Vec::new();
-    let mut places = Vec::new();
-    for configured in settings.all_trunks() {
-        if let Some((trunk, place)) = configured.trunk()? {
-            trunks.push(trunk);
-            places.push(place);
-        }
-    }
     let ipv6 = settings.sip.listen.is_ipv6();
-    let trunk_locator = TrunkLocator::new(Locator::new(settings.sip.dns_server, ipv6)?, places);
+    let locator = Locator::new(settings.sip.dns_server, ipv6)?;
+    let trunk_locator = TrunkLocator::new(locator, places, transport.clone());
     let ua_config = UaConfig {
         timers: settings.sip.timers(),
         public,

@@ -13,6 +13,9 @@ use support::{free_port, project_dir, require_tool, Ivr, TempDir};
 struct Kamailio {
     child: Child,
     port: u16,
+    tls_port: u16,
+    /// The certificate Kamailio's TLS listener presents (self-signed, for 127.0.0.1).
+    certificate: std::path::PathBuf,
     rundir: std::path::PathBuf,
 }
 
@@ -42,10 +45,32 @@ impl Kamailio {
              1:ivr1:127.0.0.1:s3cret:7bb6903ae18cfb03305bdca6734e7975:af6564a634e905e668a6a9f369ade735\n",
         )
         .unwrap();
+        let tls_port = free_port();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let certificate = dir.0.join("kamailio.pem");
+        std::fs::write(&certificate, cert.pem()).unwrap();
+        std::fs::write(dir.0.join("kamailio.key"), key.serialize_pem()).unwrap();
+        let tls_cfg = dir.0.join("tls.cfg");
+        std::fs::write(
+            &tls_cfg,
+            format!(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
+                 private_key = {}\ncertificate = {}\n",
+                dir.0.join("kamailio.key").display(),
+                certificate.display()
+            ),
+        )
+        .unwrap();
         let template =
             std::fs::read_to_string(project_dir().join("tests/kamailio/registrar.cfg")).unwrap();
         let cfg = template
             .replace("@PORT@", &port.to_string())
+            .replace("@TLS_PORT@", &tls_port.to_string())
+            .replace("@TLS_CFG@", tls_cfg.to_str().unwrap())
             .replace("@RUNDIR@", rundir.to_str().unwrap())
             .replace("@DBDIR@", db.to_str().unwrap())
             .replace("@MODULES@", &modules_dir());
@@ -72,6 +97,8 @@ impl Kamailio {
         let kamailio = Kamailio {
             child,
             port,
+            tls_port,
+            certificate,
             rundir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -192,4 +219,55 @@ fn kamailio_registers_the_ivr_refreshes_it_routes_a_call_to_it_and_forgets_it_on
         "Expires: 0 removed the binding:\n{}",
         kamailio.bindings()
     );
+}
+
+#[test]
+fn over_tls_the_ivr_registers_keeps_its_flow_and_takes_a_call_down_it() {
+    let dir = TempDir::new("kamailio-tls");
+    let kamailio = Kamailio::start(&dir);
+    let mut ivr = Ivr::start(
+        "kamailio-tls-registered",
+        &[
+            (
+                "IVR_TRUNK__REGISTRAR",
+                &format!("sips:127.0.0.1:{}", kamailio.tls_port),
+            ),
+            ("IVR_TRUNK__USERNAME", "ivr1"),
+            ("IVR_TRUNK__PASSWORD", "s3cret"),
+            ("IVR_TLS__CA_FILE", kamailio.certificate.to_str().unwrap()),
+            ("IVR_SHUTDOWN__GRACE_S", "1"),
+            ("IVR_SIP__ALLOW", r#"["192.0.2.1"]"#),
+        ],
+    );
+    ivr.wait_for_line(
+        &["status=\"registered\"", "registered for 10 s"],
+        Duration::from_secs(5),
+    );
+    let log = log_of(&dir);
+    assert!(
+        log.contains("REGISTER by ivr1 authorised over tls"),
+        "{log}"
+    );
+    let bindings = kamailio.bindings();
+    assert!(
+        bindings.contains("+sip.instance") || bindings.contains("urn:uuid:"),
+        "{bindings}"
+    );
+    // The refresh goes down the same connection.
+    wait_until("a refresh over TLS", Duration::from_secs(12), || {
+        log_of(&dir).matches("authorised over tls").count() >= 2
+    });
+    // A caller over UDP reaches the IVR through Kamailio, which relays down the TLS flow.
+    let phone_dir = TempDir::new("kamailio-tls-caller");
+    let target = format!("sip:ivr1@127.0.0.1:{}", kamailio.port);
+    let (mut phone, _) = baresip::call(&phone_dir.0, &target, 10, &Secure::default());
+    phone.wait().unwrap();
+    ivr.wait_for_line(&["call offered", "transport=Tls"], Duration::from_secs(1));
+    ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(5));
+    ivr.signal("TERM");
+    assert!(
+        ivr.wait_exit(Duration::from_secs(10)).is_some(),
+        "the IVR stops"
+    );
+    assert!(ivr.log_text().contains("status=\"unregistered\""));
 }

@@ -50,17 +50,16 @@ fn target(uri: &str) -> Result<Target> {
     let (scheme, rest) = uri
         .split_once(':')
         .context("trunk.registrar: expected sip:host")?;
-    if scheme.eq_ignore_ascii_case("sips") || rest.to_ascii_lowercase().contains("transport=tls") {
-        bail!(
-            "trunk.registrar: registering over TLS is not supported yet; use sip: over UDP or TCP"
-        );
-    }
-    if !scheme.eq_ignore_ascii_case("sip") {
-        bail!("trunk.registrar: expected a sip: URI, got {uri:?}");
+    let sips = scheme.eq_ignore_ascii_case("sips");
+    if !sips && !scheme.eq_ignore_ascii_case("sip") {
+        bail!("trunk.registrar: expected a sip: or sips: URI, got {uri:?}");
     }
     let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
     let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
-    let transport = if params.to_ascii_lowercase().contains("transport=tcp") {
+    let params = params.to_ascii_lowercase();
+    let transport = if sips || params.contains("transport=tls") {
+        Transport::Tls
+    } else if params.contains("transport=tcp") {
         Transport::Tcp
     } else {
         Transport::Udp
@@ -136,6 +135,7 @@ impl TrunkSettings {
                 host: registrar.host.clone(),
                 port: registrar.port,
                 transport: registrar.transport,
+                tls_name: None,
             }
         } else {
             let (host, port) = split_host_port(&self.outbound_proxy)?;
@@ -143,7 +143,12 @@ impl TrunkSettings {
                 host,
                 port,
                 transport: registrar.transport,
+                tls_name: None,
             }
+        };
+        let place = Place {
+            tls_name: (registrar.transport == Transport::Tls).then(|| registrar.host.clone()),
+            ..place
         };
         let trunk = Trunk {
             registrar: self
@@ -179,7 +184,10 @@ mod tests {
             (t.host.as_str(), t.port, t.transport),
             ("10.0.0.1", Some(5080), Transport::Tcp)
         );
-        assert!(target("sips:sip.example.net").is_err());
+        let t = target("sips:sip.example.net").unwrap();
+        assert_eq!((t.port, t.transport), (None, Transport::Tls));
+        let t = target("sip:10.0.0.1:5061;transport=TLS").unwrap();
+        assert_eq!(t.transport, Transport::Tls);
         assert!(target("http://x").is_err());
         assert!(target("sip:").is_err());
     }

@@ -15,7 +15,7 @@ use hickory_resolver::TokioResolver;
 use rand::Rng;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::transport::Transport;
+use super::transport::{Transport, TransportHandle};
 use super::ua::UaCommand;
 
 /// A failed lookup is tried again this often until it succeeds.
@@ -27,6 +27,9 @@ pub struct Place {
     pub host: String,
     pub port: Option<u16>,
     pub transport: Transport,
+    /// Over TLS, the name the servers' certificates must carry: the registrar's domain
+    /// (RFC 5922), whatever SRV target serves it.
+    pub tls_name: Option<String>,
 }
 
 pub struct Locator {
@@ -152,45 +155,59 @@ fn srv_order(
 pub struct TrunkLocator {
     locator: Arc<Locator>,
     places: Vec<Place>,
+    transport: TransportHandle,
 }
 
 impl TrunkLocator {
-    pub fn new(locator: Locator, places: Vec<Place>) -> TrunkLocator {
+    pub fn new(locator: Locator, places: Vec<Place>, transport: TransportHandle) -> TrunkLocator {
         TrunkLocator {
             locator: Arc::new(locator),
             places,
+            transport,
         }
     }
 
     /// Answers `UaEvent::LocateTrunk` in the background.
     pub fn locate(&self, trunk: usize, commands: &UnboundedSender<UaCommand>) {
-        if let Some(place) = self.places.get(trunk) {
-            spawn_locating(self.locator.clone(), trunk, place.clone(), commands.clone());
-        }
+        let Some(place) = self.places.get(trunk).cloned() else {
+            return;
+        };
+        let (locator, transport, commands) = (
+            self.locator.clone(),
+            self.transport.clone(),
+            commands.clone(),
+        );
+        tokio::spawn(async move {
+            locate_until_found(&locator, trunk, &place, &transport, &commands).await
+        });
     }
 }
 
 /// Looks `place` up until it resolves, then hands the targets to the user agent.
-fn spawn_locating(
-    locator: Arc<Locator>,
+async fn locate_until_found(
+    locator: &Locator,
     trunk: usize,
-    place: Place,
-    commands: UnboundedSender<UaCommand>,
+    place: &Place,
+    transport: &TransportHandle,
+    commands: &UnboundedSender<UaCommand>,
 ) {
-    tokio::spawn(async move {
-        loop {
-            match locator.locate(&place).await {
-                Ok(targets) => {
-                    let _ = commands.send(UaCommand::TrunkTargets { trunk, targets });
-                    return;
+    loop {
+        match locator.locate(place).await {
+            Ok(targets) => {
+                if let Some(name) = &place.tls_name {
+                    for target in &targets {
+                        transport.name_tls_peer(*target, name);
+                    }
                 }
-                Err(why) => {
-                    tracing::warn!(host = %place.host, "locating the trunk failed: {why}; retrying in {} s", RETRY.as_secs());
-                    tokio::time::sleep(RETRY).await;
-                }
+                let _ = commands.send(UaCommand::TrunkTargets { trunk, targets });
+                return;
+            }
+            Err(why) => {
+                tracing::warn!(host = %place.host, "locating the trunk failed: {why}; retrying in {} s", RETRY.as_secs());
+                tokio::time::sleep(RETRY).await;
             }
         }
-    });
+    }
 }
 
 #[cfg(test)]

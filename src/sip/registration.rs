@@ -109,6 +109,8 @@ pub struct Registration {
     tried: usize,
     /// Every target failed: DNS should be asked again.
     wants_locating: bool,
+    /// When to send the next CRLF keep-alive on the connection (RFC 5626 §4.4.1).
+    keepalive_at: Option<Instant>,
 }
 
 impl Registration {
@@ -119,9 +121,18 @@ impl Registration {
             Transport::Tcp => ";transport=tcp",
             Transport::Tls => ";transport=tls",
         };
+        let mut contact = format!("<sip:{}@{local}{transport}>", trunk.username);
+        if trunk.transport.reliable() {
+            // One flow per registration (RFC 5626 §4.2): the registrar routes our calls down
+            // the connection we registered over, wherever NAT put its far end.
+            contact.push_str(&format!(
+                ";+sip.instance=\"<urn:uuid:{}>\";reg-id=1",
+                instance_id(&trunk, local)
+            ));
+        }
         Registration {
             local,
-            contact: format!("<sip:{}@{local}{transport}>", trunk.username),
+            contact,
             expires: trunk.expires,
             trunk,
             user_agent: user_agent.to_string(),
@@ -139,6 +150,7 @@ impl Registration {
             target: 0,
             tried: 0,
             wants_locating: false,
+            keepalive_at: None,
         }
     }
 
@@ -192,10 +204,10 @@ impl Registration {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         let tx = self.pending.as_ref().and_then(|(_, tx)| tx.next_deadline());
-        match (tx, self.next) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [tx, self.next, self.keepalive_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn send(&mut self, now: Instant) -> (Destination, Bytes) {
@@ -227,13 +239,18 @@ impl Registration {
         let via = self.trunk.transport.via_name();
         let local = self.local;
         let text = format!(
-            "REGISTER {registrar} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag={tag}\r\nTo: <{aor}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\nUser-Agent: {ua}\r\n{auth}Content-Length: 0\r\n\r\n",
+            "REGISTER {registrar} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag={tag}\r\nTo: <{aor}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\n{supported}User-Agent: {ua}\r\n{auth}Content-Length: 0\r\n\r\n",
             registrar = self.trunk.registrar,
             tag = self.from_tag,
             call_id = self.call_id,
             cseq = self.cseq,
             contact = self.contact,
             ua = self.user_agent,
+            supported = if self.trunk.transport.reliable() {
+                "Supported: path, outbound\r\n"
+            } else {
+                ""
+            },
         );
         let bytes = Bytes::from(text);
         let reliable = self.trunk.transport.reliable();
@@ -263,6 +280,7 @@ impl Registration {
         self.pending = None;
         match response.status {
             200..=299 if self.leaving => {
+                self.keepalive_at = None;
                 self.set_status(Status::Unregistered, "unregistered");
                 None
             }
@@ -277,6 +295,9 @@ impl Registration {
                     granted.max(2) / 2
                 };
                 self.next = Some(now + Duration::from_secs(u64::from(refresh)));
+                if self.trunk.transport.reliable() && self.keepalive_at.is_none() {
+                    self.keepalive_at = Some(now + keepalive_interval());
+                }
                 self.set_status(Status::Registered, &format!("registered for {granted} s"));
                 None
             }
@@ -330,7 +351,13 @@ impl Registration {
 
     /// The expiry the registrar granted our binding: our Contact's `expires`, else `Expires`.
     fn granted(&self, response: &Response) -> u32 {
-        let ours = self.contact.trim_matches(['<', '>']);
+        // Our URI, between the brackets (the registrar may reorder what follows).
+        let ours = self
+            .contact
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('<');
         response
             .contacts
             .iter()
@@ -419,8 +446,15 @@ impl Registration {
             .set(i64::from(status == Status::Registered));
     }
 
-    /// Retransmissions, time-outs, refreshes and retries due by `now`.
+    /// Retransmissions, time-outs, refreshes, retries and keep-alives due by `now`.
     pub fn on_timer(&mut self, now: Instant) -> Option<(Destination, Bytes)> {
+        if self.keepalive_at.is_some_and(|at| now >= at) {
+            if self.status == Status::Registered && !self.leaving {
+                self.keepalive_at = Some(now + keepalive_interval());
+                return Some((self.destination(), Bytes::from_static(b"\r\n\r\n")));
+            }
+            self.keepalive_at = None;
+        }
         if let Some((_, tx)) = &mut self.pending {
             match tx.on_timer(now) {
                 TimerAction::Retransmit(bytes) => return Some((self.destination(), bytes)),
@@ -442,6 +476,32 @@ impl Registration {
         }
         None
     }
+}
+
+/// 95 to 120 s between pings, at random (RFC 5626 §4.4.1), so many registrations do not ping
+/// together.
+fn keepalive_interval() -> Duration {
+    Duration::from_secs(95) + Duration::from_secs(25).mul_f64(rand::random::<f64>())
+}
+
+/// A UUID that stays the same for this trunk account at this address across restarts, as
+/// RFC 5626 wants of `+sip.instance`, without a file to keep it in.
+fn instance_id(trunk: &Trunk, local: SocketAddr) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}|{local}", trunk.aor()).as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
-use tokio_rustls::TlsAcceptor;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 #[derive(Debug)]
 pub struct Certificates {
@@ -46,6 +46,32 @@ impl Certificates {
             .with_cert_resolver(self.clone());
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
+}
+
+/// The client side, for registering with trunks over TLS: the system's trusted roots, plus
+/// those in `ca_file` (a private CA, or a test's).
+pub fn connector(ca_file: Option<&Path>) -> Result<TlsConnector> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca_file {
+        let extra = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .with_context(|| format!("tls.ca_file {}", path.display()))?;
+        for cert in extra {
+            roots
+                .add(cert)
+                .with_context(|| format!("tls.ca_file {}", path.display()))?;
+        }
+    } else if added == 0 {
+        tracing::warn!("no trusted CA certificates found: trunks over TLS cannot be verified");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 impl ResolvesServerCert for Certificates {

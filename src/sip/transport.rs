@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::{Buf, Bytes, BytesMut};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Notify};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::framing::{next_frame, Frame};
 use super::message::{self, Message, Unusable};
@@ -121,6 +122,9 @@ pub struct TransportHandle {
     inbound: mpsc::Sender<Inbound>,
     local: SocketAddr,
     limits: ConnectionLimits,
+    /// Opens TLS connections to the peers named in `tls_names` (trunks) and to no one else.
+    tls_client: Option<TlsConnector>,
+    tls_names: Arc<Mutex<HashMap<SocketAddr, ServerName<'static>>>>,
 }
 
 impl TransportHandle {
@@ -128,6 +132,7 @@ impl TransportHandle {
     pub async fn start(
         listen: SocketAddr,
         tls: Option<(SocketAddr, TlsAcceptor)>,
+        tls_client: Option<TlsConnector>,
         limits: ConnectionLimits,
     ) -> Result<(TransportHandle, mpsc::Receiver<Inbound>)> {
         let udp = Arc::new(
@@ -146,6 +151,8 @@ impl TransportHandle {
             inbound,
             local,
             limits,
+            tls_client,
+            tls_names: Arc::default(),
         };
         tokio::spawn(handle.clone().udp_reader());
         tokio::spawn(handle.clone().tcp_acceptor(tcp));
@@ -170,17 +177,56 @@ impl TransportHandle {
                 }
             }
             Transport::Tcp => self.send_tcp(dest.addr, bytes),
-            Transport::Tls => {
-                // Only over the caller's own connection: a peer behind NAT cannot take a new one,
-                // and we hold no client identity to open one with.
-                let sent = self
-                    .connection(dest.addr)
-                    .is_some_and(|link| link.send(bytes));
-                if !sent {
-                    tracing::debug!(to = %dest.addr, "no open SIP TLS connection, message dropped");
-                }
-            }
+            Transport::Tls => self.send_tls(dest.addr, bytes),
         }
+    }
+
+    /// `addr` is one of a trunk's servers, whose certificate must name `name`: TLS to it may
+    /// open a connection of ours.
+    pub fn name_tls_peer(&self, addr: SocketAddr, name: &str) {
+        let Ok(name) = ServerName::try_from(name.to_string()) else {
+            tracing::warn!(%addr, name, "not a usable TLS server name");
+            return;
+        };
+        if let Ok(mut names) = self.tls_names.lock() {
+            names.insert(addr, name);
+        }
+    }
+
+    /// Over the peer's open connection; otherwise a new one, only to a named trunk server (a
+    /// caller behind NAT could not take a new one anyway).
+    fn send_tls(&self, addr: SocketAddr, bytes: Bytes) {
+        if let Some(link) = self.connection(addr) {
+            if !link.send(bytes) {
+                tracing::debug!(to = %addr, "SIP TLS connection busy or closed, message dropped");
+            }
+            return;
+        }
+        let name = self
+            .tls_names
+            .lock()
+            .ok()
+            .and_then(|n| n.get(&addr).cloned());
+        let (Some(connector), Some(name)) = (self.tls_client.clone(), name) else {
+            tracing::debug!(to = %addr, "no open SIP TLS connection, message dropped");
+            return;
+        };
+        let handle = self.clone();
+        tokio::spawn(async move {
+            let connect = async {
+                let stream = TcpStream::connect(addr).await?;
+                without_nagle(&stream);
+                connector.connect(name, stream).await
+            };
+            match tokio::time::timeout(TLS_HANDSHAKE, connect).await {
+                Ok(Ok(tls)) => {
+                    let link = handle.adopt(tls, addr, Transport::Tls);
+                    link.send(bytes);
+                }
+                Ok(Err(e)) => tracing::warn!(to = %addr, "SIP TLS connection failed: {e}"),
+                Err(_) => tracing::warn!(to = %addr, "SIP TLS handshake timed out"),
+            }
+        });
     }
 
     fn connection(&self, addr: SocketAddr) -> Option<Link> {
@@ -355,7 +401,13 @@ impl TransportHandle {
                         Frame::Incomplete => break,
                         // A frame that consumes nothing would spin this task forever.
                         Frame::Message { len: 0 } | Frame::KeepAlive { skip: 0 } => break 'read,
-                        Frame::KeepAlive { skip } => buf.advance(skip),
+                        Frame::KeepAlive { skip } => {
+                            // A double-CRLF ping gets its CRLF pong (RFC 5626 §4.4.1).
+                            if buf[..skip].windows(4).any(|w| w == b"\r\n\r\n") {
+                                ours.send(Bytes::from_static(b"\r\n"));
+                            }
+                            buf.advance(skip);
+                        }
                         Frame::TooLarge { head } => {
                             tracing::debug!(%peer, "closing SIP TCP connection: message over the size limit");
                             if let Some(reply) = message::too_large_reply(&buf[..head], peer) {

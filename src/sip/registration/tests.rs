@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sip::message::{self, Message};
+use crate::sip::transport::Transport;
 
 const REGISTRAR: &str = "192.0.2.50:5060";
 
@@ -332,4 +333,39 @@ fn a_503_from_the_first_server_goes_to_the_second_at_once() {
     let response = answer(&first, "503 Service Unavailable", "Retry-After: 60\r\n");
     let (to, _) = Script::sent_to(s.reg.on_response(&response, s.now));
     assert_eq!(to, BACKUP.parse().unwrap());
+}
+
+#[test]
+fn over_tcp_the_flow_is_named_and_kept_alive_with_crlf_pings() {
+    let tcp = || Trunk {
+        transport: Transport::Tcp,
+        ..trunk()
+    };
+    let mut s = Script::new(tcp());
+    let first = s.start();
+    let contact = header(&first, "Contact").unwrap();
+    assert!(
+        contact.contains(";transport=tcp>;+sip.instance=\"<urn:uuid:"),
+        "{contact}"
+    );
+    assert!(contact.ends_with(";reg-id=1"), "{contact}");
+    assert_eq!(header(&first, "Supported"), Some("path, outbound"));
+    let again = Script::new(tcp()).start();
+    assert_eq!(
+        header(&again, "Contact"),
+        Some(contact),
+        "the instance survives a restart"
+    );
+    let granted = format!("Contact: {contact};expires=600\r\n");
+    assert_eq!(s.reply(&first, "200 OK", &granted), None);
+    let ping = s.advance(Duration::from_secs(121)).expect("a keep-alive");
+    assert_eq!(ping, "\r\n\r\n");
+    let next = s.reg.next_deadline().unwrap() - s.now;
+    assert!(
+        next >= Duration::from_secs(94) && next <= Duration::from_secs(120),
+        "{next:?}"
+    );
+    // UDP registrations carry none of it.
+    let udp = Script::new(trunk()).start();
+    assert!(!udp.contains("+sip.instance") && !udp.contains("Supported"));
 }
