@@ -448,6 +448,12 @@ impl Settings {
         }
         self.sip.allow_list()?;
         self.sip.auth_settings()?;
+        let listen = self.sip.listen.ip();
+        if let Some(public) = self.sip.public_addr.0 {
+            if !listen.is_unspecified() && listen.is_ipv4() != public.is_ipv4() {
+                bail!("sip.public_addr {public} and sip.listen {listen} are of different address families: media is sent from the listen address");
+            }
+        }
         for trunk in self.all_trunks() {
             trunk.validate()?;
         }

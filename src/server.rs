@@ -170,7 +170,13 @@ pub async fn serve(
     let public_ip = settings.public_ip();
     let public = SocketAddr::new(public_ip, transport.local_addr().port());
     let ports = settings.rtp.ports;
-    let bind_ip = settings.sip.listen.ip();
+    // Media sockets speak the family the SDP advertises (a dual-stack SIP socket can take
+    // IPv4 callers, but an IPv6 RTP socket cannot send to an IPv4 address).
+    let bind_ip = match (settings.sip.listen.ip(), public_ip) {
+        (listen, IpAddr::V4(_)) if listen.is_unspecified() => IpAddr::from([0, 0, 0, 0]),
+        (listen, IpAddr::V6(_)) if listen.is_unspecified() => IpAddr::from([0u16; 8]),
+        (listen, _) => listen,
+    };
     let pool = PortPool::new(bind_ip, ports.first, ports.last);
     let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;

@@ -157,6 +157,9 @@ impl Dialog {
         let addr = match (addr, transport) {
             // Over TLS only the caller's own connection can carry it.
             (_, Transport::Tls) => self.source,
+            // A target in the other address family may be out of our socket's reach; the
+            // caller's own address is not.
+            (Some(a), _) if a.is_ipv4() != self.source.is_ipv4() => self.source,
             // Over TCP reuse the caller's connection when the target is the same host.
             (Some(a), Transport::Tcp) if a.ip() == self.source.ip() => self.source,
             (Some(a), _) => a,

@@ -101,9 +101,10 @@ pub const DEFAULT_PORT: u16 = 5060;
 
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 
-/// rsip reads only sip: and sips: Request-URIs. A `tel:` one (a trunk's dialled number) is
-/// handed to it as `sip:<number>@tel.invalid`: the message to parse, and the original URI.
-fn tel_as_sip(message: &[u8]) -> (Option<Vec<u8>>, Option<String>) {
+/// rsip reads only sip: and sips: Request-URIs, and not those whose host is an IPv6
+/// reference (`sip:ivr@[::1]:5060`). Such a request is handed to it with a stand-in URI (a
+/// `tel:` number as `sip:<number>@tel.invalid`): the message to parse, and the original URI.
+fn rsip_readable(message: &[u8]) -> (Option<Vec<u8>>, Option<String>) {
     let line_end = message.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
     let Ok(line) = std::str::from_utf8(&message[..line_end]) else {
         return (None, None);
@@ -113,24 +114,33 @@ fn tel_as_sip(message: &[u8]) -> (Option<Vec<u8>>, Option<String>) {
     else {
         return (None, None);
     };
-    let Some(number) = uri
+    let stand_in = if let Some(number) = uri
         .get(..4)
         .filter(|s| s.eq_ignore_ascii_case("tel:"))
         .map(|_| &uri[4..])
-    else {
+    {
+        let number: String = number
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "+*#".contains(*c))
+            .collect();
+        if number.is_empty() {
+            return (None, None);
+        }
+        format!("sip:{number}@tel.invalid;user=phone")
+    } else if uri.contains('[') && uri.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("sip")) {
+        let user = uri
+            .split_once(':')
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map(|(user, _)| format!("{user}@"))
+            .unwrap_or_default();
+        format!("sip:{user}ipv6.invalid")
+    } else {
         return (None, None);
     };
-    let number: String = number
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+*#".contains(*c))
-        .collect();
-    if number.is_empty() {
-        return (None, None);
-    }
-    let mut out = format!("{method} sip:{number}@tel.invalid;user=phone {version}").into_bytes();
+    let mut out = format!("{method} {stand_in} {version}").into_bytes();
     out.extend_from_slice(&message[line_end..]);
     (Some(out), Some(uri.to_string()))
 }
@@ -138,14 +148,14 @@ fn tel_as_sip(message: &[u8]) -> (Option<Vec<u8>>, Option<String>) {
 /// Parses one datagram or framed stream message.
 pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
     let normalized = framing::normalize(bytes).map_err(|why| unusable(bytes, why, source))?;
-    let (readable, tel) = tel_as_sip(&normalized);
+    let (readable, original_uri) = rsip_readable(&normalized);
     let parsed = SipMessage::try_from(readable.as_deref().unwrap_or(&normalized))
         .map_err(|e| unusable(&normalized, &format!("rsip: {e}"), source))?;
     match parsed {
         SipMessage::Request(r) => lift_request(r, source)
             .map(|mut r| {
-                if let Some(tel) = tel {
-                    r.uri = tel;
+                if let Some(uri) = original_uri {
+                    r.uri = uri;
                 }
                 Message::Request(Box::new(r))
             })

@@ -172,7 +172,11 @@ impl TransportHandle {
     pub fn send(&self, dest: Destination, bytes: Bytes) {
         match dest.transport {
             Transport::Udp => {
-                if let Err(e) = self.udp.try_send_to(&bytes, dest.addr) {
+                let Some(to) = self.reachable(dest.addr) else {
+                    tracing::debug!(to = %dest.addr, "no route from our SIP socket's address family");
+                    return;
+                };
+                if let Err(e) = self.udp.try_send_to(&bytes, to) {
                     tracing::debug!(to = %dest.addr, "SIP UDP send failed: {e}");
                 }
             }
@@ -229,6 +233,22 @@ impl TransportHandle {
         });
     }
 
+    /// `addr` as our UDP socket can send to it: an IPv4 address through a dual-stack IPv6
+    /// socket goes as its mapped form; IPv6 from an IPv4 socket cannot go at all.
+    fn reachable(&self, addr: SocketAddr) -> Option<SocketAddr> {
+        match (self.local, addr) {
+            (SocketAddr::V6(_), SocketAddr::V4(v4)) => Some(SocketAddr::new(
+                IpAddr::V6(v4.ip().to_ipv6_mapped()),
+                v4.port(),
+            )),
+            (SocketAddr::V4(_), SocketAddr::V6(v6)) => {
+                let v4 = v6.ip().to_ipv4_mapped()?;
+                Some(SocketAddr::new(IpAddr::V4(v4), v6.port()))
+            }
+            _ => Some(addr),
+        }
+    }
+
     fn connection(&self, addr: SocketAddr) -> Option<Link> {
         self.connections
             .lock()
@@ -261,7 +281,7 @@ impl TransportHandle {
         let mut buf = vec![0u8; 65536];
         loop {
             let (len, source) = match self.udp.recv_from(&mut buf).await {
-                Ok(r) => r,
+                Ok((len, source)) => (len, canonical(source)),
                 Err(e) => {
                     tracing::debug!("SIP UDP receive error: {e}");
                     continue;
@@ -291,6 +311,7 @@ impl TransportHandle {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
+                    let peer = canonical(peer);
                     if self.is_full(peer.ip()) {
                         continue;
                     }
@@ -307,7 +328,7 @@ impl TransportHandle {
     async fn tls_acceptor(self, listener: TcpListener, acceptor: TlsAcceptor) {
         loop {
             let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
+                Ok((stream, peer)) => (stream, canonical(peer)),
                 Err(e) => {
                     tracing::debug!("SIP TLS accept error: {e}");
                     continue;
@@ -455,6 +476,18 @@ impl TransportHandle {
 
 /// Each SIP message is written whole: Nagle would hold a 200 behind the 100 Trying's
 /// unacknowledged segment for the peer's delayed-ACK time (tens of milliseconds).
+/// An IPv4 peer as a dual-stack socket reports it (`::ffff:a.b.c.d`) is the IPv4 address
+/// everywhere above the transport: the allow-list, budgets, dialogs and logs see one form.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
 fn without_nagle(stream: &TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("TCP_NODELAY not set: {e}");

@@ -15,6 +15,8 @@ pub struct RawPhone {
     pub rtp: UdpSocket,
     target: String,
     ip: String,
+    /// The Contact our INVITE carries, when not our own address.
+    pub contact: Option<String>,
 }
 
 /// What the IVR answered: enough to ACK and BYE.
@@ -47,6 +49,11 @@ pub fn retry_after(message: &str) -> Option<u32> {
 impl RawPhone {
     /// A phone whose SIP and RTP sockets are bound on `ip` (a loopback address).
     pub fn new(ip: &str, ivr: &Ivr) -> RawPhone {
+        Self::dialling(ip, ivr.addr())
+    }
+
+    /// A phone on `ip` (IPv4 or IPv6) calling `target` (`host:port`, IPv6 in brackets).
+    pub fn dialling(ip: &str, target: String) -> RawPhone {
         let sip = UdpSocket::bind((ip, 0)).unwrap();
         sip.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
@@ -56,8 +63,9 @@ impl RawPhone {
         RawPhone {
             sip,
             rtp,
-            target: ivr.addr(),
+            target,
             ip: ip.to_string(),
+            contact: None,
         }
     }
 
@@ -65,19 +73,35 @@ impl RawPhone {
         self.sip.local_addr().unwrap().port()
     }
 
+    /// Our address as SIP writes a host: IPv6 in brackets.
+    fn host(&self) -> String {
+        if self.ip.contains(':') {
+            format!("[{}]", self.ip)
+        } else {
+            self.ip.clone()
+        }
+    }
+
     /// Sends an INVITE whose SDP names `media` (its own RTP socket unless told otherwise).
     pub fn send_invite(&self, call_id: &str, media: Option<SocketAddr>) {
         let media = media.unwrap_or_else(|| self.rtp.local_addr().unwrap());
+        let family = |ip: std::net::IpAddr| if ip.is_ipv4() { "IP4" } else { "IP6" };
         let sdp = format!(
-            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {mip}\r\nt=0 0\r\nm=audio {mport} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            "v=0\r\no=- 1 1 IN {of} {ip}\r\ns=-\r\nc=IN {mf} {mip}\r\nt=0 0\r\nm=audio {mport} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            of = family(self.sip.local_addr().unwrap().ip()),
             ip = self.ip,
+            mf = family(media.ip()),
             mip = media.ip(),
             mport = media.port()
         );
+        let contact = self
+            .contact
+            .clone()
+            .unwrap_or_else(|| format!("<sip:raw@{}:{}>", self.host(), self.sip_port()));
         let invite = format!(
-            "INVITE sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{call_id};rport\r\nFrom: <sip:raw@{ip}>;tag=raw{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:raw@{ip}:{port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            "INVITE sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{call_id};rport\r\nFrom: <sip:raw@{ip}>;tag=raw{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: {contact}\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             target = self.target,
-            ip = self.ip,
+            ip = self.host(),
             port = self.sip_port(),
             len = sdp.len()
         );
@@ -143,7 +167,7 @@ impl RawPhone {
         let message = format!(
             "{method} sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{branch:x};rport\r\nFrom: <sip:raw@{ip}>;tag=raw{call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
             target = self.target,
-            ip = self.ip,
+            ip = self.host(),
             port = self.sip_port(),
         );
         self.sip.send_to(message.as_bytes(), &self.target).unwrap();
@@ -154,7 +178,7 @@ impl RawPhone {
         let message = format!(
             "OPTIONS sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bKopt{call_id};rport\r\nFrom: <sip:raw@{ip}>;tag=opt\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
             target = self.target,
-            ip = self.ip,
+            ip = self.host(),
             port = self.sip_port(),
         );
         self.sip.send_to(message.as_bytes(), &self.target).unwrap();

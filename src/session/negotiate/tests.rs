@@ -258,3 +258,26 @@ fn telephone_event_can_be_switched_off() {
     assert!(!body.contains("telephone-event"), "{body}");
     assert!(!offer(PCMU, &no_events).unwrap().contains("telephone-event"));
 }
+
+#[test]
+fn media_in_the_other_address_family_is_refused_with_warning_301() {
+    let v6 = "v=0\r\no=- 1 1 IN IP6 2001:db8::7\r\ns=-\r\nc=IN IP6 2001:db8::7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    match answer(v6.as_bytes(), PCMU, &local()) {
+        Err(Rejection::NotAcceptable { warn_code, .. }) => assert_eq!(warn_code, 301),
+        other => panic!("expected 488 with 301, got {other:?}"),
+    }
+    let ours_v6 = LocalMedia {
+        ip: "2001:db8::10".parse().unwrap(),
+        ..local()
+    };
+    let (n, body) = answer(v6.as_bytes(), PCMU, &ours_v6).unwrap();
+    assert_eq!(n.remote, Some("[2001:db8::7]:4000".parse().unwrap()));
+    assert!(String::from_utf8_lossy(body.as_bytes()).contains("c=IN IP6 2001:db8::10"));
+    // A held stream (no address to send to) is no reason to refuse.
+    let held = sdp("m=audio 4000 RTP/AVP 0\r\n")
+        .iter()
+        .map(|&b| b as char)
+        .collect::<String>();
+    let held = held.replace("c=IN IP4 198.51.100.7", "c=IN IP6 ::");
+    assert!(answer(held.as_bytes(), PCMU, &local()).is_ok());
+}

@@ -210,6 +210,15 @@ fn a_tel_request_uri_is_read_and_kept() {
 }
 
 #[test]
+fn an_ipv6_request_uri_is_read_and_kept() {
+    let req = request(
+        "INVITE sip:ivr@[2001:db8::5]:5060;transport=udp SIP/2.0\r\nVia: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKv6\r\nFrom: <sip:a@[2001:db8::1]>;tag=a\r\nTo: <sip:ivr@[2001:db8::5]>\r\nCall-ID: v6-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(req.uri, "sip:ivr@[2001:db8::5]:5060;transport=udp");
+    assert_eq!(uri_user(&req.uri), "ivr");
+}
+
+#[test]
 fn a_parser_failure_is_not_described_to_the_sender() {
     let text = "INVITE sip:ivr@192.0.2.9:99999999999 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKbad\r\nFrom: <sip:a@192.0.2.1>;tag=a\r\nTo: <sip:ivr@192.0.2.9>\r\nCall-ID: bad-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
     let Err(unusable) = parse(text.as_bytes(), src()) else {
