@@ -175,6 +175,13 @@ pub struct LockoutSettings {
     pub caller_max_failures: usize,
     pub window_s: u64,
     pub lock_s: u64,
+    /// Count in Redis, shared by every node (`redis://127.0.0.1:6379/0`); empty: in memory.
+    pub redis_url: String,
+    /// The secret every node hashes lockout keys with: from the environment only
+    /// (`IVR_LOCKOUT__KEY`), or `key_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Secret>,
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for LockoutSettings {
@@ -184,7 +191,35 @@ impl Default for LockoutSettings {
             caller_max_failures: 10,
             window_s: 900,
             lock_s: 900,
+            redis_url: String::new(),
+            key: None,
+            key_file: None,
         }
+    }
+}
+
+impl LockoutSettings {
+    /// The shared key, when Redis is used.
+    pub fn key(&self) -> Result<Option<Vec<u8>>> {
+        if self.redis_url.is_empty() {
+            return Ok(None);
+        }
+        if let Some(key) = &self.key {
+            return Ok(Some(key.expose().as_bytes().to_vec()));
+        }
+        let Some(path) = &self.key_file else {
+            bail!("lockout.redis_url needs a key every node shares: IVR_LOCKOUT__KEY or lockout.key_file");
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("lockout.key_file {}", path.display()))?;
+        let key = text.trim();
+        if key.len() < 16 {
+            bail!(
+                "lockout.key_file {}: the key must be at least 16 characters",
+                path.display()
+            );
+        }
+        Ok(Some(key.as_bytes().to_vec()))
     }
 }
 
@@ -428,6 +463,14 @@ impl Settings {
                 );
             }
         }
+        if let Some(source) = figment.find_metadata("lockout.key") {
+            if !source.name.to_lowercase().contains("environment") {
+                bail!(
+                    "lockout.key must not be in {}: set IVR_LOCKOUT__KEY or lockout.key_file",
+                    path.display()
+                );
+            }
+        }
         if let Some(source) = figment.find_metadata("auth0.client_secret") {
             if !source.name.to_lowercase().contains("environment") {
                 bail!("auth0.client_secret must not be in {}: set IVR_AUTH0__CLIENT_SECRET or auth0.client_secret_file", path.display());
@@ -489,6 +532,11 @@ impl Settings {
         let l = &self.lockout;
         if l.max_failures == 0 || l.caller_max_failures == 0 || l.window_s == 0 {
             bail!("lockout: max_failures, caller_max_failures and window_s must be > 0");
+        }
+        if !l.redis_url.is_empty() {
+            redis::Client::open(l.redis_url.as_str())
+                .map_err(|e| anyhow::anyhow!("lockout.redis_url: {e}"))?;
+            l.key()?;
         }
         if self.directory.backend == Backend::Auth0 {
             self.auth0_base()?;

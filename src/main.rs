@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 use ivr::config::{Backend, LogFormat, Settings, DEFAULT_CONFIG};
 use ivr::directory::auth0::Auth0Directory;
 use ivr::directory::local::LocalDirectory;
-use ivr::directory::lockout::{Guarded, InMemoryCounter, Policy};
+use ivr::directory::lockout::{FailureCounter, Guarded, InMemoryCounter, Policy};
+use ivr::directory::shared_lockout::RedisCounter;
 use ivr::directory::Directory;
 use ivr::ivr::flow::FlowEnv;
 use ivr::ivr::script::Script;
@@ -66,8 +67,8 @@ struct Loaded {
 /// What outlives reloads: the lockout's counters (a reload must never forgive a guesser) and
 /// the speech already synthesised.
 struct Counters {
-    accounts: Arc<InMemoryCounter>,
-    callers: Arc<InMemoryCounter>,
+    accounts: Arc<dyn FailureCounter>,
+    callers: Arc<dyn FailureCounter>,
     speech: Option<Arc<SpeechCache>>,
 }
 
@@ -92,18 +93,32 @@ fn start_speech(settings: &Settings) -> Option<Arc<SpeechCache>> {
 }
 
 impl Counters {
-    fn new(settings: &Settings) -> Counters {
+    fn new(settings: &Settings) -> Result<Counters> {
         let lockout = &settings.lockout;
         let policy = |max_failures| Policy {
             max_failures,
             window: Duration::from_secs(lockout.window_s),
             lock_for: Duration::from_secs(lockout.lock_s),
         };
-        Counters {
-            accounts: Arc::new(InMemoryCounter::new(policy(lockout.max_failures))),
-            callers: Arc::new(InMemoryCounter::new(policy(lockout.caller_max_failures))),
-            speech: start_speech(settings),
+        let counter = |kind, max_failures| -> Result<Arc<dyn FailureCounter>> {
+            Ok(match lockout.key()? {
+                Some(key) => Arc::new(RedisCounter::new(
+                    kind,
+                    &lockout.redis_url,
+                    &key,
+                    policy(max_failures),
+                )?),
+                None => Arc::new(InMemoryCounter::new(policy(max_failures))),
+            })
+        };
+        if !lockout.redis_url.is_empty() {
+            tracing::info!("the lockout counts in Redis, shared with every node");
         }
+        Ok(Counters {
+            accounts: counter("account", lockout.max_failures)?,
+            callers: counter("caller", lockout.caller_max_failures)?,
+            speech: start_speech(settings),
+        })
     }
 }
 
@@ -115,7 +130,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
             callers: c.callers.clone(),
             speech: c.speech.clone(),
         },
-        None => Counters::new(&settings),
+        None => Counters::new(&settings)?,
     };
     let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.sip.codecs)?;
     let script = Script::load(&settings.flow.file, &prompts)?;

@@ -73,6 +73,8 @@ pub struct Metrics {
     pub trunk_registered: Family<TrunkLabel, Gauge>,
     /// Softphone digest checks, by outcome (ok, challenged, refused, locked).
     pub sip_auth: Family<Outcome, Counter>,
+    /// Lockout counters (account, caller) counting on this node alone: Redis is unreachable.
+    pub lockout_degraded: Gauge,
 }
 
 fn latency() -> Histogram {
@@ -105,6 +107,7 @@ impl Metrics {
             reloads: Family::default(),
             trunk_registered: Family::default(),
             sip_auth: Family::default(),
+            lockout_degraded: Gauge::default(),
         };
         let r = &mut m.registry;
         r.register("calls_active", "Calls in progress", m.calls_active.clone());
@@ -138,6 +141,11 @@ impl Metrics {
             "trunk_registered",
             "1 while the registration with a trunk holds, by address of record",
             m.trunk_registered.clone(),
+        );
+        r.register(
+            "lockout_degraded",
+            "Lockout counters counting on this node alone because Redis is unreachable",
+            m.lockout_degraded.clone(),
         );
         r.register(
             "sip_auth",

@@ -15,6 +15,7 @@ command -v espeak-ng >/dev/null || packages+=(espeak-ng)
 command -v tcpdump >/dev/null || packages+=(tcpdump)
 command -v kamailio >/dev/null || packages+=(kamailio)
 command -v dnsmasq >/dev/null || packages+=(dnsmasq-base)
+command -v redis-server >/dev/null || packages+=(redis-server)
 dpkg -s libopus-dev >/dev/null 2>&1 || packages+=(libopus-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -3,11 +3,12 @@
 //! for everyone or throttle the whole IVR. We count failures per account and per caller ID, and
 //! refuse further attempts for a while without asking the backend.
 //!
-//! The counters live in memory behind `FailureCounter`; with several IVR nodes, a shared store
-//! takes its place (Redis: `INCR` on `fail:<key>` with `EXPIRE window`, and a `lock:<key>` key
-//! with `EXPIRE lock`).
+//! The counters live in memory behind `FailureCounter`; with several IVR nodes, Redis takes
+//! their place (`shared_lockout`).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,12 +16,14 @@ use tokio::time::Instant;
 
 use super::{Directory, Masked, Verification, VerifyFuture};
 
+pub type CounterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Failure counting for one kind of key (account, caller ID).
 pub trait FailureCounter: Send + Sync {
-    fn is_locked(&self, key: &str) -> bool;
+    fn is_locked<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool>;
     /// Counts a failure; true when the key is now locked.
-    fn record_failure(&self, key: &str) -> bool;
-    fn reset(&self, key: &str);
+    fn record_failure<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool>;
+    fn reset<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()>;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +58,24 @@ impl InMemoryCounter {
 }
 
 impl FailureCounter for InMemoryCounter {
-    fn is_locked(&self, key: &str) -> bool {
+    fn is_locked<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
+        let locked = self.locked(key);
+        Box::pin(async move { locked })
+    }
+
+    fn record_failure<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
+        let locked = self.failure(key);
+        Box::pin(async move { locked })
+    }
+
+    fn reset<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()> {
+        self.forget(key);
+        Box::pin(async {})
+    }
+}
+
+impl InMemoryCounter {
+    pub fn locked(&self, key: &str) -> bool {
         let now = Instant::now();
         let Ok(entries) = self.entries.lock() else {
             return false;
@@ -66,7 +86,7 @@ impl FailureCounter for InMemoryCounter {
             .is_some_and(|until| now < until)
     }
 
-    fn record_failure(&self, key: &str) -> bool {
+    pub fn failure(&self, key: &str) -> bool {
         let now = Instant::now();
         let Ok(mut entries) = self.entries.lock() else {
             return false;
@@ -95,7 +115,7 @@ impl FailureCounter for InMemoryCounter {
         false
     }
 
-    fn reset(&self, key: &str) {
+    pub fn forget(&self, key: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(key);
         }
@@ -130,7 +150,7 @@ impl Directory for Guarded {
 
     fn verify<'a>(&'a self, account: &'a str, pin: &'a str, caller: &'a str) -> VerifyFuture<'a> {
         Box::pin(async move {
-            if self.accounts.is_locked(account) || self.callers.is_locked(caller) {
+            if self.accounts.is_locked(account).await || self.callers.is_locked(caller).await {
                 let account = Masked(account);
                 tracing::info!(%account, %caller, "refused by our lockout, backend not asked");
                 return Verification::Locked;
@@ -138,11 +158,11 @@ impl Directory for Guarded {
             let result = self.inner.verify(account, pin, caller).await;
             match &result {
                 Verification::Verified(_) => {
-                    self.accounts.reset(account);
+                    self.accounts.reset(account).await;
                 }
                 Verification::WrongCredentials => {
-                    let account_locked = self.accounts.record_failure(account);
-                    let caller_locked = self.callers.record_failure(caller);
+                    let account_locked = self.accounts.record_failure(account).await;
+                    let caller_locked = self.callers.record_failure(caller).await;
                     if account_locked || caller_locked {
                         let account = Masked(account);
                         tracing::warn!(%account, %caller, account_locked, caller_locked, "too many wrong PINs: locked");
@@ -172,31 +192,28 @@ mod tests {
     async fn five_failures_in_the_window_lock_for_the_period() {
         let c = InMemoryCounter::new(policy());
         for _ in 0..4 {
-            assert!(!c.record_failure("12345"));
+            assert!(!c.failure("12345"));
         }
-        assert!(!c.is_locked("12345"));
-        assert!(c.record_failure("12345"), "the fifth failure locks");
-        assert!(c.is_locked("12345"));
-        assert!(!c.is_locked("99999"), "other accounts are untouched");
+        assert!(!c.locked("12345"));
+        assert!(c.failure("12345"), "the fifth failure locks");
+        assert!(c.locked("12345"));
+        assert!(!c.locked("99999"), "other accounts are untouched");
         tokio::time::advance(Duration::from_secs(15 * 60 - 1)).await;
-        assert!(c.is_locked("12345"));
+        assert!(c.locked("12345"));
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(!c.is_locked("12345"), "the lock ends after its period");
+        assert!(!c.locked("12345"), "the lock ends after its period");
     }
 
     #[tokio::test(start_paused = true)]
     async fn failures_older_than_the_window_do_not_count() {
         let c = InMemoryCounter::new(policy());
         for _ in 0..4 {
-            c.record_failure("12345");
+            c.failure("12345");
         }
         tokio::time::advance(Duration::from_secs(15 * 60)).await;
-        assert!(
-            !c.record_failure("12345"),
-            "the old four have left the window"
-        );
-        c.reset("12345");
-        assert!(!c.is_locked("12345"));
+        assert!(!c.failure("12345"), "the old four have left the window");
+        c.forget("12345");
+        assert!(!c.locked("12345"));
     }
 
     struct Fixed(Verification, std::sync::atomic::AtomicUsize);

@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 pub mod linphone;
 pub mod raw;
+pub mod redis;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
