@@ -1,6 +1,7 @@
 //! IPv6: an IVR listening on [::1] takes a call from an IPv6 phone end to end (SDP `IN IP6`,
-//! RTP over IPv6, BYE). An IVR on IPv4 refuses media it cannot send to (488, Warning 301)
-//! and sends its BYE to the caller's own address when the Contact names an IPv6 one.
+//! RTP over IPv6, BYE). An IVR on IPv4 answers a caller whose SDP names an IPv6 address it
+//! cannot send to, and its media finds the caller's real IPv4 source (symmetric RTP); its
+//! BYE goes to the caller's own address when the Contact names an IPv6 one.
 
 mod support;
 
@@ -28,18 +29,26 @@ fn a_call_over_ipv6_is_answered_heard_and_ended() {
 }
 
 #[test]
-fn an_ipv4_ivr_refuses_ipv6_media_and_sends_its_bye_to_the_callers_address() {
+fn an_ipv4_ivr_latches_onto_a_caller_whose_sdp_says_ipv6_and_byes_its_own_address() {
     let ivr = Ivr::start("ipv4-only", &[("IVR_RTP__INACTIVITY_TIMEOUT_S", "2")]);
     let phone = RawPhone::new("127.0.0.1", &ivr);
-    let v6_media = "[::1]:4000".parse().unwrap();
-    phone.send_invite("v6-media", Some(v6_media));
+    phone.send_invite("v6-media", Some("[fd00::2]:4000".parse().unwrap()));
     let reply = phone
         .final_response("v6-media", Duration::from_secs(3))
         .expect("an answer");
-    assert_eq!(status(&reply), 488, "{reply}");
+    assert_eq!(status(&reply), 200, "{reply}");
+    let rtp_port = reply
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|m| m.split(' ').next()?.parse().ok())
+        .expect("m=audio");
+    let to = header(&reply, "To").unwrap().to_string();
+    phone.ack("v6-media", &to);
+    // The caller's packets come from IPv4: the IVR's audio follows them there.
+    phone.speak(rtp_port, 10);
     assert!(
-        header(&reply, "Warning").is_some_and(|w| w.starts_with("301 ")),
-        "{reply}"
+        phone.hears_prompt(Duration::from_secs(3)),
+        "media latched onto IPv4"
     );
 
     // A Contact on IPv6 cannot be reached from an IPv4 socket: the BYE goes where the INVITE

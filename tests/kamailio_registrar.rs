@@ -4,36 +4,25 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::baresip::{self, Secure};
-use support::{free_port, project_dir, require_tool, Ivr, TempDir};
+use support::kamailio::Kamailio;
+use support::{free_port, project_dir, Ivr, TempDir};
 
-struct Kamailio {
-    child: Child,
+/// Kamailio as registrar: its UDP and TLS ports and the certificate TLS presents.
+struct Registrar {
+    kamailio: Kamailio,
     port: u16,
     tls_port: u16,
-    /// The certificate Kamailio's TLS listener presents (self-signed, for 127.0.0.1).
     certificate: std::path::PathBuf,
-    rundir: std::path::PathBuf,
 }
 
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Kamailio {
-    fn start(dir: &TempDir) -> Kamailio {
-        require_tool("kamailio", "kamailio");
+impl Registrar {
+    fn start(dir: &TempDir) -> Registrar {
         let port = free_port();
         let db = dir.0.join("db");
-        let rundir = dir.0.join("run");
         std::fs::create_dir_all(&db).unwrap();
-        std::fs::create_dir_all(&rundir).unwrap();
         std::fs::write(
             db.join("version"),
             "id(int,auto) table_name(string) table_version(int) \n0:subscriber:7\n0:location:9\n",
@@ -65,86 +54,28 @@ impl Kamailio {
             ),
         )
         .unwrap();
-        let template =
-            std::fs::read_to_string(project_dir().join("tests/kamailio/registrar.cfg")).unwrap();
-        let cfg = template
+        let cfg = std::fs::read_to_string(project_dir().join("tests/kamailio/registrar.cfg"))
+            .unwrap()
             .replace("@PORT@", &port.to_string())
             .replace("@TLS_PORT@", &tls_port.to_string())
             .replace("@TLS_CFG@", tls_cfg.to_str().unwrap())
-            .replace("@RUNDIR@", rundir.to_str().unwrap())
-            .replace("@DBDIR@", db.to_str().unwrap())
-            .replace("@MODULES@", &modules_dir());
-        let cfg_path = dir.0.join("kamailio.cfg");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let log = std::fs::File::create(dir.0.join("kamailio.log")).unwrap();
-        let child = Command::new("kamailio")
-            .args([
-                "-f",
-                cfg_path.to_str().unwrap(),
-                "-DD",
-                "-E",
-                "-m",
-                "64",
-                "-M",
-                "8",
-            ])
-            .args(["-Y", rundir.to_str().unwrap()])
-            .args(["-P", rundir.join("kamailio.pid").to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start kamailio");
-        let kamailio = Kamailio {
-            child,
+            .replace("@DBDIR@", db.to_str().unwrap());
+        Registrar {
+            kamailio: Kamailio::start(dir, &cfg),
             port,
             tls_port,
             certificate,
-            rundir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while kamailio.rpc("core.version").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "kamailio did not start: {}",
-                log_of(dir)
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
-        kamailio
     }
 
-    fn rpc(&self, command: &str) -> Option<String> {
-        let socket = format!("unix:{}", self.rundir.join("kamailio_ctl").display());
-        let output = Command::new("kamcmd")
-            .args(["-s", &socket, command])
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-    }
-
-    /// The contacts usrloc holds for `ivr1`.
+    /// The contacts usrloc holds.
     fn bindings(&self) -> String {
-        self.rpc("ul.dump").unwrap_or_default()
+        self.kamailio.rpc(&["ul.dump"]).unwrap_or_default()
     }
 }
 
-/// Where Debian put Kamailio's modules (the path names the architecture).
-fn modules_dir() -> String {
-    std::fs::read_dir("/usr/lib")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("kamailio/modules"))
-        .find(|p| p.join("registrar.so").exists())
-        .expect("kamailio's modules (apt-get install kamailio)")
-        .display()
-        .to_string()
-}
-
-fn log_of(dir: &TempDir) -> String {
-    std::fs::read_to_string(dir.0.join("kamailio.log")).unwrap_or_default()
+fn log_of(registrar: &Registrar) -> String {
+    registrar.kamailio.log_text()
 }
 
 fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
@@ -158,7 +89,7 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 #[test]
 fn kamailio_registers_the_ivr_refreshes_it_routes_a_call_to_it_and_forgets_it_on_stop() {
     let dir = TempDir::new("kamailio-registrar");
-    let kamailio = Kamailio::start(&dir);
+    let kamailio = Registrar::start(&dir);
     let mut ivr = Ivr::start(
         "kamailio-registered",
         &[
@@ -185,7 +116,10 @@ fn kamailio_registers_the_ivr_refreshes_it_routes_a_call_to_it_and_forgets_it_on
     );
     // The grant is 10 s: the refresh comes at 8 s, answering a fresh challenge.
     wait_until("a refresh", Duration::from_secs(12), || {
-        log_of(&dir).matches("REGISTER by ivr1 authorised").count() >= 2
+        log_of(&kamailio)
+            .matches("REGISTER by ivr1 authorised")
+            .count()
+            >= 2
     });
 
     // A caller dials the IVR's address of record at Kamailio, which relays to the contact.
@@ -224,7 +158,7 @@ fn kamailio_registers_the_ivr_refreshes_it_routes_a_call_to_it_and_forgets_it_on
 #[test]
 fn over_tls_the_ivr_registers_keeps_its_flow_and_takes_a_call_down_it() {
     let dir = TempDir::new("kamailio-tls");
-    let kamailio = Kamailio::start(&dir);
+    let kamailio = Registrar::start(&dir);
     let mut ivr = Ivr::start(
         "kamailio-tls-registered",
         &[
@@ -243,7 +177,7 @@ fn over_tls_the_ivr_registers_keeps_its_flow_and_takes_a_call_down_it() {
         &["status=\"registered\"", "registered for 10 s"],
         Duration::from_secs(5),
     );
-    let log = log_of(&dir);
+    let log = log_of(&kamailio);
     assert!(
         log.contains("REGISTER by ivr1 authorised over tls"),
         "{log}"
@@ -255,7 +189,7 @@ fn over_tls_the_ivr_registers_keeps_its_flow_and_takes_a_call_down_it() {
     );
     // The refresh goes down the same connection.
     wait_until("a refresh over TLS", Duration::from_secs(12), || {
-        log_of(&dir).matches("authorised over tls").count() >= 2
+        log_of(&kamailio).matches("authorised over tls").count() >= 2
     });
     // A caller over UDP reaches the IVR through Kamailio, which relays down the TLS flow.
     let phone_dir = TempDir::new("kamailio-tls-caller");

@@ -63,7 +63,7 @@ pub struct Negotiated {
 pub enum Rejection {
     /// 400: the body cannot be read.
     Malformed(String),
-    /// 488 with a Warning (RFC 3261 §20.43 codes 301, 304, 305, 399).
+    /// 488 with a Warning (RFC 3261 §20.43 codes 304, 305, 399).
     NotAcceptable { warn_code: u16, text: String },
 }
 
@@ -177,7 +177,6 @@ pub fn answer(
     }
     let mut chosen: Option<(usize, Negotiated, Option<u32>)> = None;
     let mut refusal = None;
-    let mut unreachable_family = false;
     for (index, media) in sdp.media.iter().enumerate() {
         if chosen.is_some()
             || media.kind != "audio"
@@ -202,11 +201,6 @@ pub fn answer(
         };
         let offered = sdp.media_direction(media);
         let remote = remote_of(&sdp, media);
-        if remote.is_some_and(|r| r.is_ipv4() != local.ip.is_ipv4()) {
-            // Our media socket cannot send to the other family (no ANAT, no ICE).
-            unreachable_family = true;
-            continue;
-        }
         let direction = offered.reversed();
         chosen = Some((
             index,
@@ -225,12 +219,6 @@ pub fn answer(
         ));
     }
     let Some((chosen_index, negotiated, tag)) = chosen else {
-        if unreachable_family {
-            return Err(Rejection::NotAcceptable {
-                warn_code: 301,
-                text: "Incompatible network address formats".into(),
-            });
-        }
         if let Some(text) = refusal {
             return Err(Rejection::NotAcceptable {
                 warn_code: 399,

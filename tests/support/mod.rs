@@ -8,6 +8,7 @@ pub mod auth0_mock;
 pub mod baresip;
 pub mod capture;
 pub mod http;
+pub mod kamailio;
 pub mod keys;
 pub mod linphone;
 pub mod raw;
@@ -221,6 +222,11 @@ pub fn sipp(ivr: &Ivr, scenario_file: &str, extra: &[&str]) -> Output {
 
 /// Runs a scenario from any path (one the test wrote).
 pub fn sipp_file(ivr: &Ivr, scenario_path: &std::path::Path, extra: &[&str]) -> Output {
+    sipp_to(&ivr.addr(), scenario_path, extra)
+}
+
+/// Runs a scenario against `target` (`host:port`: a proxy in front of the IVR, say).
+pub fn sipp_to(target: &str, scenario_path: &std::path::Path, extra: &[&str]) -> Output {
     let scenario_file = scenario_path.display();
     require_tool("sipp", "sip-tester");
     let local = free_port();
@@ -228,7 +234,7 @@ pub fn sipp_file(ivr: &Ivr, scenario_path: &std::path::Path, extra: &[&str]) -> 
     let dir = TempDir::new("sipp");
     let mut cmd = Command::new("sipp");
     cmd.current_dir(&dir.0)
-        .arg(ivr.addr())
+        .arg(target)
         .args(["-sf", scenario_path.to_str().unwrap()])
         .args([
             "-i",

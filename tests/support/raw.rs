@@ -162,6 +162,11 @@ impl RawPhone {
         })
     }
 
+    /// ACKs the 2xx of `call_id` (whose To carried `to`).
+    pub fn ack(&self, call_id: &str, to: &str) {
+        self.send_in_dialog("ACK", call_id, to, 1);
+    }
+
     fn send_in_dialog(&self, method: &str, call_id: &str, to: &str, cseq: u32) {
         let branch: u64 = rand_branch();
         let message = format!(
@@ -223,6 +228,20 @@ impl RawPhone {
     /// Presses `keys` as RFC 4733 events from the phone's RTP socket to the IVR's `rtp_port`:
     /// per key three packets while held and three redundant Ends, 20 ms apart, 150 ms between
     /// keys, as a phone does.
+    /// Sends `packets` of PCMU silence, 20 ms apart, to the IVR's `rtp_port`: a phone that
+    /// speaks, so symmetric RTP can find it.
+    pub fn speak(&self, rtp_port: u16, packets: u16) {
+        for seq in 0..packets {
+            let mut packet = vec![0x80, 0];
+            packet.extend_from_slice(&seq.to_be_bytes());
+            packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
+            packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
+            packet.extend_from_slice(&[PCMU_SILENCE; 160]);
+            self.rtp.send_to(&packet, ("127.0.0.1", rtp_port)).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn press(&self, rtp_port: u16, keys: &str) {
         static SEQ: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
         let to = ("127.0.0.1", rtp_port);
