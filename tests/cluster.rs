@@ -1,7 +1,8 @@
 //! Several IVR nodes behind Kamailio's dispatcher (`sip-config/kamailio/kamailio.cfg`, run as
 //! shipped but for ports and paths), sharing one lockout in Redis: a guesser whose calls are
 //! spread over both nodes is locked after five wrong PINs in all; a node that drains answers
-//! its probes with 503, is taken out, and finishes its calls while new ones go to the other.
+//! its probes with 503, is taken out, and finishes its calls while new ones go to the other;
+//! a node that dies loses no new call.
 
 mod support;
 
@@ -152,4 +153,18 @@ fn a_draining_node_is_taken_out_and_finishes_its_calls_while_the_other_takes_new
             .is_some(),
         "node a stopped once its calls were done"
     );
+}
+
+#[test]
+fn a_node_that_dies_is_routed_around_and_new_calls_land_on_the_survivor() {
+    let mut cluster = Cluster::start("cluster-kill");
+    assert!(cluster.short_calls(4), "both nodes answer at first");
+    assert!(cluster.count(0, "call offered") >= 1 && cluster.count(1, "call offered") >= 1);
+    cluster.nodes[0].signal("KILL");
+    assert!(cluster.nodes[0].wait_exit(Duration::from_secs(5)).is_some());
+    // At once: an INVITE sent to the dead node before its probe fails is failed over after
+    // fr_timer (2 s); every call is answered by the survivor.
+    let before = cluster.count(1, "call offered");
+    assert!(cluster.short_calls(6), "no call lost to the dead node");
+    assert_eq!(cluster.count(1, "call offered"), before + 6);
 }

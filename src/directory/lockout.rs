@@ -43,16 +43,27 @@ struct Entry {
 /// grow memory without bound.
 const PRUNE_AT: usize = 10_000;
 
+#[derive(Default)]
+struct Entries {
+    by_key: HashMap<String, Entry>,
+    /// The size at which the next pruning pass runs: twice what the last one kept, so a
+    /// flood of live keys costs each failure O(1) on average, not a pass over them all.
+    prune_at: usize,
+}
+
 pub struct InMemoryCounter {
     policy: Policy,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
 }
 
 impl InMemoryCounter {
     pub fn new(policy: Policy) -> InMemoryCounter {
         InMemoryCounter {
             policy,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                by_key: HashMap::new(),
+                prune_at: PRUNE_AT,
+            }),
         }
     }
 }
@@ -81,6 +92,7 @@ impl InMemoryCounter {
             return false;
         };
         entries
+            .by_key
             .get(key)
             .and_then(|e| e.locked_until)
             .is_some_and(|until| now < until)
@@ -91,14 +103,15 @@ impl InMemoryCounter {
         let Ok(mut entries) = self.entries.lock() else {
             return false;
         };
-        if entries.len() >= PRUNE_AT {
+        if entries.by_key.len() >= entries.prune_at {
             let policy = self.policy;
-            entries.retain(|_, e| {
+            entries.by_key.retain(|_, e| {
                 e.locked_until.is_some_and(|u| now < u)
                     || e.failures.back().is_some_and(|&t| now - t < policy.window)
             });
+            entries.prune_at = (entries.by_key.len() * 2).max(PRUNE_AT);
         }
-        let entry = entries.entry(key.to_string()).or_default();
+        let entry = entries.by_key.entry(key.to_string()).or_default();
         while entry
             .failures
             .front()
@@ -117,7 +130,7 @@ impl InMemoryCounter {
 
     pub fn forget(&self, key: &str) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
+            entries.by_key.remove(key);
         }
     }
 }
