@@ -282,9 +282,11 @@ async fn a_slow_tenant_within_the_timeout_still_verifies() {
 async fn rate_limits_are_waited_out_within_patience_and_refused_beyond() {
     let mock = Auth0Mock::start();
     let d = directory(&mock);
+    // X-RateLimit-Reset is a whole epoch second: "now + 2" is at least one second away
+    // wherever in the current second the request falls ("now + 1" may be a few ms away).
     mock.state.set(|s| {
         s.rate_limit_next = 1;
-        s.rate_limit_reset_s = 1;
+        s.rate_limit_reset_s = 2;
     });
     let started = Instant::now();
     assert!(matches!(
@@ -292,7 +294,7 @@ async fn rate_limits_are_waited_out_within_patience_and_refused_beyond() {
         Verification::Verified(_)
     ));
     assert!(
-        started.elapsed() >= Duration::from_millis(200),
+        started.elapsed() >= Duration::from_millis(950),
         "it waited for the reset"
     );
     mock.state.set(|s| {

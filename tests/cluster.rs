@@ -17,7 +17,9 @@ struct Cluster {
     kamailio: Kamailio,
     port: u16,
     nodes: Vec<Ivr>,
-    _redis: Redis,
+    /// Each node's operations endpoint (metrics).
+    http: Vec<u16>,
+    redis: Redis,
     _dir: TempDir,
 }
 
@@ -34,9 +36,16 @@ impl Cluster {
             ("IVR_LOCKOUT__KEY", "the key every node of the test shares"),
             ("IVR_SHUTDOWN__GRACE_S", "20"),
         ];
+        let http = vec![free_port(), free_port()];
         let nodes: Vec<Ivr> = ["a", "b"]
             .iter()
-            .map(|n| Ivr::start(&format!("{tag}-node-{n}"), &env))
+            .zip(&http)
+            .map(|(n, port)| {
+                let listen = format!("127.0.0.1:{port}");
+                let mut env = env.to_vec();
+                env.push(("IVR_HTTP__LISTEN", &listen));
+                Ivr::start(&format!("{tag}-node-{n}"), &env)
+            })
             .collect();
         let dir = TempDir::new(tag);
         let list = dir.0.join("dispatcher.list");
@@ -60,7 +69,8 @@ impl Cluster {
             kamailio,
             port,
             nodes,
-            _redis: redis,
+            http,
+            redis,
             _dir: dir,
         }
     }
@@ -89,6 +99,12 @@ impl Cluster {
 
     fn count(&self, node: usize, needle: &str) -> usize {
         self.nodes[node].count(needle)
+    }
+
+    /// A node's `ivr_lockout_degraded`.
+    fn degraded(&self, node: usize) -> f64 {
+        let (_, page) = support::http::get(self.http[node], "/metrics");
+        support::http::sample(&page, "ivr_lockout_degraded").unwrap_or(f64::NAN)
     }
 }
 
@@ -167,4 +183,47 @@ fn a_node_that_dies_is_routed_around_and_new_calls_land_on_the_survivor() {
     let before = cluster.count(1, "call offered");
     assert!(cluster.short_calls(6), "no call lost to the dead node");
     assert_eq!(cluster.count(1, "call offered"), before + 6);
+}
+
+#[test]
+fn logins_go_on_while_redis_is_down_the_outage_shows_and_counting_resumes_after() {
+    let mut cluster = Cluster::start("cluster-redis");
+    cluster.redis.stop();
+    // The right PIN on each node: verified, though the lockout cannot reach Redis.
+    assert!(
+        cluster.calls("outage", "12345#2468#9", 2),
+        "logins during the outage"
+    );
+    let verified = cluster.count(0, "caller verified") + cluster.count(1, "caller verified");
+    assert_eq!(verified, 2);
+    assert_eq!(
+        cluster.count(0, WRONG) + cluster.count(1, WRONG),
+        0,
+        "no wrong PIN for an outage"
+    );
+    for node in 0..2 {
+        assert_eq!(
+            cluster.degraded(node),
+            2.0,
+            "node {node}: both counters count alone"
+        );
+        cluster.nodes[node].wait_for_log("shared lockout unreachable", Duration::from_secs(1));
+    }
+    cluster.redis.restart();
+    // Past the 2 s back-off, a wrong PIN on each node is counted in Redis again.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(cluster.calls("after", "24680#0000#", 2));
+    let keys = cluster.redis.cli(&["KEYS", "ivr:lockout:account:fail:*"]);
+    assert_eq!(
+        keys.lines().count(),
+        1,
+        "one account's failures, in Redis: {keys}"
+    );
+    let count = cluster
+        .redis
+        .cli(&["GET", keys.lines().next().unwrap().trim()]);
+    assert_eq!(count.trim(), "2", "both nodes counted into it");
+    for node in 0..2 {
+        assert_eq!(cluster.degraded(node), 0.0, "node {node} is back on Redis");
+    }
 }
