@@ -323,6 +323,10 @@ pub struct SipSettings {
     pub users: Vec<SipUserSettings>,
     /// The DNS server that locates trunks (SRV, A/AAAA); unset: the system's resolv.conf.
     pub dns_server: Option<SocketAddr>,
+    /// Session timers (RFC 4028): the longest interval granted; 0 turns them off.
+    pub session_expires_s: u32,
+    /// The shortest interval accepted (at least 90, RFC 4028's floor).
+    pub min_se_s: u32,
     /// Digest algorithms challenged with, in order (`MD5`, `SHA-256`).
     pub digest_algorithms: Vec<String>,
     /// Wrong passwords from one source before its credentials are refused unread...
@@ -381,6 +385,8 @@ impl Default for SipSettings {
             realm: "ivr".into(),
             users: Vec::new(),
             dns_server: None,
+            session_expires_s: 1800,
+            min_se_s: 90,
             // What Asterisk, FreeSWITCH and Kamailio challenge with by default: some phones
             // (baresip 1.0) give up on a SHA-256 challenge instead of taking the MD5 one.
             digest_algorithms: vec!["MD5".into()],
@@ -502,6 +508,13 @@ impl Settings {
         }
         if self.sip.tcp_idle_s == 0 || self.sip.tcp_connections_per_source == 0 {
             bail!("sip.tcp_idle_s and sip.tcp_connections_per_source must be > 0");
+        }
+        if self.sip.min_se_s < 90
+            || (self.sip.session_expires_s != 0 && self.sip.session_expires_s < self.sip.min_se_s)
+        {
+            bail!(
+                "sip.min_se_s must be >= 90 and sip.session_expires_s 0 (off) or >= sip.min_se_s"
+            );
         }
         if self.sip.codecs.is_empty() {
             bail!("sip.codecs must name at least one codec");

@@ -67,7 +67,10 @@ impl ActiveCall {
         }
         record.ended_by = match reason {
             EndReason::CallerHungUp | EndReason::Cancelled => "caller",
-            EndReason::HungUp | EndReason::AckTimeout | EndReason::Rejected => "ivr",
+            EndReason::HungUp
+            | EndReason::AckTimeout
+            | EndReason::Rejected
+            | EndReason::SessionExpired => "ivr",
         };
         record.end_reason = reason.as_str();
         record.rtp_sent = self.rtp.sent.load(Ordering::Relaxed);
@@ -215,6 +218,10 @@ pub async fn serve(
         answer_delay: std::time::Duration::from_millis(settings.sip.answer_delay_ms),
         ack_wait: std::time::Duration::from_millis(settings.admission.ack_wait_ms),
         drain_retry_after: std::time::Duration::from_secs(settings.shutdown.grace_s),
+        session_timer: crate::sip::session_timer::SessionTimerConfig {
+            expires: settings.sip.session_expires_s,
+            min_se: settings.sip.min_se_s,
+        },
         admission: AdmissionLimits {
             invites_per_second: settings.admission.invites_per_second,
             burst: f64::from(settings.admission.burst),

@@ -85,7 +85,7 @@ fn protocol_errors_get_their_status_codes() {
     assert_eq!(status(&register), "405");
     assert!(register
         .unwrap()
-        .contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"));
+        .contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"));
     let unknown = w.ask(&request("FROBNICATE", "", ""));
     assert_eq!(status(&unknown), "501");
     let hops = request("OPTIONS", "", "").replace("Max-Forwards: 70", "Max-Forwards: 0");

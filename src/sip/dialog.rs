@@ -90,6 +90,19 @@ impl Dialog {
         user_agent: &str,
         authorize: impl FnOnce(&str) -> Option<(&'static str, String)>,
     ) -> (Bytes, Destination, String) {
+        self.request("BYE", local, user_agent, &[], authorize)
+    }
+
+    /// Any request of ours in the dialog (BYE, UPDATE), with `extra` headers and the header
+    /// `authorize` makes from the Request-URI.
+    pub fn request(
+        &mut self,
+        method: &str,
+        local: SocketAddr,
+        user_agent: &str,
+        extra: &[(&str, &str)],
+        authorize: impl FnOnce(&str) -> Option<(&'static str, String)>,
+    ) -> (Bytes, Destination, String) {
         self.local_cseq += 1;
         let branch = new_branch();
         let mut routes: Vec<String> = self.route_set.clone();
@@ -113,7 +126,7 @@ impl Dialog {
         let mut out = String::with_capacity(512);
         let _ = write!(
             out,
-            "BYE {request_uri} SIP/2.0\r\nVia: SIP/2.0/{} {host}:{};branch={branch};rport\r\nMax-Forwards: 70\r\n",
+            "{method} {request_uri} SIP/2.0\r\nVia: SIP/2.0/{} {host}:{};branch={branch};rport\r\nMax-Forwards: 70\r\n",
             destination.transport.via_name(),
             local.port()
         );
@@ -122,12 +135,13 @@ impl Dialog {
         }
         let _ = write!(
             out,
-            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nUser-Agent: {user_agent}\r\n",
+            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {method}\r\nUser-Agent: {user_agent}\r\n",
             self.local_uri, self.local_tag, self.remote, self.call_id, self.local_cseq
         );
         let credentials = authorize(&request_uri);
-        let extra: Vec<(&str, &str)> = credentials.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        (message::finish(out, &extra, None), destination, branch)
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        headers.extend(credentials.iter().map(|(n, v)| (*n, v.as_str())));
+        (message::finish(out, &headers, None), destination, branch)
     }
 
     /// Where a SIP URI points: its IP and port, or the INVITE's source for names we do not

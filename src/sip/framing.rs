@@ -79,7 +79,7 @@ pub fn next_frame(buf: &[u8]) -> Frame {
     }
 }
 
-const COMPACT: [(&str, &str); 10] = [
+const COMPACT: [(&str, &str); 11] = [
     ("i", "Call-ID"),
     ("m", "Contact"),
     ("e", "Content-Encoding"),
@@ -90,6 +90,7 @@ const COMPACT: [(&str, &str); 10] = [
     ("k", "Supported"),
     ("t", "To"),
     ("v", "Via"),
+    ("x", "Session-Expires"),
 ];
 
 /// Prepares one message for rsip: compact names expanded, header lines folded onto one line,

@@ -41,6 +41,10 @@ pub struct Request {
     pub record_route: Vec<String>,
     pub max_forwards: Option<u32>,
     pub require: Vec<String>,
+    pub supported: Vec<String>,
+    /// `Session-Expires` (RFC 4028): the interval asked for and `refresher`, when given.
+    pub session_expires: Option<(u32, Option<String>)>,
+    pub min_se: Option<u32>,
     /// `Authorization` and `Proxy-Authorization` values, in order.
     pub credentials: Vec<String>,
     /// Every Contact value (a REGISTER may carry several).
@@ -99,7 +103,7 @@ const SIP_METHODS: &[&str] = &[
 /// The SIP port when a URI or Via names none (RFC 3261 §19.1.2).
 pub const DEFAULT_PORT: u16 = 5060;
 
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
 
 /// rsip reads only sip: and sips: Request-URIs, and not those whose host is an IPv6
 /// reference (`sip:ivr@[::1]:5060`). Such a request is handed to it with a stand-in URI (a
@@ -189,6 +193,9 @@ struct Gathered<'a> {
     contacts: Vec<&'a str>,
     challenge: Option<(bool, &'a str)>,
     credentials: Vec<&'a str>,
+    supported: Vec<&'a str>,
+    session_expires: Option<&'a str>,
+    min_se: Option<&'a str>,
     expires: Option<&'a str>,
     min_expires: Option<&'a str>,
     retry_after: Option<&'a str>,
@@ -218,6 +225,13 @@ impl<'a> Gathered<'a> {
                 Header::RetryAfter(v) => _ = g.retry_after.get_or_insert(v.value()),
                 Header::RecordRoute(v) => g.record_route.push(v.value()),
                 Header::Require(v) => g.require.push(v.value()),
+                Header::Supported(v) => g.supported.push(v.value()),
+                Header::Other(name, value) if name.eq_ignore_ascii_case("Session-Expires") => {
+                    _ = g.session_expires.get_or_insert(value)
+                }
+                Header::Other(name, value) if name.eq_ignore_ascii_case("Min-SE") => {
+                    _ = g.min_se.get_or_insert(value)
+                }
                 Header::ContentType(v) => _ = g.content_type.get_or_insert(v.value()),
                 Header::Other(name, value) if name.eq_ignore_ascii_case("P-Asserted-Identity") => {
                     _ = g.asserted_identity.get_or_insert(value)
@@ -291,6 +305,11 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         record_route: split_list(h.record_route),
         max_forwards,
         require: split_list(h.require),
+        supported: split_list(h.supported),
+        session_expires: h.session_expires.and_then(parse_session_expires),
+        min_se: h
+            .min_se
+            .and_then(|v| v.split(';').next()?.trim().parse().ok()),
         credentials: h.credentials.iter().map(|v| v.trim().to_string()).collect(),
         contacts: split_list(h.contacts),
         expires: h.expires.and_then(|v| v.trim().parse().ok()),
@@ -317,6 +336,19 @@ fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
         }),
         contacts: split_list(h.contacts),
     })
+}
+
+/// `Session-Expires: 1800;refresher=uac`: the interval and the refresher, if named.
+fn parse_session_expires(value: &str) -> Option<(u32, Option<String>)> {
+    let mut parts = value.split(';');
+    let delta = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (name, v) = p.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("refresher")
+            .then(|| v.trim().to_ascii_lowercase())
+    });
+    Some((delta, refresher))
 }
 
 fn parse_cseq(value: &str) -> Option<(u32, Method)> {

@@ -13,6 +13,7 @@ pub mod info;
 pub mod locate;
 pub mod message;
 pub mod registration;
+pub mod session_timer;
 pub mod tls;
 pub mod transaction;
 pub mod transport;

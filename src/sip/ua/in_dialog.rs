@@ -35,6 +35,15 @@ impl UserAgent {
             let status = (500, "Server Internal Error");
             return self.refuse_invite(&req, source, transport, status, &[("Retry-After", "1")]);
         }
+        let session = match self.ask_session(now, &req, source, transport) {
+            super::session::Asked::Session(session) => session,
+            super::session::Asked::Refused => return,
+        };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        // A re-INVITE is a refresh: the timer restarts with its 2xx (or stops, unasked).
+        call.session = session;
         call.dialog.refresh_target(&req);
         let mut tx = InviteServer::new(self.config.timers, transport.reliable());
         let trying = message::response(&req, 100, "Trying", None, &[], None);

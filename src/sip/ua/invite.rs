@@ -24,6 +24,10 @@ impl UserAgent {
         if !self.may_call(now, &req, source, transport) {
             return;
         }
+        let session = match self.ask_session(now, &req, source, transport) {
+            super::session::Asked::Session(session) => session,
+            super::session::Asked::Refused => return,
+        };
         match self.admission.on_invite(source.ip(), now) {
             Verdict::Admit => {}
             Verdict::Busy {
@@ -83,6 +87,8 @@ impl UserAgent {
                 branches: vec![branch],
                 armed: None,
                 unconfirmed: true,
+                session,
+                refresh: None,
             },
         );
     }
@@ -136,9 +142,11 @@ impl UserAgent {
             .unwrap_or_default();
         let contact = self.contact(transport);
         let server = self.config.user_agent.clone();
+        let session = self.session_headers(now, call_ref);
         let mut extra: Vec<(&str, &str)> =
             vec![("Contact", &contact), ("Allow", ALLOW), ("Server", &server)];
         extra.extend(record_route.iter().map(|rr| ("Record-Route", rr.as_str())));
+        extra.extend(session.iter().map(|(n, v)| (*n, v.as_str())));
         let body = Some(("application/sdp", sdp.as_bytes()));
         self.respond_to_invite(now, call_ref, 200, "OK", &extra, body);
         if let Some(call) = self.calls.get(&call_ref) {

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::sip::dialog::Dialog;
 use crate::sip::message::Request;
+use crate::sip::session_timer::Refresher;
 use crate::sip::transaction::{InviteServer, NonInviteClient};
 use crate::sip::transport::Destination;
 
@@ -54,6 +55,11 @@ pub(super) struct Leg {
     pub armed: Option<Instant>,
     /// Counted by admission control as waiting for its ACK.
     pub unconfirmed: bool,
+    /// The session timer agreed (or about to be, with the pending 2xx): interval, refresher,
+    /// and when the next refresh (ours) or BYE (theirs missing) is due.
+    pub session: Option<(u32, Refresher, Option<Instant>)>,
+    /// Our refreshing UPDATE in flight.
+    pub refresh: Option<(NonInviteClient, Destination)>,
 }
 
 impl Leg {
@@ -63,10 +69,18 @@ impl Leg {
             State::AwaitingAck { release_at } => Some(release_at),
             _ => None,
         };
+        let session = match self.state {
+            State::Confirmed | State::Reoffered | State::AwaitingReAck => {
+                self.session.and_then(|(_, _, due)| due)
+            }
+            _ => None,
+        };
         [
             self.invite.as_ref().and_then(|(_, tx)| tx.next_deadline()),
             self.bye.as_ref().and_then(|(b, _)| b.next_deadline()),
+            self.refresh.as_ref().and_then(|(r, _)| r.next_deadline()),
             own,
+            session,
         ]
         .into_iter()
         .flatten()

@@ -13,6 +13,7 @@ mod in_dialog;
 mod invite;
 mod leg;
 mod requests;
+mod session;
 #[cfg(test)]
 mod tests;
 mod trunks;
@@ -30,6 +31,7 @@ use super::allow::AllowList;
 use super::auth::{AuthSettings, Authenticator};
 use super::message::{self, Message};
 use super::registration::{Registration, Trunk};
+use super::session_timer::SessionTimerConfig;
 use super::transaction::{NonInviteServer, TimerAction, Timers};
 use super::transport::{Destination, Inbound, Transport};
 use leg::Leg;
@@ -79,6 +81,8 @@ pub enum EndReason {
     AckTimeout,
     HungUp,
     Rejected,
+    /// The session timer ran out: the caller stopped refreshing, or our refresh failed.
+    SessionExpired,
 }
 
 impl EndReason {
@@ -89,6 +93,7 @@ impl EndReason {
             EndReason::AckTimeout => "ack-timeout",
             EndReason::HungUp => "server-bye",
             EndReason::Rejected => "rejected",
+            EndReason::SessionExpired => "session-expired",
         }
     }
 }
@@ -153,6 +158,8 @@ pub struct UaConfig {
     pub auth: Option<AuthSettings>,
     /// The Retry-After of the 503s a draining agent answers with.
     pub drain_retry_after: Duration,
+    /// Session timers (RFC 4028).
+    pub session_timer: SessionTimerConfig,
 }
 
 /// A message to send.
@@ -180,6 +187,8 @@ pub struct UserAgent {
     invites: HashMap<String, CallRef>,
     /// Our BYE's branch → call, for its responses.
     byes: HashMap<String, CallRef>,
+    /// Our refreshing UPDATE's branch → call, for its responses.
+    updates: HashMap<String, CallRef>,
     /// Non-INVITE server transactions by (branch, method), each with its armed deadline.
     servers: HashMap<(String, String), (NonInviteServer, Option<Instant>)>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
@@ -215,6 +224,7 @@ impl UserAgent {
             dialogs: HashMap::new(),
             invites: HashMap::new(),
             byes: HashMap::new(),
+            updates: HashMap::new(),
             servers: HashMap::new(),
             timers: BinaryHeap::new(),
             admission: Admission::new(config.admission),
@@ -258,6 +268,9 @@ impl UserAgent {
             }
             Ok(Message::Response(resp)) if resp.cseq_method == Method::Register => {
                 self.registration_response(now, &resp)
+            }
+            Ok(Message::Response(resp)) if resp.cseq_method == Method::Update => {
+                self.on_update_response(now, &resp)
             }
             Ok(Message::Response(resp)) => self.on_bye_response(now, resp),
             Err(unusable) => {
@@ -309,6 +322,7 @@ impl UserAgent {
                     }
                     call.armed = None;
                     self.call_timers(now, r);
+                    self.session_timers(now, r);
                     self.rearm(TimerKey::Call(r));
                 }
             }
@@ -390,6 +404,7 @@ impl UserAgent {
             for branch in &call.branches {
                 self.invites.remove(branch);
                 self.byes.remove(branch);
+                self.updates.remove(branch);
             }
         }
     }

@@ -121,8 +121,10 @@ impl UserAgent {
             let status = (416, "Unsupported URI Scheme");
             return self.answer_plain(now, &req, source, transport, status, &[]);
         }
-        if !req.require.is_empty() && req.method != Method::Cancel {
-            let unsupported = req.require.join(", ");
+        let timers_on = self.config.session_timer.expires > 0;
+        let unsupported = super::session::unsupported(&req.require, timers_on);
+        if !unsupported.is_empty() && req.method != Method::Cancel {
+            let unsupported = unsupported.join(", ");
             let extra = [("Unsupported", unsupported.as_str())];
             return self.answer_plain(now, &req, source, transport, (420, "Bad Extension"), &extra);
         }
@@ -150,13 +152,14 @@ impl UserAgent {
                 let extra = [
                     ("Allow", message::ALLOW),
                     ("Accept", accept),
-                    ("Supported", ""),
+                    ("Supported", if timers_on { "timer" } else { "" }),
                     ("Server", server.as_str()),
                 ];
                 self.answer_plain(now, &req, source, transport, (200, "OK"), &extra);
             }
             Method::Options => self.on_dialog_options(now, &req, source, transport),
             Method::Info => self.on_info(now, &req, source, transport),
+            Method::Update => self.on_update(now, &req, source, transport),
             Method::Register if self.auth.is_some() => {
                 self.on_register(now, &req, source, transport)
             }

@@ -8,6 +8,7 @@ use super::*;
 
 mod in_dialog;
 mod invite;
+mod session;
 mod softphone;
 mod trunk;
 use crate::sip::admission::AdmissionLimits;
@@ -34,6 +35,10 @@ fn config() -> UaConfig {
         allow: AllowList::default(),
         trunks: Vec::new(),
         auth: None,
+        session_timer: crate::sip::session_timer::SessionTimerConfig {
+            expires: 1800,
+            min_se: 90,
+        },
         drain_retry_after: Duration::from_secs(30),
     }
 }
