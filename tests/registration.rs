@@ -33,6 +33,21 @@ fn registrar(scenario_file: &str, dir: &TempDir) -> (std::process::Child, u16) {
     (sipp, registrar_port)
 }
 
+/// Stops the IVR (it unregisters as it drains) and checks SIPp's registrar saw `what`.
+fn stop_and_check(ivr: &mut Ivr, sipp: std::process::Child, what: &str) {
+    ivr.signal("TERM");
+    assert!(
+        ivr.wait_exit(Duration::from_secs(10)).is_some(),
+        "the IVR stops"
+    );
+    let output = sipp.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn the_ivr_registers_with_digest_and_unregisters_when_it_stops() {
     let dir = TempDir::new("registrar");
@@ -59,17 +74,7 @@ fn the_ivr_registers_with_digest_and_unregisters_when_it_stops() {
         !ivr.log_text().contains("s3cret"),
         "the password never reaches the log"
     );
-    ivr.signal("TERM");
-    assert!(
-        ivr.wait_exit(Duration::from_secs(10)).is_some(),
-        "the IVR stops"
-    );
-    let output = sipp.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "SIPp's registrar saw the whole exchange: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    stop_and_check(&mut ivr, sipp, "SIPp's registrar saw the whole exchange");
     assert!(
         ivr.log_text().contains("status=\"unregistered\""),
         "{}",
@@ -101,17 +106,7 @@ fn retry_after_a_proxy_challenge_a_stale_nonce_and_min_expires_are_all_honoured(
         &["status=\"registered\"", "registered for 7200 s"],
         Duration::from_secs(10),
     );
-    ivr.signal("TERM");
-    assert!(
-        ivr.wait_exit(Duration::from_secs(10)).is_some(),
-        "the IVR stops"
-    );
-    let output = sipp.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "SIPp's registrar saw the whole exchange: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    stop_and_check(&mut ivr, sipp, "SIPp's registrar saw the whole exchange");
 }
 
 /// dnsmasq answering for `trunk.test`: SRV records for `_sip._udp` naming `srv` (priority,
@@ -189,16 +184,10 @@ fn the_registrar_is_found_by_srv_and_a_dead_first_target_hands_over_to_the_next(
         &["status=\"registered\"", "registered for 60 s"],
         Duration::from_secs(5),
     );
-    ivr.signal("TERM");
-    assert!(
-        ivr.wait_exit(Duration::from_secs(10)).is_some(),
-        "the IVR stops"
-    );
-    let output = sipp.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "SIPp's registrar took the REGISTER, then the Expires: 0: {}",
-        String::from_utf8_lossy(&output.stderr)
+    stop_and_check(
+        &mut ivr,
+        sipp,
+        "SIPp's registrar took the REGISTER, then the Expires: 0",
     );
     let _ = dnsmasq.kill();
     let _ = dnsmasq.wait();

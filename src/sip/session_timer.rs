@@ -182,6 +182,34 @@ mod tests {
     }
 
     #[test]
+    fn absurd_values_from_the_wire_neither_panic_nor_grant_nonsense() {
+        for junk in ["-5", "99999999999999", "abc;refresher=uac", ""] {
+            let req = invite(&format!("Supported: timer\r\nSession-Expires: {junk}\r\n"));
+            assert_eq!(req.session_expires, None, "{junk:?}");
+            assert!(matches!(
+                negotiate(&req, CONFIG),
+                Negotiation::Active { interval: 1800, .. }
+            ));
+        }
+        let huge =
+            invite("Supported: timer\r\nSession-Expires: 4294967295\r\nMin-SE: 4294967295\r\n");
+        let Negotiation::Active {
+            interval,
+            refresher,
+        } = negotiate(&huge, CONFIG)
+        else {
+            panic!("a long session is still a session");
+        };
+        let t0 = Instant::now();
+        assert!(deadline(t0, interval, refresher) > t0, "no overflow");
+        let zero = invite("Supported: timer\r\nSession-Expires: 0\r\n");
+        assert_eq!(
+            negotiate(&zero, CONFIG),
+            Negotiation::TooSmall { min_se: 90 }
+        );
+    }
+
+    #[test]
     fn deadlines_leave_the_refresher_room() {
         let t0 = Instant::now();
         assert_eq!(

@@ -185,6 +185,17 @@ impl Phone {
     }
 }
 
+/// The phone's answer to a request the agent sent (our BYE, our UPDATE).
+fn reply(phone: &mut Phone, request: &str, status: &str, extra: &str) {
+    let mut text = format!("SIP/2.0 {status}\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        text.push_str(&format!("{name}: {}\n", header(request, name).unwrap()));
+    }
+    text.push_str(extra);
+    text.push_str("Content-Length: 0\n\n");
+    phone.send(&text);
+}
+
 pub(super) fn ended(call: CallRef, reason: EndReason) -> UaEvent {
     UaEvent::Ended { call, reason }
 }

@@ -124,7 +124,7 @@ fn made_the_refresher_we_send_updates_and_a_refused_one_ends_the_call() {
         .expect("our refresh")
         .1;
     assert_eq!(header(update, "Session-Expires"), Some("200;refresher=uas"));
-    reply_to(&mut phone, update, "200 OK");
+    reply(&mut phone, update, "200 OK", "");
     phone.advance(Duration::from_secs(99));
     assert!(
         phone.sent().iter().all(|(_, m)| !m.starts_with("UPDATE ")),
@@ -137,17 +137,12 @@ fn made_the_refresher_we_send_updates_and_a_refused_one_ends_the_call() {
         .find(|(_, m)| m.starts_with("UPDATE "))
         .expect("second refresh")
         .1;
-    reply_to(&mut phone, second, "481 Call/Transaction Does Not Exist");
+    reply(
+        &mut phone,
+        second,
+        "481 Call/Transaction Does Not Exist",
+        "",
+    );
     assert!(bye_sent(&mut phone));
     assert_eq!(phone.events(), [ended(call, EndReason::SessionExpired)]);
-}
-
-/// The phone's answer to a request the agent sent.
-fn reply_to(phone: &mut Phone, request: &str, status_line: &str) {
-    let mut text = format!("SIP/2.0 {status_line}\n");
-    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
-        text.push_str(&format!("{name}: {}\n", header(request, name).unwrap()));
-    }
-    text.push_str("Content-Length: 0\n\n");
-    phone.send(&text);
 }

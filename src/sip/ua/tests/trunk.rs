@@ -20,17 +20,6 @@ fn with_trunk() -> UaConfig {
     }
 }
 
-/// The phone's answer to a request the agent sent.
-fn reply(phone: &mut Phone, request: &str, status: &str, extra: &str) {
-    let mut text = format!("SIP/2.0 {status}\n");
-    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
-        text.push_str(&format!("{name}: {}\n", header(request, name).unwrap()));
-    }
-    text.push_str(extra);
-    text.push_str("Content-Length: 0\n\n");
-    phone.send(&text);
-}
-
 const CHALLENGE: &str =
     "Proxy-Authenticate: Digest realm=\"sip.example.net\", nonce=\"b1\", qop=\"auth\"\n";
 
