@@ -90,10 +90,7 @@ fn baresip_sndcode_keys_arrive_once_each_as_rfc2833() {
     let (mut child, ctrl) = baresip::call_ivr(&ivr, &dir.0, 20);
     ivr.wait_for_log("call confirmed", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
-    for key in "24680#1357#19".chars() {
-        baresip::command(ctrl, "sndcode", &key.to_string()).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    baresip::press(ctrl, "24680#1357#19");
     // A whole conversation: log in, hear the balance (1), leave (9); the IVR hangs up.
     assert_conversation(&ivr, "24680", &["1", "9"]);
     ivr.wait_for_line(&["key", "source=\"rfc4733\""], Duration::from_secs(1));

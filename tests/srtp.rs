@@ -65,7 +65,7 @@ fn baresip_over_tls_and_mandatory_srtp_completes_the_conversation_unreadable_on_
     let secure = Secure {
         tls: Some((both, cert)),
         mediaenc: Some("srtp-mand"),
-        account: None,
+        ..Secure::default()
     };
     let target = format!("sip:ivr@127.0.0.1:{tls_port};transport=tls");
     let (mut phone, ctrl) = baresip::call(&dir.0, &target, 45, &secure);
@@ -75,10 +75,7 @@ fn baresip_over_tls_and_mandatory_srtp_completes_the_conversation_unreadable_on_
     );
     ivr.wait_for_log("call confirmed", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
-    for key in "24680#1357#19".chars() {
-        baresip::command(ctrl, "sndcode", &key.to_string()).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    baresip::press(ctrl, "24680#1357#19");
     assert_conversation(&ivr, "24680", &["1", "9"]);
     ivr.wait_for_line(&["rtp pacing", "srtp_refused=none"], Duration::from_secs(5));
     let _ = baresip::command(ctrl, "quit", "");

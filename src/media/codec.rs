@@ -13,6 +13,8 @@ pub const FRAME_MS: u32 = 20;
 pub enum Codec {
     Pcmu,
     Pcma,
+    /// Wideband: sampled at 16 kHz, but its RTP clock runs at 8 kHz (RFC 3551 §4.5.2).
+    G722,
     Opus,
 }
 
@@ -35,9 +37,10 @@ impl Codec {
         match name.to_ascii_lowercase().as_str() {
             "pcmu" => Ok(Codec::Pcmu),
             "pcma" => Ok(Codec::Pcma),
+            "g722" => Ok(Codec::G722),
             "opus" if cfg!(feature = "opus") => Ok(Codec::Opus),
             "opus" => bail!("opus needs a build with `--features opus`"),
-            other => bail!("unknown codec {other:?} (known: PCMU, PCMA, opus)"),
+            other => bail!("unknown codec {other:?} (known: PCMU, PCMA, G722, opus)"),
         }
     }
 
@@ -46,6 +49,7 @@ impl Codec {
         match self {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
+            Codec::G722 => "G722",
             Codec::Opus => "opus",
         }
     }
@@ -53,8 +57,16 @@ impl Codec {
     /// RTP clock rate; Opus always uses 48 kHz on the wire (RFC 7587).
     pub fn clock_rate(self) -> u32 {
         match self {
-            Codec::Pcmu | Codec::Pcma => 8000,
+            Codec::Pcmu | Codec::Pcma | Codec::G722 => 8000,
             Codec::Opus => 48000,
+        }
+    }
+
+    /// The rate prompts are resampled to before encoding.
+    pub fn sample_rate(self) -> u32 {
+        match self {
+            Codec::G722 => 16000,
+            other => other.clock_rate(),
         }
     }
 
@@ -69,6 +81,7 @@ impl Codec {
         match self {
             Codec::Pcmu => Some(0),
             Codec::Pcma => Some(8),
+            Codec::G722 => Some(9),
             Codec::Opus => None,
         }
     }
@@ -78,8 +91,14 @@ impl Codec {
         self.static_payload_type().unwrap_or(111)
     }
 
+    /// How far the RTP timestamp moves per frame.
     pub fn samples_per_frame(self) -> usize {
         (self.clock_rate() * FRAME_MS / 1000) as usize
+    }
+
+    /// Audio samples in one frame, at `sample_rate`.
+    pub fn pcm_samples_per_frame(self) -> usize {
+        (self.sample_rate() * FRAME_MS / 1000) as usize
     }
 }
 

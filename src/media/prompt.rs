@@ -58,7 +58,7 @@ impl PromptLibrary {
         let silence = codecs
             .iter()
             .map(|&c| {
-                let frame = encoders.encode(c, &vec![0; c.samples_per_frame()])?;
+                let frame = encoders.encode(c, &vec![0; c.pcm_samples_per_frame()])?;
                 Ok((c, frame[0].clone()))
             })
             .collect::<Result<_>>()?;
@@ -135,7 +135,7 @@ fn encode_clip(
 ) -> Result<Prompt> {
     let mut frames = HashMap::new();
     for &codec in codecs {
-        let resampled = resample(samples, rate, codec.clock_rate())?;
+        let resampled = resample(samples, rate, codec.sample_rate())?;
         frames.insert(codec, encoders.encode(codec, &resampled)?);
     }
     Ok(Prompt { name, frames })
@@ -219,7 +219,7 @@ impl Encoders {
 
     /// Splits into 20 ms frames, padding the last one with silence so no short packet clicks.
     fn encode(&mut self, codec: Codec, samples: &[i16]) -> Result<Vec<Bytes>> {
-        let per_frame = codec.samples_per_frame();
+        let per_frame = codec.pcm_samples_per_frame();
         let mut padded = samples.to_vec();
         let frames = padded.len().div_ceil(per_frame).max(1);
         padded.resize(frames * per_frame, 0);
@@ -235,6 +235,7 @@ impl Encoders {
                     .map(|i| all.slice(i * per_frame..(i + 1) * per_frame))
                     .collect())
             }
+            Codec::G722 => encode_g722(&padded, per_frame),
             Codec::Opus => self.encode_opus(&padded, per_frame),
         }
     }
@@ -259,6 +260,23 @@ impl Encoders {
     fn encode_opus(&mut self, _samples: &[i16], _per_frame: usize) -> Result<Vec<Bytes>> {
         bail!("opus support is not built in")
     }
+}
+
+/// 64 kbit/s G.722: one byte per two 16 kHz samples. Each clip starts from a fresh encoder,
+/// the state a decoder has at the start of a talkspurt.
+fn encode_g722(samples: &[i16], per_frame: usize) -> Result<Vec<Bytes>> {
+    use audio_codec::Encoder;
+    let mut encoder = audio_codec::g722::G722Encoder::new();
+    let mut all = vec![0u8; samples.len() / 2];
+    let written = encoder
+        .encode_into(samples, &mut all)
+        .map_err(|e| anyhow::anyhow!("G.722 encoder: {e:?}"))?;
+    all.truncate(written);
+    let all = Bytes::from(all);
+    let per_packet = per_frame / 2;
+    Ok((0..all.len() / per_packet)
+        .map(|i| all.slice(i * per_packet..(i + 1) * per_packet))
+        .collect())
 }
 
 #[cfg(test)]
@@ -299,6 +317,32 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert!(frames.iter().all(|f| f.len() == 160));
         assert_eq!(frames[1][10], linear_to_ulaw(0), "padding is silence");
+    }
+
+    #[test]
+    fn g722_frames_carry_twenty_ms_of_wideband_audio() {
+        use audio_codec::Decoder;
+        let six_khz = tone(16000, 6000.0, 1.0);
+        let prompt = prompt_from_samples("t".into(), &six_khz, 16000, &[Codec::G722]).unwrap();
+        let frames = prompt.frames(Codec::G722);
+        assert_eq!(frames.len(), 50);
+        assert!(frames.iter().all(|f| f.len() == 160));
+        let mut decoder = audio_codec::g722::G722Decoder::new();
+        let mut pcm = Vec::new();
+        for frame in frames {
+            let mut out = [0i16; 320];
+            let n = decoder.decode_into(frame, &mut out).unwrap();
+            pcm.extend_from_slice(&out[..n]);
+        }
+        assert_eq!(pcm.len(), 16000);
+        // A 6 kHz tone, above anything G.711 carries, crosses zero 12,000 times a second.
+        let crossings = pcm[1600..]
+            .windows(2)
+            .filter(|w| (w[0] >= 0) != (w[1] >= 0))
+            .count();
+        assert!((10_500..=11_100).contains(&crossings), "{crossings}");
+        let loud = pcm[1600..].iter().filter(|s| s.abs() > 8000).count();
+        assert!(loud > 1000, "the tone kept its level: {loud}");
     }
 
     #[test]

@@ -448,7 +448,7 @@ impl RtpStream {
         let decode = match self.params.codec {
             Codec::Pcmu => ulaw_to_linear,
             Codec::Pcma => alaw_to_linear,
-            Codec::Opus => return,
+            Codec::G722 | Codec::Opus => return,
         };
         // One G.711 frame at a time: 8 samples a millisecond.
         let mut pcm = [0i16; 8 * FRAME_MS as usize];

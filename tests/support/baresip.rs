@@ -18,6 +18,8 @@ pub struct Secure {
     /// Register as this user with this password at this registrar (`host:port`), and answer
     /// challenges to calls with them.
     pub account: Option<(&'static str, &'static str, String)>,
+    /// baresip's `audio_codecs`; `PCMU,PCMA` when not set.
+    pub codecs: Option<&'static str>,
 }
 
 pub fn silence_wav(path: &Path, seconds: u32) {
@@ -34,7 +36,7 @@ pub fn config(dir: &Path, sip_port: u16, ctrl_port: u16, secure: &Secure) {
     write!(
         config,
         "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\naudio_source aufile,{}\naudio_player aubridge,nobody\n\
-         audio_alert aubridge,nobody\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\n\
+         audio_alert aubridge,nobody\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule g722.so\n\
          module aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule_app account.so\nmodule_app menu.so\n\
          module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\nsnd_path {}\n",
         dir.join("say.wav").display(),
@@ -67,7 +69,10 @@ pub fn config(dir: &Path, sip_port: u16, ctrl_port: u16, secure: &Secure) {
     };
     std::fs::write(
         dir.join("accounts"),
-        format!("{account};audio_codecs=PCMU,PCMA{mediaenc}\n"),
+        format!(
+            "{account};audio_codecs={}{mediaenc}\n",
+            secure.codecs.unwrap_or("PCMU,PCMA")
+        ),
     )
     .unwrap();
 }
@@ -109,6 +114,14 @@ pub fn command(ctrl: u16, command: &str, params: &str) -> std::io::Result<()> {
     let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", ctrl))?;
     stream.write_all(format!("{}:{json},", json.len()).as_bytes())
+}
+
+/// Presses `keys` one by one (`sndcode`: RFC 4733 events), 300 ms apart.
+pub fn press(ctrl: u16, keys: &str) {
+    for key in keys.chars() {
+        command(ctrl, "sndcode", &key.to_string()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
 
 /// The recording of what baresip heard, once it has written one.

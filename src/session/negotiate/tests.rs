@@ -275,3 +275,18 @@ fn media_in_the_other_address_family_is_answered_for_the_latch_to_correct() {
     let (_, body) = answer(v6.as_bytes(), PCMU, &ours_v6).unwrap();
     assert!(body.contains("c=IN IP6 2001:db8::10"), "{body}");
 }
+
+#[test]
+fn g722_is_chosen_by_its_static_number_and_keeps_an_8k_telephone_event() {
+    let offer = sdp(
+        "m=audio 4000 RTP/AVP 0 9 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+         a=fmtp:101 0-15\r\n",
+    );
+    let (n, body) = answer(&offer, &[Codec::G722, Codec::Pcmu], &local()).unwrap();
+    assert_eq!(
+        (n.codec, n.payload_type, n.telephone_event),
+        (Codec::G722, 9, Some(101))
+    );
+    assert!(body.contains("m=audio 30000 RTP/AVP 9 101\r\n"), "{body}");
+    assert!(body.contains("a=rtpmap:9 G722/8000\r\n"), "{body}");
+}
