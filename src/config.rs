@@ -17,6 +17,7 @@ pub use trunk::TrunkSettings;
 mod sip_users;
 mod trunk;
 use crate::media::codec::Codec;
+use crate::media::stream::Liveness;
 use crate::session::negotiate::Encryption;
 use crate::sip::allow::AllowList;
 use crate::sip::transaction::Timers;
@@ -403,6 +404,9 @@ pub struct RtpSettings {
     pub ports: PortRange,
     /// Seconds without a packet from the caller before the call is ended.
     pub inactivity_timeout_s: u64,
+    /// The caller's RTCP reports count as a sign of life too (a peer that stops sending RTP
+    /// while on hold but keeps reporting).
+    pub rtcp_keeps_alive: bool,
     /// Run the media clock threads at real-time priority (SCHED_FIFO) when allowed.
     pub realtime: bool,
     /// SRTP: `off`, `optional` (whatever the caller offers) or `mandatory` (488 without it).
@@ -420,6 +424,7 @@ impl Default for RtpSettings {
                 last: 30999,
             },
             inactivity_timeout_s: 60,
+            rtcp_keeps_alive: false,
             realtime: true,
             encryption: Encryption::Optional,
             sdes_over_plain_sip: false,
@@ -617,8 +622,11 @@ impl Settings {
         outgoing_interface_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
     }
 
-    pub fn inactivity_timeout(&self) -> Duration {
-        Duration::from_secs(self.rtp.inactivity_timeout_s)
+    pub fn liveness(&self) -> Liveness {
+        Liveness {
+            timeout: Duration::from_secs(self.rtp.inactivity_timeout_s),
+            rtcp_counts: self.rtp.rtcp_keeps_alive,
+        }
     }
 }
 

@@ -67,6 +67,8 @@ pub struct Metrics {
     pub pin_check_queue: Gauge,
     pub directory_seconds: Histogram,
     pub webhook_seconds: Histogram,
+    pub rtp_jitter_seconds: Histogram,
+    pub rtcp_rtt_seconds: Histogram,
     pub dtmf_keys: Family<Source, Counter>,
     pub reloads: Family<Outcome, Counter>,
     /// 1 while a trunk's registration holds, 0 otherwise (absent without trunks).
@@ -103,6 +105,8 @@ impl Metrics {
             pin_check_queue: Gauge::default(),
             directory_seconds: latency(),
             webhook_seconds: latency(),
+            rtp_jitter_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 12)),
+            rtcp_rtt_seconds: latency(),
             dtmf_keys: Family::default(),
             reloads: Family::default(),
             trunk_registered: Family::default(),
@@ -181,6 +185,16 @@ impl Metrics {
             "webhook_seconds",
             "Time a menu webhook took",
             m.webhook_seconds.clone(),
+        );
+        r.register(
+            "rtp_jitter_seconds",
+            "Interarrival jitter of each caller's RTP at the end of its call (RFC 3550)",
+            m.rtp_jitter_seconds.clone(),
+        );
+        r.register(
+            "rtcp_rtt_seconds",
+            "Round trip to each caller from its RTCP reports, at the end of its call",
+            m.rtcp_rtt_seconds.clone(),
         );
         r.register(
             "dtmf_keys",

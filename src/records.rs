@@ -40,6 +40,11 @@ pub struct CallRecord {
     pub rtp_received: u64,
     pub rtp_dropped: u64,
     pub rtp_lost: u64,
+    /// Interarrival jitter of the caller's RTP (RFC 3550 A.8).
+    pub rtp_jitter_ms: f64,
+    /// From the caller's RTCP: the round trip, and how many of ours it says it lost.
+    pub rtt_ms: Option<f64>,
+    pub peer_lost: Option<i32>,
 }
 
 pub fn now_ms() -> u64 {

@@ -19,6 +19,7 @@ use crate::media::dtmf::DigitSource;
 use crate::media::pacer::Pacer;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptLibrary;
+use crate::media::rtcp::millis;
 use crate::media::srtp::MasterKey;
 use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpCounts, RtpStream};
 use crate::metrics::{Outcome, Reason, METRICS};
@@ -77,6 +78,11 @@ impl ActiveCall {
         record.rtp_received = self.rtp.received.load(Ordering::Relaxed);
         record.rtp_dropped = self.rtp.dropped.load(Ordering::Relaxed);
         record.rtp_lost = self.rtp.lost.load(Ordering::Relaxed);
+        if let Ok(quality) = self.rtp.quality.lock() {
+            record.rtp_jitter_ms = millis(quality.jitter);
+            record.rtt_ms = quality.rtt.map(millis);
+            record.peer_lost = quality.peer_lost;
+        }
         record
     }
 }
@@ -283,6 +289,8 @@ fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
         send: n.direction.sends(),
         peer_sends: n.peer_sends,
         srtp: n.srtp.clone(),
+        rtcp_mux: n.rtcp_mux,
+        remote_rtcp: n.remote_rtcp,
     }
 }
 
@@ -577,6 +585,8 @@ impl Switchboard {
                     peer_sends: false,
                     inband: false,
                     srtp: None,
+                    rtcp_mux: false,
+                    remote_rtcp: None,
                 };
                 (params, sdp, true)
             }
@@ -591,7 +601,7 @@ impl Switchboard {
             lease,
             params,
             self.prompts.clone(),
-            self.settings.inactivity_timeout(),
+            self.settings.liveness(),
             media_rx,
             media_events_tx,
         );

@@ -91,7 +91,25 @@ fn baresip_over_tls_and_mandatory_srtp_completes_the_conversation_unreadable_on_
     );
 
     let in_range = |port: u16| (ivr.rtp.0..=ivr.rtp.1).contains(&port);
-    let ours: Vec<&Datagram> = packets.iter().filter(|d| in_range(d.from_port)).collect();
+    let ours: Vec<&Datagram> = packets
+        .iter()
+        .filter(|d| in_range(d.from_port) && d.from_port % 2 == 0)
+        .collect();
+    // Our RTCP leaves from the odd port as SRTCP: the E flag set and the CNAME unreadable.
+    let our_rtcp: Vec<&Datagram> = packets
+        .iter()
+        .filter(|d| in_range(d.from_port) && d.from_port % 2 == 1)
+        .collect();
+    assert!(!our_rtcp.is_empty(), "we sent RTCP");
+    for d in &our_rtcp {
+        let p = &d.payload;
+        assert!(matches!(p[1], 200 | 201), "a report first: {p:02x?}");
+        assert!(p[p.len() - 14] & 0x80 != 0, "the SRTCP E flag: {p:02x?}");
+        assert!(
+            !p.windows(4).any(|w| w == b"ivr-"),
+            "CNAME in clear: {p:02x?}"
+        );
+    }
     let theirs: Vec<&Datagram> = packets.iter().filter(|d| in_range(d.to_port)).collect();
     assert!(
         ours.len() > 200,

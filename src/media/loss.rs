@@ -46,6 +46,11 @@ impl Loss {
         (self.highest - self.first + 1).saturating_sub(self.received)
     }
 
+    /// The extended highest sequence number of the current run.
+    pub fn highest(&self) -> u64 {
+        self.highest
+    }
+
     pub fn lost(&self) -> u64 {
         self.closed + self.open_run_lost()
     }

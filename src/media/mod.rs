@@ -1,6 +1,7 @@
 //! Media: codecs, the prompt library encoded once at start-up, the RTP port pool, the per-call
 //! RTP stream and the pacer threads that drive every stream on a shared 20 ms clock.
 
+pub mod arrival;
 pub mod codec;
 pub mod dtmf;
 pub mod latch;
@@ -9,6 +10,7 @@ pub mod loss;
 pub mod pacer;
 pub mod ports;
 pub mod prompt;
+pub mod rtcp;
 pub mod speech;
 pub mod srtp;
 pub mod stream;

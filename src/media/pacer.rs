@@ -108,13 +108,18 @@ impl Pacer {
             peer_sends: true,
             inband: false,
             srtp: None,
+            rtcp_mux: false,
+            remote_rtcp: None,
         };
         self.add(RtpStream::new(
             "test".into(),
             lease,
             params,
             library,
-            Duration::from_secs(60),
+            super::stream::Liveness {
+                timeout: Duration::from_secs(60),
+                rtcp_counts: false,
+            },
             commands_rx,
             events_tx,
         ));

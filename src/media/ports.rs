@@ -18,11 +18,11 @@ struct PoolInner {
     size: usize,
 }
 
-/// A bound RTP socket (and its idle RTCP twin) on loan from the pool.
+/// A bound RTP socket and its RTCP twin, on loan from the pool.
 #[derive(Debug)]
 pub struct PortLease {
     pub rtp: UdpSocket,
-    _rtcp: UdpSocket,
+    pub rtcp: UdpSocket,
     /// Declared last: fields drop in order, so both sockets are closed before the port is free.
     ticket: Ticket,
 }
@@ -77,7 +77,7 @@ impl PortPool {
                 Some((rtp, rtcp)) => {
                     return Some(PortLease {
                         rtp,
-                        _rtcp: rtcp,
+                        rtcp,
                         ticket: Ticket {
                             port,
                             pool: self.inner.clone(),
@@ -97,6 +97,7 @@ impl PortPool {
         let bind = |p: u16| {
             let socket = UdpSocket::bind(SocketAddr::new(self.inner.ip, p)).ok()?;
             socket.set_nonblocking(true).ok()?;
+            super::arrival::stamp_arrivals(&socket);
             Some(socket)
         };
         Some((bind(port)?, bind(port + 1)?))

@@ -9,22 +9,24 @@ use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
+use super::arrival;
 use super::codec::{alaw_to_linear, ulaw_to_linear, Codec, FRAME_MS};
 use super::dtmf::inband::InbandDetector;
 use super::dtmf::rfc4733::Rfc4733Decoder;
 use super::dtmf::DigitSource;
 use super::latch::{Latch, Verdict};
 use super::lateness::Lateness;
-use super::loss::Loss;
 use super::ports::PortLease;
 use super::prompt::{Prompt, PromptLibrary};
+use super::rtcp::packet::{is_rtcp, starts_with_report};
+use super::rtcp::{millis, Quality, RtcpSession};
 use super::srtp::{CallCrypto, SrtpError, SrtpKeys};
 use crate::metrics::{Reason, Source, METRICS};
 
@@ -44,6 +46,18 @@ pub struct MediaParams {
     pub inband: bool,
     /// Keys when the media is SRTP.
     pub srtp: Option<SrtpKeys>,
+    /// RTCP shares the RTP port (RFC 5761).
+    pub rtcp_mux: bool,
+    /// Where the SDP says to send RTCP when it is not muxed.
+    pub remote_rtcp: Option<SocketAddr>,
+}
+
+/// When a caller counts as gone.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    /// No RTP (or RTCP, with `rtcp_counts`) for this long.
+    pub timeout: Duration,
+    pub rtcp_counts: bool,
 }
 
 /// Packets one call's stream sent, took from the caller and dropped (not the caller's, or not
@@ -55,6 +69,8 @@ pub struct RtpCounts {
     pub dropped: AtomicU64,
     /// The caller's packets that never arrived.
     pub lost: AtomicU64,
+    /// What RTCP says of the call, updated with each report.
+    pub quality: Mutex<Quality>,
 }
 
 /// Counts of one pacer visit, published in one step at its end.
@@ -109,11 +125,19 @@ const MAX_BURST: u64 = 5;
 const EVENT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// A flood is read at most this many packets a frame; the rest waits or is dropped by the kernel.
 const MAX_READ_PER_FRAME: usize = 32;
+/// The RTCP socket is read every this many frames: reports come every few seconds, and the
+/// kernel's arrival stamps keep the round trip exact however late they are read.
+const RTCP_READ_EVERY: u8 = 5;
+const MAX_RTCP_READ: usize = 4;
+/// Room left after a report for the SRTCP index and tag.
+const SRTCP_TRAILER: usize = 4 + 10;
 
 /// Per-thread buffers the pacer lends each stream, so a frame allocates nothing.
 pub(super) struct Scratch {
     received: [u8; 2048],
     packet: [u8; 1500],
+    /// Control messages (arrival stamps) of one datagram.
+    control: Vec<u8>,
 }
 
 impl Default for Scratch {
@@ -121,8 +145,16 @@ impl Default for Scratch {
         Scratch {
             received: [0; 2048],
             packet: [0; 1500],
+            control: arrival::control_buffer(),
         }
     }
+}
+
+/// What one datagram turned out to be.
+enum Heard {
+    Media,
+    Control,
+    Refused,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +176,7 @@ pub struct RtpStream {
     lease: PortLease,
     params: MediaParams,
     silence: Bytes,
-    inactivity: Duration,
+    liveness: Liveness,
     /// Which source is the caller: the only one whose media and keys count.
     latch: Latch,
     /// Nothing is sent before the ACK, so a forged INVITE cannot aim our RTP at a stranger.
@@ -166,7 +198,11 @@ pub struct RtpStream {
     lateness: Lateness,
     counts: Arc<RtpCounts>,
     visit: Visit,
-    loss: Loss,
+    rtcp: RtcpSession,
+    /// Where the caller's RTCP comes from, once it has come (not muxed).
+    rtcp_source: Option<SocketAddr>,
+    /// Frames until the RTCP socket is read again.
+    rtcp_read_in: u8,
     commands: mpsc::UnboundedReceiver<MediaCommand>,
     events: mpsc::UnboundedSender<MediaEvent>,
     library: Arc<PromptLibrary>,
@@ -183,7 +219,7 @@ impl RtpStream {
         lease: PortLease,
         params: MediaParams,
         library: Arc<PromptLibrary>,
-        inactivity: Duration,
+        liveness: Liveness,
         commands: mpsc::UnboundedReceiver<MediaCommand>,
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> RtpStream {
@@ -195,6 +231,7 @@ impl RtpStream {
             .clone()
             .map(|keys| Box::new(CallCrypto::new(keys)));
         let now = Instant::now();
+        let ssrc = rand::random();
         RtpStream {
             call_id,
             silence: library.silence(params.codec),
@@ -204,12 +241,15 @@ impl RtpStream {
             frame_no: 0,
             latch,
             lease,
+            rtcp: RtcpSession::new(ssrc, params.codec.clock_rate(), now),
+            rtcp_source: None,
+            rtcp_read_in: 0,
             params,
-            inactivity,
+            liveness,
             confirmed: false,
             crypto,
             srtp_refused: Default::default(),
-            ssrc: rand::random(),
+            ssrc,
             seq: Seq::from(rand::random::<u16>()),
             timestamp: rand::random(),
             marker: true,
@@ -220,7 +260,6 @@ impl RtpStream {
             lateness: Lateness::default(),
             counts: Arc::default(),
             visit: Visit::default(),
-            loss: Loss::default(),
             commands,
             events,
         }
@@ -242,14 +281,17 @@ impl RtpStream {
                 Err(TryRecvError::Disconnected) => return self.end(),
             }
         }
-        self.read(now, &mut scratch.received);
+        self.read(now, scratch);
         if self.params.peer_sends
-            && now.saturating_duration_since(self.last_heard) >= self.inactivity
+            && now.saturating_duration_since(self.last_heard) >= self.liveness.timeout
         {
             let _ = self.events.send(MediaEvent::Inactive);
             return self.end();
         }
         self.send_due(now, &mut scratch.packet);
+        if self.confirmed && self.rtcp.due(now) {
+            self.send_report(now, &mut scratch.packet);
+        }
         self.publish_counts();
         Tick::Continue
     }
@@ -275,7 +317,7 @@ impl RtpStream {
             }
         }
         if visit.received > 0 {
-            self.counts.lost.store(self.loss.lost(), Ordering::Relaxed);
+            self.counts.lost.store(self.rtcp.lost(), Ordering::Relaxed);
         }
         for (count, total, metric) in [
             (visit.sent, &self.counts.sent, &METRICS.rtp_sent),
@@ -290,7 +332,25 @@ impl RtpStream {
     }
 
     fn end(&mut self) -> Tick {
+        if self.confirmed {
+            let mut goodbye = [0u8; 160];
+            let wall = SystemTime::now();
+            let rtp_time = self.rtp_time_at(Instant::now());
+            let len = self
+                .rtcp
+                .write_goodbye(wall, rtp_time, &mut goodbye[..160 - SRTCP_TRAILER]);
+            if let Some(len) = len {
+                self.send_rtcp(&mut goodbye, len);
+            }
+        }
         self.publish_counts();
+        let quality = self.publish_quality();
+        METRICS
+            .rtp_jitter_seconds
+            .observe(quality.jitter.as_secs_f64());
+        if let Some(rtt) = quality.rtt {
+            METRICS.rtcp_rtt_seconds.observe(rtt.as_secs_f64());
+        }
         let l = &self.lateness;
         tracing::info!(
             call_id = %self.call_id,
@@ -299,20 +359,107 @@ impl RtpStream {
             late_max_us = l.max_us(),
             foreign_packets = self.latch.foreign(),
             srtp_refused = %refusals(&self.srtp_refused),
+            lost = quality.lost,
+            jitter_ms = millis(quality.jitter),
+            rtt_ms = quality.rtt.map(millis),
+            peer_lost = quality.peer_lost,
+            peer_jitter_ms = quality.peer_jitter.map(millis),
+            rtcp_reports = quality.reports_heard,
             "rtp pacing"
         );
         Tick::Ended
     }
 
-    fn read(&mut self, now: Instant, buf: &mut [u8]) {
-        for _ in 0..MAX_READ_PER_FRAME {
-            match self.lease.rtp.recv_from(buf) {
-                Ok((len, from)) => {
-                    if self.on_packet(&mut buf[..len], from, now) {
-                        self.last_heard = now;
-                        self.visit.received += 1;
+    fn publish_quality(&self) -> Quality {
+        let quality = self.rtcp.quality();
+        if let Ok(mut shared) = self.counts.quality.lock() {
+            *shared = quality;
+        }
+        quality
+    }
+
+    /// Our RTP clock at `now`: frame `frame_no` carries `timestamp` and is due at its deadline.
+    fn rtp_time_at(&self, now: Instant) -> u32 {
+        let due = self.start + Duration::from_millis(FRAME_MS as u64 * self.frame_no);
+        let rate = i128::from(self.params.codec.clock_rate());
+        let ahead_ns = match due.checked_duration_since(now) {
+            Some(ahead) => ahead.as_nanos() as i128,
+            None => -(now.duration_since(due).as_nanos() as i128),
+        };
+        self.timestamp
+            .wrapping_sub((ahead_ns * rate / 1_000_000_000) as i64 as u32)
+    }
+
+    fn send_report(&mut self, now: Instant, packet: &mut [u8]) {
+        let rtp_time = self.rtp_time_at(now);
+        let room = packet.len() - SRTCP_TRAILER;
+        let written = self
+            .rtcp
+            .write_report(now, SystemTime::now(), rtp_time, &mut packet[..room]);
+        if let Some(len) = written {
+            self.send_rtcp(packet, len);
+        }
+        self.publish_quality();
+    }
+
+    /// Sends the report in `packet[..len]`, sealed under SRTCP when the call is encrypted, to
+    /// where the caller takes RTCP.
+    fn send_rtcp(&mut self, packet: &mut [u8], len: usize) {
+        let len = match &mut self.crypto {
+            Some(crypto) => match crypto.outbound.protect_rtcp(packet, len) {
+                Ok(len) => len,
+                Err(_) => return,
+            },
+            None => len,
+        };
+        let (socket, target) = if self.params.rtcp_mux {
+            (&self.lease.rtp, self.target())
+        } else {
+            (
+                &self.lease.rtcp,
+                self.rtcp_source.or(self.params.remote_rtcp),
+            )
+        };
+        if let Some(target) = target {
+            if let Err(e) = socket.send_to(&packet[..len], target) {
+                tracing::trace!(%target, "RTCP send failed: {e}");
+            }
+        }
+    }
+
+    fn read(&mut self, now: Instant, scratch: &mut Scratch) {
+        self.read_socket(false, MAX_READ_PER_FRAME, now, scratch);
+        if self.rtcp_read_in == 0 {
+            self.rtcp_read_in = RTCP_READ_EVERY;
+            self.read_socket(true, MAX_RTCP_READ, now, scratch);
+        }
+        self.rtcp_read_in -= 1;
+    }
+
+    fn read_socket(&mut self, rtcp_port: bool, budget: usize, now: Instant, scratch: &mut Scratch) {
+        let buf = &mut scratch.received;
+        for _ in 0..budget {
+            let socket = if rtcp_port {
+                &self.lease.rtcp
+            } else {
+                &self.lease.rtp
+            };
+            match arrival::recv(socket, buf, &mut scratch.control) {
+                Ok((len, from, at)) => {
+                    let data = &mut buf[..len];
+                    let heard = if rtcp_port || (self.params.rtcp_mux && is_rtcp(data)) {
+                        self.on_rtcp(data, from, at)
                     } else {
-                        self.visit.dropped += 1;
+                        self.on_packet(data, from, now, at)
+                    };
+                    match heard {
+                        Heard::Media => {
+                            self.last_heard = now;
+                            self.visit.received += 1;
+                        }
+                        Heard::Control if self.liveness.rtcp_counts => self.last_heard = now,
+                        Heard::Control => {}
+                        Heard::Refused => self.visit.dropped += 1,
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -323,6 +470,41 @@ impl RtpStream {
                 }
             }
         }
+    }
+
+    /// RTCP from the caller: only from the address its RTP comes from (or, before any RTP,
+    /// the SDP's), and under SRTP only with a good SRTCP tag. The first good report fixes the
+    /// RTCP port; reports from any other port are dropped after.
+    fn on_rtcp(&mut self, data: &mut [u8], from: SocketAddr, arrival: SystemTime) -> Heard {
+        let caller = self.latch.source().or(self.params.remote);
+        let from_caller = match (self.params.rtcp_mux, self.rtcp_source) {
+            (true, _) => caller == Some(from),
+            (false, Some(source)) => source == from,
+            (false, None) => caller.is_some_and(|c| c.ip() == from.ip()),
+        };
+        // Not a report (a STUN keep-alive, baresip's plain APP "PING"): nothing for SRTCP to
+        // judge, and nothing RFC 3550 lets start a compound packet.
+        if !from_caller || !starts_with_report(data) {
+            return Heard::Refused;
+        }
+        let len = match &mut self.crypto {
+            Some(crypto) => match crypto.inbound.unprotect_rtcp(data) {
+                Ok(len) => len,
+                Err(error) => {
+                    tracing::trace!(%from, "SRTCP refused: {error}");
+                    self.visit.refused[error as usize] += 1;
+                    return Heard::Refused;
+                }
+            },
+            None => data.len(),
+        };
+        if self.rtcp.on_rtcp(&data[..len], arrival).is_err() {
+            return Heard::Refused;
+        }
+        if !self.params.rtcp_mux {
+            self.rtcp_source.get_or_insert(from);
+        }
+        Heard::Control
     }
 
     /// Sends every frame whose deadline has passed: a short lag is caught up in a burst, a long
@@ -372,6 +554,7 @@ impl RtpStream {
                     self.latch.renegotiated(params.remote, now);
                 }
                 if params.codec != self.params.codec {
+                    self.rtcp.set_clock_rate(params.codec.clock_rate());
                     self.silence = self.library.silence(params.codec);
                     self.keys = Rfc4733Decoder::new(params.codec.clock_rate(), EVENT_TIMEOUT);
                 }
@@ -390,16 +573,27 @@ impl RtpStream {
     /// RTP from the caller's own stream; anything else is dropped before its keys or audio
     /// are looked at. SRTP is authenticated before its source may count as the caller's, and
     /// decrypted in place only after.
-    fn on_packet(&mut self, data: &mut [u8], from: SocketAddr, now: Instant) -> bool {
+    fn on_packet(
+        &mut self,
+        data: &mut [u8],
+        from: SocketAddr,
+        now: Instant,
+        arrival: SystemTime,
+    ) -> Heard {
         let Some(len) = self.admit(data, from, now) else {
-            return false;
+            return Heard::Refused;
         };
         let Ok(rtp) = RtpReader::new(&data[..len]) else {
-            return false;
+            return Heard::Refused;
         };
         let pt = rtp.payload_type();
-        self.loss
-            .on_packet(rtp.ssrc(), u16::from(rtp.sequence_number()));
+        self.rtcp.on_rtp_received(
+            rtp.ssrc(),
+            u16::from(rtp.sequence_number()),
+            rtp.timestamp(),
+            arrival,
+            pt == self.params.payload_type,
+        );
         if Some(pt) == self.params.telephone_event {
             if let Some(digit) = self.keys.on_packet(rtp.timestamp(), rtp.payload(), now) {
                 self.on_digit(digit, DigitSource::Rfc4733);
@@ -407,7 +601,7 @@ impl RtpStream {
         } else if pt == self.params.payload_type {
             self.listen_for_tones(rtp.payload());
         }
-        true
+        Heard::Media
     }
 
     /// Whether the packet is the caller's: then the length of its plain RTP at the start of
@@ -542,7 +736,10 @@ impl RtpStream {
             if let Some(len) = sealed {
                 // A full send buffer (WouldBlock) loses this frame only; pacing goes on.
                 match self.lease.rtp.send_to(&packet[..len], target) {
-                    Ok(_) => self.visit.sent += 1,
+                    Ok(_) => {
+                        self.visit.sent += 1;
+                        self.rtcp.on_rtp_sent(payload.len());
+                    }
                     Err(e) => tracing::trace!(%target, "RTP send failed: {e}"),
                 }
                 self.seq = self.seq.next();

@@ -57,6 +57,10 @@ pub struct Negotiated {
     pub srtp: Option<SrtpKeys>,
     /// Why an offer's `a=crypto` went unused when plain RTP was answered instead.
     pub crypto_declined: Option<String>,
+    /// RTCP travels on the RTP port both ways (RFC 5761).
+    pub rtcp_mux: bool,
+    /// Where the peer takes RTCP when it is not muxed.
+    pub remote_rtcp: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +164,18 @@ fn find_telephone_event(media: &Media, clock_rate: u32) -> Option<u8> {
     })
 }
 
+/// The next port up from RTP, unless `a=rtcp` says otherwise.
+fn remote_rtcp_of(remote: Option<SocketAddr>, media: &Media) -> Option<SocketAddr> {
+    let rtp = remote?;
+    match media.rtcp {
+        Some((port, ip)) => Some(SocketAddr::new(ip.unwrap_or(rtp.ip()), port)),
+        None => rtp
+            .port()
+            .checked_add(1)
+            .map(|p| SocketAddr::new(rtp.ip(), p)),
+    }
+}
+
 fn remote_of(sdp: &SessionDescription, media: &Media) -> Option<SocketAddr> {
     let ip = sdp.media_connection(media)?;
     (!ip.is_unspecified() && media.port != 0).then(|| SocketAddr::new(ip, media.port))
@@ -214,6 +230,8 @@ pub fn answer(
                 peer_sends: offered.sends() && remote.is_some(),
                 srtp,
                 crypto_declined,
+                rtcp_mux: media.rtcp_mux,
+                remote_rtcp: remote_rtcp_of(remote, media),
             },
             tag,
         ));
@@ -362,6 +380,9 @@ pub fn read_answer(
         peer_sends: direction.sends() && remote.is_some(),
         srtp,
         crypto_declined: None,
+        // We offer no `a=rtcp-mux`, so an answer may not mux (RFC 5761 §5.1.1).
+        rtcp_mux: false,
+        remote_rtcp: remote_rtcp_of(remote, media),
     })
 }
 
@@ -421,6 +442,9 @@ fn write_audio(body: &mut String, port: u16, proto: &str, n: &Negotiated, tag: O
     }
     if let (Some(tag), Some(srtp)) = (tag, &n.srtp) {
         body.push_str(&sdes::attribute(tag, srtp.suite, &srtp.outbound));
+    }
+    if n.rtcp_mux {
+        body.push_str("a=rtcp-mux\r\n");
     }
     let _ = write!(
         body,

@@ -80,6 +80,10 @@ pub struct Media {
     pub direction: Option<Direction>,
     /// The values of the `a=crypto` lines, in the offerer's order of preference.
     pub crypto: Vec<String>,
+    /// `a=rtcp-mux` (RFC 5761): RTCP shares the RTP port.
+    pub rtcp_mux: bool,
+    /// `a=rtcp:port [IN IP4 addr]` (RFC 3605): RTCP elsewhere than the next port up.
+    pub rtcp: Option<(u16, Option<IpAddr>)>,
 }
 
 impl Media {
@@ -160,6 +164,14 @@ impl SessionDescription {
                             }
                             m.crypto.push(arg.to_string());
                         }
+                    } else if name == "rtcp-mux" {
+                        if let Some(m) = sdp.media.last_mut() {
+                            m.rtcp_mux = true;
+                        }
+                    } else if name == "rtcp" {
+                        if let Some(m) = sdp.media.last_mut() {
+                            m.rtcp = Some(parse_rtcp(arg)?);
+                        }
                     } else if name == "rtpmap" {
                         if let (Some(m), Some(map)) = (sdp.media.last_mut(), parse_rtpmap(arg)) {
                             if m.rtpmaps.len() < MAX_FORMATS {
@@ -232,7 +244,23 @@ fn parse_media(value: &str) -> Result<Media, SdpError> {
         rtpmaps: Vec::new(),
         direction: None,
         crypto: Vec::new(),
+        rtcp_mux: false,
+        rtcp: None,
     })
+}
+
+fn parse_rtcp(arg: &str) -> Result<(u16, Option<IpAddr>), SdpError> {
+    let (port, address) = arg.split_once(' ').unwrap_or((arg, ""));
+    let port = port
+        .parse()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| bad(format!("a=rtcp port {:.20}", port)))?;
+    let address = match address.trim() {
+        "" => None,
+        connection => Some(parse_connection(connection)?),
+    };
+    Ok((port, address))
 }
 
 fn parse_rtpmap(arg: &str) -> Option<RtpMap> {

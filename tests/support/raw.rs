@@ -17,6 +17,8 @@ pub struct RawPhone {
     ip: String,
     /// The Contact our INVITE carries, when not our own address.
     pub contact: Option<String>,
+    /// Lines added to the offer's audio section (`a=rtcp-mux\r\n`).
+    pub media_lines: String,
 }
 
 /// What the IVR answered: enough to ACK and BYE.
@@ -24,6 +26,8 @@ pub struct Answered {
     pub call_id: String,
     pub to: String,
     pub rtp_port: u16,
+    /// The whole 200 OK.
+    pub answer: String,
 }
 
 pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
@@ -66,6 +70,7 @@ impl RawPhone {
             target,
             ip: ip.to_string(),
             contact: None,
+            media_lines: String::new(),
         }
     }
 
@@ -87,7 +92,8 @@ impl RawPhone {
         let media = media.unwrap_or_else(|| self.rtp.local_addr().unwrap());
         let family = |ip: std::net::IpAddr| if ip.is_ipv4() { "IP4" } else { "IP6" };
         let sdp = format!(
-            "v=0\r\no=- 1 1 IN {of} {ip}\r\ns=-\r\nc=IN {mf} {mip}\r\nt=0 0\r\nm=audio {mport} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            "v=0\r\no=- 1 1 IN {of} {ip}\r\ns=-\r\nc=IN {mf} {mip}\r\nt=0 0\r\nm=audio {mport} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n{extra}",
+            extra = self.media_lines,
             of = family(self.sip.local_addr().unwrap().ip()),
             ip = self.ip,
             mf = family(media.ip()),
@@ -159,6 +165,7 @@ impl RawPhone {
             call_id: call_id.to_string(),
             to,
             rtp_port,
+            answer: reply,
         })
     }
 

@@ -58,6 +58,8 @@ async fn an_srtp_call_is_encrypted_both_ways_and_refuses_replays_and_forgeries()
                 lifetime: 1 << 48,
             },
         }),
+        rtcp_mux: false,
+        remote_rtcp: None,
     };
     commands.send(MediaCommand::Update(params)).unwrap();
     commands.send(MediaCommand::Confirmed).unwrap();

@@ -210,6 +210,15 @@ fn hostile_sdp_is_refused_without_panic() {
         ("not SDP", b"hello world".to_vec()),
         ("binary", vec![0xff, 0xfe, 0x00, 0x3d]),
         ("empty", Vec::new()),
+        ("rtcp port 0", sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp:0\r\n")),
+        (
+            "rtcp port out of range",
+            sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp:70000\r\n"),
+        ),
+        (
+            "rtcp address junk",
+            sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp:4001 IN IP4 nowhere\r\n"),
+        ),
         (
             "rtpmap junk",
             sdp("m=audio 4000 RTP/AVP 0\r\na=rtpmap:999999 x\r\na=rtpmap:\r\n"),
@@ -289,4 +298,23 @@ fn g722_is_chosen_by_its_static_number_and_keeps_an_8k_telephone_event() {
     );
     assert!(body.contains("m=audio 30000 RTP/AVP 9 101\r\n"), "{body}");
     assert!(body.contains("a=rtpmap:9 G722/8000\r\n"), "{body}");
+}
+
+#[test]
+fn rtcp_goes_to_the_next_port_up_to_a_named_one_or_muxed_when_offered() {
+    let (n, body) = answer(&sdp("m=audio 4000 RTP/AVP 0\r\n"), PCMU, &local()).unwrap();
+    assert_eq!(n.remote_rtcp, Some("198.51.100.7:4001".parse().unwrap()));
+    assert!(!n.rtcp_mux && !body.contains("rtcp-mux"));
+
+    let named = sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp:5555 IN IP4 203.0.113.9\r\n");
+    let (n, _) = answer(&named, PCMU, &local()).unwrap();
+    assert_eq!(n.remote_rtcp, Some("203.0.113.9:5555".parse().unwrap()));
+    let port_only = sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp:5555\r\n");
+    let (n, _) = answer(&port_only, PCMU, &local()).unwrap();
+    assert_eq!(n.remote_rtcp, Some("198.51.100.7:5555".parse().unwrap()));
+
+    let muxed = sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    let (n, body) = answer(&muxed, PCMU, &local()).unwrap();
+    assert!(n.rtcp_mux);
+    assert!(body.contains("a=rtcp-mux\r\n"), "{body}");
 }
