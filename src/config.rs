@@ -328,6 +328,8 @@ pub struct SipSettings {
     pub session_expires_s: u32,
     /// The shortest interval accepted (at least 90, RFC 4028's floor).
     pub min_se_s: u32,
+    /// How long a transfer may take, from our REFER to the caller's final NOTIFY.
+    pub transfer_timeout_s: u64,
     /// Digest algorithms challenged with, in order (`MD5`, `SHA-256`).
     pub digest_algorithms: Vec<String>,
     /// Wrong passwords from one source before its credentials are refused unread...
@@ -387,6 +389,7 @@ impl Default for SipSettings {
             users: Vec::new(),
             dns_server: None,
             session_expires_s: 1800,
+            transfer_timeout_s: 30,
             min_se_s: 90,
             // What Asterisk, FreeSWITCH and Kamailio challenge with by default: some phones
             // (baresip 1.0) give up on a SHA-256 challenge instead of taking the MD5 one.

@@ -33,6 +33,8 @@ pub struct CallRecord {
     pub menu_keys: String,
     /// A greeting followed "Welcome" (never the text: it is personal data).
     pub greeting_spoken: bool,
+    /// Where a successful transfer sent the caller.
+    pub transferred_to: Option<String>,
     /// `caller` or `ivr`.
     pub ended_by: &'static str,
     pub end_reason: &'static str,

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{InbandMode, Settings};
 use crate::directory::Directory;
-use crate::ivr::{call::Call, flow, flow::FlowEnv, flow::Report};
+use crate::ivr::call::{Call, CallRequest};
+use crate::ivr::{flow, flow::FlowEnv, flow::Report};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::pacer::Pacer;
@@ -30,6 +31,7 @@ use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
 use crate::sip::locate::{Locator, TrunkLocator};
 use crate::sip::message::uri_user;
+use crate::sip::refer::TransferOutcome;
 use crate::sip::tls::Certificates;
 use crate::sip::transport::{Transport, TransportHandle};
 use crate::sip::ua::{
@@ -51,6 +53,8 @@ struct ActiveCall {
     record: CallRecord,
     rtp: Arc<RtpCounts>,
     report: Arc<Mutex<Report>>,
+    /// Where the flow hears how its transfer went.
+    transfers: Option<mpsc::UnboundedSender<TransferOutcome>>,
 }
 
 impl ActiveCall {
@@ -65,6 +69,7 @@ impl ActiveCall {
             record.account = report.account.clone();
             record.menu_keys = report.menu_keys.clone();
             record.greeting_spoken = report.greeting_spoken;
+            record.transferred_to = report.transferred_to.clone();
         }
         record.ended_by = match reason {
             EndReason::CallerHungUp | EndReason::Cancelled => "caller",
@@ -107,7 +112,7 @@ struct Switchboard {
     codecs: Vec<Codec>,
     media_ip: IpAddr,
     commands: mpsc::UnboundedSender<UaCommand>,
-    hangups: mpsc::UnboundedSender<CallRef>,
+    requests: mpsc::UnboundedSender<(CallRef, CallRequest)>,
     calls: HashMap<CallRef, ActiveCall>,
     /// Turned true when the shutdown grace is over: every flow says goodbye and hangs up.
     closing: watch::Sender<bool>,
@@ -228,6 +233,7 @@ pub async fn serve(
             expires: settings.sip.session_expires_s,
             min_se: settings.sip.min_se_s,
         },
+        transfer_timeout: std::time::Duration::from_secs(settings.sip.transfer_timeout_s),
         admission: AdmissionLimits {
             invites_per_second: settings.admission.invites_per_second,
             burst: f64::from(settings.admission.burst),
@@ -248,7 +254,7 @@ pub async fn serve(
         commands_rx,
         events_tx,
     ));
-    let (hangups, hangups_rx) = mpsc::unbounded_channel();
+    let (requests, requests_rx) = mpsc::unbounded_channel();
     let switchboard = Switchboard {
         codecs: settings.sip.codecs.clone(),
         settings,
@@ -258,7 +264,7 @@ pub async fn serve(
         pacer,
         media_ip: public_ip,
         commands,
-        hangups,
+        requests,
         calls: HashMap::new(),
         closing: watch::channel(false).0,
         draining,
@@ -268,7 +274,7 @@ pub async fn serve(
         trunk_locator,
     };
     switchboard
-        .run(events, hangups_rx, controls, reloader)
+        .run(events, requests_rx, controls, reloader)
         .await;
     Ok(())
 }
@@ -366,7 +372,7 @@ impl Switchboard {
     async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<UaEvent>,
-        mut hangups: mpsc::UnboundedReceiver<CallRef>,
+        mut requests: mpsc::UnboundedReceiver<(CallRef, CallRequest)>,
         mut controls: mpsc::UnboundedReceiver<Control>,
         reloader: Reloader,
     ) {
@@ -390,7 +396,10 @@ impl Switchboard {
             }
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event),
-                Some(call) = hangups.recv() => self.command(UaCommand::Hangup { call }),
+                Some((call, request)) = requests.recv() => self.command(match request {
+                    CallRequest::Hangup => UaCommand::Hangup { call },
+                    CallRequest::Transfer(target) => UaCommand::Transfer { call, target },
+                }),
                 Some(control) = controls.recv() => match control {
                     Control::Reload(reply) => {
                         let reloader = reloader.clone();
@@ -501,6 +510,12 @@ impl Switchboard {
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::LocateTrunk { trunk } => self.trunk_locator.locate(trunk, &self.commands),
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
+            UaEvent::Transferred { call, outcome } => {
+                let flow = self.calls.get(&call).and_then(|a| a.transfers.as_ref());
+                if let Some(flow) = flow {
+                    let _ = flow.send(outcome);
+                }
+            }
             UaEvent::InfoDigit { call, digit } => {
                 if let Some(active) = self.calls.get(&call) {
                     let source = DigitSource::Info;
@@ -621,6 +636,7 @@ impl Switchboard {
                 record,
                 rtp,
                 report: Arc::default(),
+                transfers: None,
             },
         );
         self.command(UaCommand::Answer { call, sdp });
@@ -683,12 +699,15 @@ impl Switchboard {
             .answered_ms
             .get_or_insert_with(records::now_ms);
         if let Some(events) = active.media_events.take() {
+            let (transfers, transfers_rx) = mpsc::unbounded_channel();
+            active.transfers = Some(transfers);
             let handle = Call::new(
                 active.call_id.clone(),
                 call,
                 active.media.clone(),
                 events,
-                self.hangups.clone(),
+                self.requests.clone(),
+                transfers_rx,
                 self.prompts.clone(),
             );
             let caller = active.caller.clone();

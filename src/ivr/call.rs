@@ -13,6 +13,7 @@ use tokio::time::{timeout_at, Instant};
 use crate::media::dtmf::DigitSource;
 use crate::media::prompt::{Prompt, PromptLibrary};
 use crate::media::stream::{MediaCommand, MediaEvent};
+use crate::sip::refer::TransferOutcome;
 
 /// The caller is gone (or the call was ended): nothing more can be said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +50,21 @@ pub enum Answer {
     HungUp,
 }
 
+/// What a call's flow asks of the signalling side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallRequest {
+    /// End the call from our side: BYE.
+    Hangup,
+    /// Blind transfer to a SIP or tel URI; the outcome comes back on the call's transfers.
+    Transfer(String),
+}
+
 pub struct Call {
     pub call_id: String,
     media: mpsc::UnboundedSender<MediaCommand>,
     events: mpsc::UnboundedReceiver<MediaEvent>,
-    hangup: mpsc::UnboundedSender<u64>,
+    requests: mpsc::UnboundedSender<(u64, CallRequest)>,
+    transfers: mpsc::UnboundedReceiver<TransferOutcome>,
     call_ref: u64,
     prompts: Arc<PromptLibrary>,
     next_id: u64,
@@ -66,14 +77,16 @@ impl Call {
         call_ref: u64,
         media: mpsc::UnboundedSender<MediaCommand>,
         events: mpsc::UnboundedReceiver<MediaEvent>,
-        hangup: mpsc::UnboundedSender<u64>,
+        requests: mpsc::UnboundedSender<(u64, CallRequest)>,
+        transfers: mpsc::UnboundedReceiver<TransferOutcome>,
         prompts: Arc<PromptLibrary>,
     ) -> Call {
         Call {
             call_id,
             media,
             events,
-            hangup,
+            requests,
+            transfers,
             call_ref,
             prompts,
             next_id: 0,
@@ -202,7 +215,30 @@ impl Call {
 
     /// Ends the call from our side: BYE.
     pub fn hangup(&mut self) {
-        let _ = self.hangup.send(self.call_ref);
+        let _ = self.requests.send((self.call_ref, CallRequest::Hangup));
+    }
+
+    /// Asks the caller to call `target` instead, and waits for how that went. Keys pressed
+    /// meanwhile answer nothing and are dropped.
+    pub async fn transfer(&mut self, target: &str) -> Result<TransferOutcome, Gone> {
+        let request = CallRequest::Transfer(target.to_string());
+        let _ = self.requests.send((self.call_ref, request));
+        loop {
+            tokio::select! {
+                outcome = self.transfers.recv() => {
+                    return Ok(outcome.unwrap_or(TransferOutcome::Failed { status: 500 }));
+                }
+                event = self.events.recv() => match event {
+                    None => return Err(Gone),
+                    Some(MediaEvent::Inactive) => {
+                        tracing::info!(call_id = %self.call_id, "no RTP from the caller, hanging up");
+                        self.hangup();
+                        return Err(Gone);
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
     }
 
     /// The next media event (keys go to the buffer as well); `Ok(None)` when `deadline` passes.

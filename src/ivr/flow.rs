@@ -16,6 +16,7 @@ use crate::directory::{Directory, Masked, User, Verification};
 use crate::media::prompt::Prompt;
 use crate::media::speech::{clean_text, SpeechCache};
 use crate::metrics::{Outcome, METRICS};
+use crate::sip::refer::TransferOutcome;
 
 /// What every call's flow shares.
 pub struct FlowEnv {
@@ -37,6 +38,8 @@ pub struct Report {
     pub menu_keys: String,
     /// A greeting (recorded or synthesised) followed "Welcome". Never the text itself.
     pub greeting_spoken: bool,
+    /// Where the caller was transferred, when a transfer succeeded.
+    pub transferred_to: Option<String>,
 }
 
 /// Runs the conversation until it ends, the call reaches its maximum length, or `closing`
@@ -211,49 +214,101 @@ async fn menus(
         };
         tracing::info!(call_id = %call.call_id, menu = %current, %key, "menu option");
         note(report, |r| r.menu_keys.push_str(&key));
-        for action in actions {
-            match action {
-                Action::Play(prompt) => call.play(prompt.get_ref(), true).await?,
-                Action::SayNumber(n) => say_all(call, prompts(numbers::number(*n)), env).await?,
-                Action::SayAmount(_) => {
-                    let amount = user.balance.and_then(numbers::amount);
-                    say_all(call, prompts(amount), env).await?
-                }
-                Action::SayText(text) => {
-                    say_all(call, Some(vec![Spoken::Text(text.clone())]), env).await?
-                }
-                Action::Webhook(hook) => {
-                    let request = WebhookRequest {
-                        call_id: &call.call_id,
-                        caller,
-                        account,
-                        option: &key,
-                    };
-                    let wait = Duration::from_millis(hook.timeout_ms);
-                    let asked = std::time::Instant::now();
-                    let answer = webhook::ask(&env.http, hook.url.get_ref(), wait, &request).await;
-                    METRICS
-                        .webhook_seconds
-                        .observe(asked.elapsed().as_secs_f64());
-                    match answer {
-                        Ok(prompts) => say_all(call, Some(prompts), env).await?,
-                        Err(why) => {
-                            tracing::warn!(call_id = %call.call_id, %why, "webhook failed");
-                            call.say(script.outcomes.error.get_ref()).await?;
-                        }
+        let who = Caller {
+            id: caller,
+            account,
+            user,
+            key: &key,
+        };
+        match run_actions(call, env, &who, actions, report).await? {
+            Next::SameMenu => {}
+            Next::Menu(menu) => current = menu,
+            Next::Over => return Ok(()),
+        }
+    }
+}
+
+/// Who is on the call, for the actions that need it.
+struct Caller<'a> {
+    id: &'a str,
+    account: &'a str,
+    user: &'a User,
+    /// The menu key that chose the actions.
+    key: &'a str,
+}
+
+/// Where the conversation goes after a menu option's actions.
+enum Next {
+    SameMenu,
+    Menu(String),
+    Over,
+}
+
+async fn run_actions(
+    call: &mut Call,
+    env: &FlowEnv,
+    caller: &Caller<'_>,
+    actions: &[Action],
+    report: &Mutex<Report>,
+) -> Result<Next, Gone> {
+    let script = &env.script;
+    for action in actions {
+        match action {
+            Action::Play(prompt) => call.play(prompt.get_ref(), true).await?,
+            Action::SayNumber(n) => say_all(call, prompts(numbers::number(*n)), env).await?,
+            Action::SayAmount(_) => {
+                let amount = caller.user.balance.and_then(numbers::amount);
+                say_all(call, prompts(amount), env).await?
+            }
+            Action::SayText(text) => {
+                say_all(call, Some(vec![Spoken::Text(text.clone())]), env).await?
+            }
+            Action::Webhook(hook) => {
+                let request = WebhookRequest {
+                    call_id: &call.call_id,
+                    caller: caller.id,
+                    account: caller.account,
+                    option: caller.key,
+                };
+                let wait = Duration::from_millis(hook.timeout_ms);
+                let asked = std::time::Instant::now();
+                let answer = webhook::ask(&env.http, hook.url.get_ref(), wait, &request).await;
+                METRICS
+                    .webhook_seconds
+                    .observe(asked.elapsed().as_secs_f64());
+                match answer {
+                    Ok(prompts) => say_all(call, Some(prompts), env).await?,
+                    Err(why) => {
+                        tracing::warn!(call_id = %call.call_id, %why, "webhook failed");
+                        call.say(script.outcomes.error.get_ref()).await?;
                     }
                 }
-                Action::Goto(menu) => {
-                    current = menu.get_ref().clone();
-                    break;
+            }
+            Action::Goto(menu) => return Ok(Next::Menu(menu.get_ref().clone())),
+            Action::Transfer(transfer) => {
+                let target = transfer.to.get_ref();
+                match call.transfer(target).await? {
+                    TransferOutcome::Succeeded => {
+                        note(report, |r| r.transferred_to = Some(target.clone()));
+                        call.hangup();
+                        return Ok(Next::Over);
+                    }
+                    TransferOutcome::Failed { status } => {
+                        tracing::info!(call_id = %call.call_id, %target, status, "transfer failed");
+                        // Validated at load: the fallback holds no transfer, so this recursion
+                        // is one level deep.
+                        let fallback = &script.on_transfer_failed;
+                        return Box::pin(run_actions(call, env, caller, fallback, report)).await;
+                    }
                 }
-                Action::Hangup => {
-                    call.hangup();
-                    return Ok(());
-                }
+            }
+            Action::Hangup => {
+                call.hangup();
+                return Ok(Next::Over);
             }
         }
     }
+    Ok(Next::SameMenu)
 }
 
 /// Plays a sequence of prompts (a spoken number); an apology when there is nothing to say.

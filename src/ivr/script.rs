@@ -14,6 +14,7 @@ use super::call::Ask;
 use super::numbers;
 use crate::media::dtmf::is_digit;
 use crate::media::prompt::PromptLibrary;
+use crate::sip::refer;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +28,9 @@ pub struct Script {
     pub outcomes: Outcomes,
     pub start_menu: Spanned<String>,
     pub menus: BTreeMap<String, Menu>,
+    /// What follows a transfer that did not happen (refused, busy, no answer).
+    #[serde(default)]
+    pub on_transfer_failed: Vec<Action>,
 }
 
 fn default_max_call() -> u64 {
@@ -113,7 +117,28 @@ pub enum Action {
     SayText(String),
     Webhook(Webhook),
     Goto(Spanned<String>),
+    /// Hand the caller to a person or another system.
+    Transfer(Transfer),
     Hangup,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// A `sip:`, `sips:` or `tel:` URI.
+    pub to: Spanned<String>,
+    /// `refer` when not given.
+    pub mode: Option<Spanned<TransferMode>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// Blind transfer: the caller is asked (REFER) to call the target itself.
+    #[default]
+    Refer,
+    /// We call the target and relay the audio between the two calls.
+    Bridge,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,31 +219,53 @@ impl Script {
         let mut gotos = vec![&script.start_menu];
         for menu in script.menus.values() {
             named.extend([&menu.prompt, &menu.invalid_prompt]);
-            for action in menu.options.values().flatten() {
-                match action {
-                    Action::Play(p) => named.push(p),
-                    Action::SayNumber(_) => needs_numbers = true,
-                    Action::SayAmount(field) => {
-                        needs_numbers = true;
-                        if field.get_ref() != "balance" {
-                            errors.push(format!(
-                                "line {}: say_amount knows only \"balance\"",
-                                at(field.span())
-                            ));
-                        }
+        }
+        let options = script
+            .menus
+            .values()
+            .flat_map(|m| m.options.values().flatten());
+        for action in options.chain(&script.on_transfer_failed) {
+            match action {
+                Action::Play(p) => named.push(p),
+                Action::SayNumber(_) => needs_numbers = true,
+                Action::SayAmount(field) => {
+                    needs_numbers = true;
+                    if field.get_ref() != "balance" {
+                        errors.push(format!(
+                            "line {}: say_amount knows only \"balance\"",
+                            at(field.span())
+                        ));
                     }
-                    Action::Webhook(w) => {
-                        let url = w.url.get_ref();
-                        if !(url.starts_with("http://") || url.starts_with("https://")) {
-                            errors.push(format!(
-                                "line {}: webhook url must be http(s)://",
-                                at(w.url.span())
-                            ));
-                        }
-                    }
-                    Action::Goto(m) => gotos.push(m),
-                    Action::Hangup | Action::SayText(_) => {}
                 }
+                Action::Webhook(w) => {
+                    let url = w.url.get_ref();
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        errors.push(format!(
+                            "line {}: webhook url must be http(s)://",
+                            at(w.url.span())
+                        ));
+                    }
+                }
+                Action::Goto(m) => gotos.push(m),
+                Action::Transfer(t) => {
+                    if !refer::valid_target(t.to.get_ref()) {
+                        errors.push(format!(
+                            "line {}: transfer to must be a sip:, sips: or tel: URI",
+                            at(t.to.span())
+                        ));
+                    }
+                    if let Some(mode) = t
+                        .mode
+                        .as_ref()
+                        .filter(|m| *m.get_ref() != TransferMode::Refer)
+                    {
+                        errors.push(format!(
+                            "line {}: mode = \"bridge\" is not built yet; use \"refer\"",
+                            at(mode.span())
+                        ));
+                    }
+                }
+                Action::Hangup | Action::SayText(_) => {}
             }
         }
         for p in named {
@@ -277,6 +324,13 @@ impl Script {
             }) {
                 errors.push(format!("{name}: terminator must be one key"));
             }
+        }
+        if script
+            .on_transfer_failed
+            .iter()
+            .any(|a| matches!(a, Action::Transfer(_)))
+        {
+            errors.push("on_transfer_failed cannot transfer again".into());
         }
         if script.max_call_seconds == 0 {
             errors.push("max_call_seconds must be > 0".into());

@@ -45,6 +45,10 @@ pub struct Request {
     /// `Session-Expires` (RFC 4028): the interval asked for and `refresher`, when given.
     pub session_expires: Option<(u32, Option<String>)>,
     pub min_se: Option<u32>,
+    /// A PRACK's `RAck` (RFC 3262).
+    pub rack: Option<super::reliable::RAck>,
+    /// A NOTIFY's event package, without parameters (`refer`).
+    pub event: Option<String>,
     /// `Authorization` and `Proxy-Authorization` values, in order.
     pub credentials: Vec<String>,
     /// Every Contact value (a REGISTER may carry several).
@@ -103,7 +107,7 @@ const SIP_METHODS: &[&str] = &[
 /// The SIP port when a URI or Via names none (RFC 3261 §19.1.2).
 pub const DEFAULT_PORT: u16 = 5060;
 
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY";
 
 /// rsip reads only sip: and sips: Request-URIs, and not those whose host is an IPv6
 /// reference (`sip:ivr@[::1]:5060`). Such a request is handed to it with a stand-in URI (a
@@ -196,6 +200,8 @@ struct Gathered<'a> {
     supported: Vec<&'a str>,
     session_expires: Option<&'a str>,
     min_se: Option<&'a str>,
+    rack: Option<&'a str>,
+    event: Option<&'a str>,
     expires: Option<&'a str>,
     min_expires: Option<&'a str>,
     retry_after: Option<&'a str>,
@@ -231,6 +237,13 @@ impl<'a> Gathered<'a> {
                 }
                 Header::Other(name, value) if name.eq_ignore_ascii_case("Min-SE") => {
                     _ = g.min_se.get_or_insert(value)
+                }
+                Header::Event(v) => _ = g.event.get_or_insert(v.value()),
+                Header::Other(name, value) if name.eq_ignore_ascii_case("o") => {
+                    _ = g.event.get_or_insert(value)
+                }
+                Header::Other(name, value) if name.eq_ignore_ascii_case("RAck") => {
+                    _ = g.rack.get_or_insert(value)
                 }
                 Header::ContentType(v) => _ = g.content_type.get_or_insert(v.value()),
                 Header::Other(name, value) if name.eq_ignore_ascii_case("P-Asserted-Identity") => {
@@ -310,6 +323,11 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         min_se: h
             .min_se
             .and_then(|v| v.split(';').next()?.trim().parse().ok()),
+        rack: h.rack.and_then(super::reliable::RAck::parse),
+        event: h
+            .event
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase()),
         credentials: h.credentials.iter().map(|v| v.trim().to_string()).collect(),
         contacts: split_list(h.contacts),
         expires: h.expires.and_then(|v| v.trim().parse().ok()),

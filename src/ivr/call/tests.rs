@@ -11,20 +11,32 @@ fn library() -> Arc<PromptLibrary> {
 struct Script {
     commands: mpsc::UnboundedReceiver<MediaCommand>,
     events: mpsc::UnboundedSender<MediaEvent>,
-    hangups: mpsc::UnboundedReceiver<u64>,
+    requests: mpsc::UnboundedReceiver<(u64, CallRequest)>,
+    /// Kept open: the call waits on it only while transferring.
+    _transfers: mpsc::UnboundedSender<TransferOutcome>,
 }
 
 fn new_call() -> (Call, Script) {
     let (media, commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
-    let (hangup, hangups) = mpsc::unbounded_channel();
-    let call = Call::new("test".into(), 1, media, events, hangup, library());
+    let (requests_tx, requests) = mpsc::unbounded_channel();
+    let (transfers, transfers_rx) = mpsc::unbounded_channel();
+    let call = Call::new(
+        "test".into(),
+        1,
+        media,
+        events,
+        requests_tx,
+        transfers_rx,
+        library(),
+    );
     (
         call,
         Script {
             commands,
             events: events_tx,
-            hangups,
+            requests,
+            _transfers: transfers,
         },
     )
 }
@@ -205,7 +217,11 @@ async fn hang_up_and_silence_end_the_call_at_once() {
     let (mut call, mut script) = new_call();
     script.events.send(MediaEvent::Inactive).unwrap();
     assert_eq!(call.ask(&question()).await, Answer::HungUp);
-    assert_eq!(script.hangups.try_recv(), Ok(1), "silence asks for a BYE");
+    assert_eq!(
+        script.requests.try_recv(),
+        Ok((1, CallRequest::Hangup)),
+        "silence asks for a BYE"
+    );
 
     let (mut call, script) = new_call();
     drop(script);

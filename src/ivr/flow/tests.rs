@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::directory::{Directory, User, Verification, VerifyFuture};
-use crate::ivr::call::Call;
+use crate::ivr::call::{Call, CallRequest};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::prompt::PromptLibrary;
@@ -108,13 +108,15 @@ async fn converse_at(
     });
     let (media, mut commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
-    let (hangup, mut hangups) = mpsc::unbounded_channel();
+    let (requests, mut hangups) = mpsc::unbounded_channel();
+    let (transfers, transfers_rx) = mpsc::unbounded_channel();
     let call = Call::new(
         "flow-test".into(),
         1,
         media,
         events,
-        hangup,
+        requests,
+        transfers_rx,
         prompts.clone(),
     );
     let (_never_closing, closing) = tokio::sync::watch::channel(false);
@@ -161,10 +163,22 @@ async fn converse_at(
                     events.send(MediaEvent::PlaybackDone { id }).unwrap();
                 }
             }
-            Some(_) = hangups.recv() => {
-                heard.push("BYE".into());
-                events_tx = None;
-            }
+            Some((_, request)) = hangups.recv() => match request {
+                CallRequest::Hangup => {
+                    heard.push("BYE".into());
+                    events_tx = None;
+                }
+                // A target with "busy" in it refuses the caller; any other takes the call.
+                CallRequest::Transfer(target) => {
+                    let outcome = if target.contains("busy") {
+                        TransferOutcome::Failed { status: 486 }
+                    } else {
+                        TransferOutcome::Succeeded
+                    };
+                    heard.push(format!("TRANSFER {target}"));
+                    transfers.send(outcome).unwrap();
+                }
+            },
             _ = tokio::time::sleep(Duration::from_secs(3600)) => panic!("the flow hung: {heard:?}"),
         }
         if events_tx.is_none() && flow.is_finished() {
@@ -362,6 +376,11 @@ async fn a_call_past_its_maximum_length_is_said_goodbye_and_hung_up() {
     );
 }
 
+/// Why a flow does not load.
+fn load_error(text: &str, prompts: &PromptLibrary) -> String {
+    Script::parse(text, prompts).unwrap_err().to_string()
+}
+
 #[test]
 fn flow_errors_name_their_line() {
     let prompts = prompts();
@@ -375,7 +394,7 @@ fn flow_errors_name_their_line() {
         .position(|l| l.contains("no_such_prompt"))
         .unwrap()
         + 1;
-    let err = Script::parse(&bad, &prompts).unwrap_err().to_string();
+    let err = load_error(&bad, &prompts);
     assert!(
         err.contains(&format!("line {line}: prompt \"no_such_prompt\"")),
         "{err}"
@@ -386,7 +405,7 @@ fn flow_errors_name_their_line() {
         "{err}"
     );
     let syntax = flow.replace("attempts = 3\nretry", "attempts = three\nretry");
-    let err = Script::parse(&syntax, &prompts).unwrap_err().to_string();
+    let err = load_error(&syntax, &prompts);
     assert!(err.contains("line"), "{err}");
 }
 
@@ -559,5 +578,69 @@ async fn say_text_in_the_flow_and_text_from_a_webhook_are_spoken() {
     assert_eq!(
         after_login,
         ["menu", "speech", "payments", "menu", "speech", "menu", "goodbye", "BYE"]
+    );
+}
+
+const LOGIN: [(&str, &str); 2] = [("enter_account", "12345#"), ("enter_pin", "2468#")];
+const AFTER_LOGIN: [&str; 6] = [
+    "welcome",
+    "enter_account",
+    "enter_pin",
+    "welcome_user",
+    "greetings/12345",
+    "menu",
+];
+
+#[tokio::test(start_paused = true)]
+async fn zero_transfers_to_an_operator_and_leaves_the_call() {
+    let flow = shipped_flow(&prompts());
+    let keys = [LOGIN[0], LOGIN[1], ("menu", "0")];
+    let (heard, _) = converse(&flow, alice(), &keys, None).await;
+    let mut expected = AFTER_LOGIN.to_vec();
+    expected.extend(["transferring", "TRANSFER sip:agents@pbx.example", "BYE"]);
+    assert_eq!(strs(&heard), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_transfer_says_so_and_returns_to_the_menu() {
+    let flow = shipped_flow(&prompts()).replace("sip:agents@pbx.example", "sip:busy@pbx.example");
+    let keys = [LOGIN[0], LOGIN[1], ("menu", "0"), ("menu", "9")];
+    let (heard, _) = converse(&flow, alice(), &keys, None).await;
+    let mut expected = AFTER_LOGIN.to_vec();
+    expected.extend([
+        "transferring",
+        "TRANSFER sip:busy@pbx.example",
+        "transfer_failed",
+        "menu",
+        "goodbye",
+        "BYE",
+    ]);
+    assert_eq!(strs(&heard), expected);
+}
+
+#[test]
+fn transfers_are_checked_when_the_flow_loads() {
+    let prompts = prompts();
+    let flow = shipped_flow(&prompts);
+    let line_of =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let injected = flow.replace("sip:agents@pbx.example", "sip:a@b>\\r\\nX: 1");
+    let err = load_error(&injected, &prompts);
+    let line = line_of(&injected, "0 = [");
+    assert!(
+        err.contains(&format!("line {line}: transfer to must be")),
+        "{err}"
+    );
+    let bridge = flow.replace("mode = \"refer\"", "mode = \"bridge\"");
+    let err = load_error(&bridge, &prompts);
+    assert!(err.contains("bridge\" is not built yet"), "{err}");
+    let again = flow.replace(
+        "on_transfer_failed = [{ play = \"transfer_failed\" }, { goto = \"main\" }]",
+        "on_transfer_failed = [{ transfer = { to = \"sip:x@y\" } }]",
+    );
+    let err = load_error(&again, &prompts);
+    assert!(
+        err.contains("on_transfer_failed cannot transfer again"),
+        "{err}"
     );
 }

@@ -117,7 +117,9 @@ fn unknown_method_gets_501_and_unsupported_known_ones_parse() {
         reply.starts_with("SIP/2.0 501 Not Implemented\r\n"),
         "{reply}"
     );
-    assert!(reply.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n"));
+    assert!(
+        reply.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY\r\n")
+    );
 }
 
 #[test]

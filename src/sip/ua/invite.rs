@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use super::leg::{Leg, State};
 use super::{CallRef, Decline, EndReason, TimerKey, UaEvent, UserAgent};
 use crate::metrics::{Reason, METRICS};
@@ -89,6 +91,8 @@ impl UserAgent {
                 unconfirmed: true,
                 session,
                 refresh: None,
+                reliable: None,
+                transfer: None,
             },
         );
     }
@@ -115,7 +119,7 @@ impl UserAgent {
             State::Offered if !self.config.answer_delay.is_zero() => {
                 let answer_at = now + self.config.answer_delay;
                 call.state = State::Ringing { answer_at, sdp };
-                self.respond_to_invite(now, call_ref, 180, "Ringing", &[], None);
+                self.ring(now, call_ref);
                 self.rearm(TimerKey::Call(call_ref));
             }
             State::Offered | State::Reoffered => self.send_ok(now, call_ref, &sdp),
@@ -155,8 +159,9 @@ impl UserAgent {
         self.rearm(TimerKey::Call(call_ref));
     }
 
-    /// Sends a response to the call's INVITE through its transaction.
-    fn respond_to_invite(
+    /// Sends a response to the call's INVITE through its transaction, and hands back what was
+    /// sent. A final response ends any reliable provisional.
+    pub(super) fn respond_to_invite(
         &mut self,
         now: Instant,
         call_ref: CallRef,
@@ -164,18 +169,18 @@ impl UserAgent {
         reason: &str,
         extra: &[(&str, &str)],
         body: Option<(&str, &[u8])>,
-    ) {
-        let Some(call) = self.calls.get_mut(&call_ref) else {
-            return;
-        };
-        let Some((req, tx)) = &mut call.invite else {
-            return;
-        };
+    ) -> Option<Bytes> {
+        let call = self.calls.get_mut(&call_ref)?;
+        let (req, tx) = call.invite.as_mut()?;
         let tag = Some(call.dialog.local_tag.as_str());
         let bytes = message::response(req, status, reason, tag, extra, body);
         tx.respond(bytes.clone(), status, now);
+        if status >= 200 {
+            call.reliable = None;
+        }
         let dest = Self::reply_destination(req, call.dialog.source, call.dialog.transport);
-        self.send(dest, bytes);
+        self.send(dest, bytes.clone());
+        Some(bytes)
     }
 
     pub(super) fn decline(&mut self, now: Instant, call_ref: CallRef, decline: Decline) {
@@ -198,7 +203,7 @@ impl UserAgent {
     }
 
     /// A final failure response to the call's INVITE (or re-INVITE).
-    fn final_failure(&mut self, now: Instant, call_ref: CallRef, decline: &Decline) {
+    pub(super) fn final_failure(&mut self, now: Instant, call_ref: CallRef, decline: &Decline) {
         let warning = decline.warning.as_ref().map(|w| {
             let text = w.text.replace(['"', '\r', '\n'], "'");
             format!("{} {} \"{text}\"", w.code, self.config.public.ip())
@@ -369,6 +374,8 @@ impl UserAgent {
     }
 
     pub(super) fn call_timers(&mut self, now: Instant, call_ref: CallRef) {
+        self.reliable_timer(now, call_ref);
+        self.transfer_timers(now, call_ref);
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use crate::sip::dialog::Dialog;
 use crate::sip::message::Request;
+use crate::sip::refer::Transfer;
+use crate::sip::reliable::ReliableProvisional;
 use crate::sip::session_timer::Refresher;
 use crate::sip::transaction::{InviteServer, NonInviteClient};
 use crate::sip::transport::Destination;
@@ -60,6 +62,10 @@ pub(super) struct Leg {
     pub session: Option<(u32, Refresher, Option<Instant>)>,
     /// Our refreshing UPDATE in flight.
     pub refresh: Option<(NonInviteClient, Destination)>,
+    /// Our 180, sent reliably and not yet acknowledged by a PRACK.
+    pub reliable: Option<ReliableProvisional>,
+    /// Our REFER and what came of it so far.
+    pub transfer: Option<(Transfer, Destination)>,
 }
 
 impl Leg {
@@ -79,6 +85,9 @@ impl Leg {
             self.invite.as_ref().and_then(|(_, tx)| tx.next_deadline()),
             self.bye.as_ref().and_then(|(b, _)| b.next_deadline()),
             self.refresh.as_ref().and_then(|(r, _)| r.next_deadline()),
+            self.reliable
+                .as_ref()
+                .map(ReliableProvisional::next_deadline),
             own,
             session,
         ]

@@ -12,10 +12,12 @@ mod gate;
 mod in_dialog;
 mod invite;
 mod leg;
+mod provisional;
 mod requests;
 mod session;
 #[cfg(test)]
 mod tests;
+mod transfer;
 mod trunks;
 
 use std::cmp::Reverse;
@@ -30,6 +32,7 @@ use super::admission::{Admission, AdmissionLimits};
 use super::allow::AllowList;
 use super::auth::{AuthSettings, Authenticator};
 use super::message::{self, Message};
+use super::refer::TransferOutcome;
 use super::registration::{Registration, Trunk};
 use super::session_timer::SessionTimerConfig;
 use super::transaction::{NonInviteServer, TimerAction, Timers};
@@ -67,6 +70,11 @@ pub enum UaEvent {
     },
     /// A key sent in a SIP INFO.
     InfoDigit { call: CallRef, digit: char },
+    /// The transfer asked for with `UaCommand::Transfer` is over.
+    Transferred {
+        call: CallRef,
+        outcome: TransferOutcome,
+    },
     /// Sent exactly once for every `Incoming`: the call's media can go.
     Ended { call: CallRef, reason: EndReason },
     /// Trunk `trunk` (its index in `UaConfig::trunks`) needs its targets from DNS: at start,
@@ -127,6 +135,11 @@ pub enum UaCommand {
     Hangup {
         call: CallRef,
     },
+    /// Ask the caller to call `target` (a SIP or tel URI) instead: blind transfer by REFER.
+    Transfer {
+        call: CallRef,
+        target: String,
+    },
     /// Stop taking calls: new INVITEs and out-of-dialog OPTIONS get 503; calls go on.
     Drain,
     /// Where trunk `trunk`'s registrar is, best first.
@@ -160,6 +173,8 @@ pub struct UaConfig {
     pub drain_retry_after: Duration,
     /// Session timers (RFC 4028).
     pub session_timer: SessionTimerConfig,
+    /// How long a transfer may take, from our REFER to the final NOTIFY.
+    pub transfer_timeout: Duration,
 }
 
 /// A message to send.
@@ -189,6 +204,8 @@ pub struct UserAgent {
     byes: HashMap<String, CallRef>,
     /// Our refreshing UPDATE's branch → call, for its responses.
     updates: HashMap<String, CallRef>,
+    /// Branches of our REFERs.
+    refers: HashMap<String, CallRef>,
     /// Non-INVITE server transactions by (branch, method), each with its armed deadline.
     servers: HashMap<(String, String), (NonInviteServer, Option<Instant>)>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
@@ -225,6 +242,7 @@ impl UserAgent {
             invites: HashMap::new(),
             byes: HashMap::new(),
             updates: HashMap::new(),
+            refers: HashMap::new(),
             servers: HashMap::new(),
             timers: BinaryHeap::new(),
             admission: Admission::new(config.admission),
@@ -272,6 +290,9 @@ impl UserAgent {
             Ok(Message::Response(resp)) if resp.cseq_method == Method::Update => {
                 self.on_update_response(now, &resp)
             }
+            Ok(Message::Response(resp)) if resp.cseq_method == Method::Refer => {
+                self.on_refer_response(now, &resp)
+            }
             Ok(Message::Response(resp)) => self.on_bye_response(now, resp),
             Err(unusable) => {
                 tracing::debug!(source = %inbound.source, "unusable SIP message: {}", unusable.why);
@@ -291,6 +312,7 @@ impl UserAgent {
             UaCommand::Answer { call, sdp } => self.answer(now, call, sdp),
             UaCommand::Decline { call, decline } => self.decline(now, call, decline),
             UaCommand::Hangup { call } => self.hangup(now, call),
+            UaCommand::Transfer { call, target } => self.refer(now, call, &target),
             UaCommand::TrunkTargets { trunk, targets } => self.trunk_targets(now, trunk, targets),
             UaCommand::Drain => {
                 tracing::info!(calls = self.calls.len(), "draining: new calls get 503");
@@ -355,6 +377,8 @@ impl UserAgent {
         if std::mem::take(&mut call.unconfirmed) {
             self.admission.finished(call.dialog.source.ip());
         }
+        // A transfer still under way has no one left to tell.
+        call.transfer = None;
         tracing::info!(call_id = %call.dialog.call_id, reason = reason.as_str(), "call ended");
         self.events.push_back(UaEvent::Ended {
             call: call_ref,
@@ -405,6 +429,7 @@ impl UserAgent {
                 self.invites.remove(branch);
                 self.byes.remove(branch);
                 self.updates.remove(branch);
+                self.refers.remove(branch);
             }
         }
     }

@@ -152,7 +152,10 @@ impl UserAgent {
                 let extra = [
                     ("Allow", message::ALLOW),
                     ("Accept", accept),
-                    ("Supported", if timers_on { "timer" } else { "" }),
+                    (
+                        "Supported",
+                        if timers_on { "timer, 100rel" } else { "100rel" },
+                    ),
                     ("Server", server.as_str()),
                 ];
                 self.answer_plain(now, &req, source, transport, (200, "OK"), &extra);
@@ -160,6 +163,8 @@ impl UserAgent {
             Method::Options => self.on_dialog_options(now, &req, source, transport),
             Method::Info => self.on_info(now, &req, source, transport),
             Method::Update => self.on_update(now, &req, source, transport),
+            Method::PRack => self.on_prack(now, &req, source, transport),
+            Method::Notify => self.on_notify(now, &req, source, transport),
             Method::Register if self.auth.is_some() => {
                 self.on_register(now, &req, source, transport)
             }

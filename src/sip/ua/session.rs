@@ -238,5 +238,6 @@ pub(super) fn unsupported(require: &[String], timers_on: bool) -> Vec<&str> {
         .iter()
         .map(String::as_str)
         .filter(|r| !(timers_on && r.eq_ignore_ascii_case("timer")))
+        .filter(|r| !r.eq_ignore_ascii_case(crate::sip::reliable::OPTION_TAG))
         .collect()
 }

@@ -8,8 +8,10 @@ use super::*;
 
 mod in_dialog;
 mod invite;
+mod prack;
 mod session;
 mod softphone;
+mod transfer;
 mod trunk;
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::allow::AllowList;
@@ -39,6 +41,7 @@ fn config() -> UaConfig {
             expires: 1800,
             min_se: 90,
         },
+        transfer_timeout: Duration::from_secs(30),
         drain_retry_after: Duration::from_secs(30),
     }
 }
@@ -163,7 +166,15 @@ impl Phone {
     /// A new call (INVITE `inv1`) that the layer above answers at once: its reference and
     /// the statuses sent so far.
     fn answer_new_call(&mut self) -> (CallRef, Vec<u16>) {
-        self.invite("inv1", SDP);
+        let call = self.answer_invite("");
+        (call, self.statuses())
+    }
+
+    /// An INVITE (`inv1`) with an offer and `extra` headers, answered by the layer above at
+    /// once: the call's reference (what was sent stays to be looked at).
+    fn answer_invite(&mut self, extra: &str) -> CallRef {
+        let headers = format!("Content-Type: application/sdp\n{extra}");
+        self.request("INVITE", "inv1", &headers, SDP);
         let call = match self.events().as_slice() {
             [UaEvent::Incoming { call, .. }] => *call,
             other => panic!("expected one Incoming, got {other:?}"),
@@ -172,7 +183,7 @@ impl Phone {
             call,
             sdp: SDP.into(),
         });
-        (call, self.statuses())
+        call
     }
 
     /// A new call answered and ACKed: its reference.

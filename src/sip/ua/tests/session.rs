@@ -5,20 +5,7 @@ use super::*;
 
 /// A call whose INVITE carried `extra` (session-timer headers), answered and ACKed; the 200.
 fn timed_call(phone: &mut Phone, extra: &str) -> (CallRef, String) {
-    phone.request(
-        "INVITE",
-        "inv1",
-        &format!("Content-Type: application/sdp\n{extra}"),
-        SDP,
-    );
-    let call = match phone.events().as_slice() {
-        [UaEvent::Incoming { call, .. }] => *call,
-        other => panic!("expected one Incoming, got {other:?}"),
-    };
-    phone.command(UaCommand::Answer {
-        call,
-        sdp: SDP.into(),
-    });
+    let call = phone.answer_invite(extra);
     let ok = phone
         .sent()
         .into_iter()
@@ -102,10 +89,10 @@ fn require_timer_is_accepted_and_other_extensions_still_get_420() {
     );
     assert_eq!(phone.statuses(), [100]);
     let mut other = Phone::new(config());
-    other.request("INVITE", "rel", "Require: 100rel, timer\n", "");
+    other.request("INVITE", "rel", "Require: 100rel, timer, foo\n", "");
     let sent = other.sent();
     assert_eq!(status(&sent[0].1), 420);
-    assert_eq!(header(&sent[0].1, "Unsupported"), Some("100rel"));
+    assert_eq!(header(&sent[0].1, "Unsupported"), Some("foo"));
 }
 
 #[test]
