@@ -1,6 +1,7 @@
 //! Typed settings: `sip-config/ivr.toml` overlaid by `IVR_<SECTION>__<KEY>` environment
 //! variables, so a container or a test can change any key without editing the file.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -227,14 +228,31 @@ impl LockoutSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlowSettings {
-    /// The conversation: prompts, questions, menus and actions.
+    /// The conversation: prompts, questions, menus and actions. Numbers no route names get it
+    /// unless `unknown` is `reject`.
     pub file: PathBuf,
+    /// A flow per dialled number (the DID, as the trunk sends it; a leading `+` is optional).
+    pub routes: BTreeMap<String, PathBuf>,
+    pub unknown: UnknownNumbers,
+}
+
+/// What a call to a number no route names gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownNumbers {
+    /// The flow in `flow.file`.
+    #[default]
+    Default,
+    /// 404 Not Found.
+    Reject,
 }
 
 impl Default for FlowSettings {
     fn default() -> Self {
         FlowSettings {
             file: PathBuf::from("sip-config/flow.toml"),
+            routes: BTreeMap::new(),
+            unknown: UnknownNumbers::Default,
         }
     }
 }

@@ -2,8 +2,9 @@
 
 mod cli;
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,15 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use ivr::config::UnknownNumbers;
 use ivr::config::{Backend, LogFormat, Settings, DEFAULT_CONFIG};
 use ivr::directory::auth0::Auth0Directory;
 use ivr::directory::local::LocalDirectory;
 use ivr::directory::lockout::{FailureCounter, Guarded, InMemoryCounter, Policy};
 use ivr::directory::shared_lockout::RedisCounter;
 use ivr::directory::Directory;
-use ivr::ivr::flow::FlowEnv;
+use ivr::ivr::flow::{FlowEnv, Flows};
+use ivr::ivr::routes::Routes;
 use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
 use ivr::media::speech::{Espeak, SpeechCache};
@@ -56,12 +59,18 @@ enum Command {
         #[command(subcommand)]
         edit: cli::users::Edit,
     },
+    /// Look at the flow: `ivr flow graph [--format dot|svg] [--file FLOW]`.
+    Flow {
+        #[command(subcommand)]
+        flow: cli::flow::Flow,
+    },
 }
 
 struct Loaded {
     settings: Settings,
     prompts: Arc<PromptLibrary>,
-    flow: Arc<FlowEnv>,
+    flows: Arc<Flows>,
+    directory: Arc<dyn Directory>,
 }
 
 /// What outlives reloads: the lockout's counters (a reload must never forgive a guesser) and
@@ -133,7 +142,6 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         None => Counters::new(&settings)?,
     };
     let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.sip.codecs)?;
-    let script = Script::load(&settings.flow.file, &prompts)?;
     let http = ivr::http::client()?;
     let backend: Arc<dyn Directory> = match settings.directory.backend {
         Backend::Local => Arc::new(LocalDirectory::load(
@@ -151,17 +159,35 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         counters.accounts.clone(),
         counters.callers.clone(),
     ));
-    let flow = Arc::new(FlowEnv {
-        script,
-        directory,
-        http,
-        speech: counters.speech.clone(),
-        speech_wait: Duration::from_millis(settings.speech.wait_ms),
-    });
+    // One environment per flow file, however many numbers share it.
+    let mut envs: HashMap<&Path, Arc<FlowEnv>> = HashMap::new();
+    let flow = &settings.flow;
+    for file in std::iter::once(&flow.file).chain(flow.routes.values()) {
+        if envs.contains_key(file.as_path()) {
+            continue;
+        }
+        let env = Arc::new(FlowEnv {
+            script: Script::load(file, &prompts)?,
+            name: file.display().to_string(),
+            directory: directory.clone(),
+            http: http.clone(),
+            speech: counters.speech.clone(),
+            speech_wait: Duration::from_millis(settings.speech.wait_ms),
+        });
+        envs.insert(file, env);
+    }
+    let numbers = flow
+        .routes
+        .iter()
+        .map(|(number, file)| (number.clone(), envs[file.as_path()].clone()));
+    let default =
+        (flow.unknown == UnknownNumbers::Default).then(|| envs[flow.file.as_path()].clone());
+    let flows = Arc::new(Routes::new(numbers, default));
     let loaded = Loaded {
-        settings,
         prompts: Arc::new(prompts),
-        flow,
+        flows,
+        directory,
+        settings,
     };
     Ok((loaded, counters))
 }
@@ -275,6 +301,16 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Flow { flow }) = cli.command {
+        let drawn = first.and_then(|settings| cli::flow::run(&settings, flow));
+        return match drawn {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ivr flow: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Users { edit }) = cli.command {
         let settings = match first {
             Ok(s) => s,
@@ -305,7 +341,8 @@ fn main() -> ExitCode {
     let Loaded {
         settings,
         prompts,
-        flow,
+        flows,
+        directory,
     } = loaded;
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
@@ -316,7 +353,9 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Users { .. } | Command::Reload | Command::Health => ExitCode::SUCCESS,
+        Command::Users { .. } | Command::Flow { .. } | Command::Reload | Command::Health => {
+            ExitCode::SUCCESS
+        }
         Command::Serve => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -339,13 +378,19 @@ fn main() -> ExitCode {
                 }
                 Ok(Reloaded {
                     prompts: loaded.prompts,
-                    flow: loaded.flow,
+                    flows: loaded.flows,
+                    directory: loaded.directory,
                 })
             });
             let result = runtime.block_on(async {
                 let (control, controls) = mpsc::unbounded_channel();
                 control_signals(control.clone())?;
-                ivr::server::serve(settings, prompts, flow, control, controls, reloader).await
+                let served = Reloaded {
+                    prompts,
+                    flows,
+                    directory,
+                };
+                ivr::server::serve(settings, served, control, controls, reloader).await
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

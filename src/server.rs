@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::config::{InbandMode, Settings};
 use crate::directory::Directory;
 use crate::ivr::call::{Call, CallRequest};
-use crate::ivr::{flow, flow::FlowEnv, flow::Report};
+use crate::ivr::flow::{self, FlowEnv, Flows, Report};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::pacer::Pacer;
@@ -30,7 +30,7 @@ use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
 use crate::sip::locate::{Locator, TrunkLocator};
-use crate::sip::message::uri_user;
+use crate::sip::message::{self, uri_user};
 use crate::sip::refer::TransferOutcome;
 use crate::sip::tls::Certificates;
 use crate::sip::transport::{Transport, TransportHandle};
@@ -49,6 +49,8 @@ struct ActiveCall {
     /// We sent an offer (INVITE or re-INVITE without SDP); the answer comes in the ACK.
     awaiting_answer: bool,
     flow: Option<JoinHandle<()>>,
+    /// The flow the number dialled routes to.
+    flow_env: Arc<FlowEnv>,
     /// The call record, filled in as the call goes.
     record: CallRecord,
     rtp: Arc<RtpCounts>,
@@ -106,7 +108,7 @@ const NEVER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 360
 struct Switchboard {
     settings: Settings,
     prompts: Arc<PromptLibrary>,
-    flow: Arc<FlowEnv>,
+    flows: Arc<Flows>,
     pool: PortPool,
     pacer: Pacer,
     codecs: Vec<Codec>,
@@ -140,7 +142,9 @@ pub enum Control {
 /// What a reload swaps in for new calls; calls in progress keep what they started with.
 pub struct Reloaded {
     pub prompts: Arc<PromptLibrary>,
-    pub flow: Arc<FlowEnv>,
+    pub flows: Arc<Flows>,
+    /// The directory every flow verifies against, for `/health/ready`.
+    pub directory: Arc<dyn Directory>,
 }
 
 /// Reads the settings, prompts, flow and directory again, checked as `check-config` checks.
@@ -149,8 +153,7 @@ pub type Reloader = Arc<dyn Fn() -> Result<Reloaded> + Send + Sync>;
 /// Runs the IVR until `controls` asks it to drain and the last call has ended (or to stop now).
 pub async fn serve(
     settings: Settings,
-    prompts: Arc<PromptLibrary>,
-    flow: Arc<FlowEnv>,
+    loaded: Reloaded,
     control: mpsc::UnboundedSender<Control>,
     controls: mpsc::UnboundedReceiver<Control>,
     reloader: Reloader,
@@ -195,7 +198,12 @@ pub async fn serve(
     let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;
     let draining = Arc::new(AtomicBool::new(false));
-    let directory = Arc::new(RwLock::new(flow.directory.clone()));
+    let Reloaded {
+        prompts,
+        flows,
+        directory,
+    } = loaded;
+    let directory = Arc::new(RwLock::new(directory));
     let records = match &settings.cdr.file {
         Some(path) => Some(RecordFile::open(path.clone())?),
         None => None,
@@ -259,7 +267,7 @@ pub async fn serve(
         codecs: settings.sip.codecs.clone(),
         settings,
         prompts,
-        flow,
+        flows,
         pool,
         pacer,
         media_ip: public_ip,
@@ -460,9 +468,9 @@ impl Switchboard {
         let answer = match result {
             Ok(reloaded) => {
                 self.prompts = reloaded.prompts;
-                self.flow = reloaded.flow;
+                self.flows = reloaded.flows;
                 if let Ok(mut directory) = self.directory.write() {
-                    *directory = self.flow.directory.clone();
+                    *directory = reloaded.directory;
                 }
                 tracing::info!(
                     prompts = self.prompts.len(),
@@ -492,6 +500,7 @@ impl Switchboard {
                 from,
                 asserted,
                 dialled,
+                to,
                 transport,
                 offer,
             } => {
@@ -505,7 +514,19 @@ impl Switchboard {
                     started_ms: records::now_ms(),
                     ..CallRecord::default()
                 };
-                self.on_incoming(call, caller_id(&from), transport, offer, record)
+                let to_user = message::uri_of(&to).unwrap_or_default();
+                let to_user = uri_user(&to_user);
+                let Some(flow) = self.flows.pick(&record.dialled, to_user).cloned() else {
+                    tracing::info!(call_id = %record.call_id, dialled = %record.dialled, "no route for the number dialled: 404");
+                    let decline = Decline {
+                        status: 404,
+                        reason: "Not Found",
+                        warning: None,
+                    };
+                    return self.command(UaCommand::Decline { call, decline });
+                };
+                tracing::info!(call_id = %record.call_id, dialled = %record.dialled, flow = %flow.name, "routed");
+                self.on_incoming(call, caller_id(&from), transport, offer, record, flow)
             }
             UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::LocateTrunk { trunk } => self.trunk_locator.locate(trunk, &self.commands),
@@ -545,6 +566,7 @@ impl Switchboard {
         transport: Transport,
         offer: Option<Vec<u8>>,
         mut record: CallRecord,
+        flow_env: Arc<FlowEnv>,
     ) {
         let call_id = record.call_id.clone();
         let Some(lease) = self.pool.lease() else {
@@ -633,6 +655,7 @@ impl Switchboard {
                 local,
                 awaiting_answer,
                 flow: None,
+                flow_env,
                 record,
                 rtp,
                 report: Arc::default(),
@@ -714,7 +737,7 @@ impl Switchboard {
             let closing = self.closing.subscribe();
             active.flow = Some(tokio::spawn(flow::run(
                 handle,
-                self.flow.clone(),
+                active.flow_env.clone(),
                 caller,
                 closing,
                 active.report.clone(),

@@ -17,6 +17,7 @@ command -v kamailio >/dev/null || packages+=(kamailio)
 dpkg -s kamailio-tls-modules >/dev/null 2>&1 || packages+=(kamailio-tls-modules)
 command -v dnsmasq >/dev/null || packages+=(dnsmasq-base)
 command -v redis-server >/dev/null || packages+=(redis-server)
+command -v dot >/dev/null || packages+=(graphviz)
 dpkg -s libopus-dev >/dev/null 2>&1 || packages+=(libopus-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -102,10 +102,10 @@ fn protocol_errors_get_their_status_codes() {
     assert_eq!(status(&w.ask(&stray_info)), "481");
     let stray_cancel = request("CANCEL", "", "");
     assert_eq!(status(&w.ask(&stray_cancel)), "481");
-    let require = request("OPTIONS", "Require: 100rel\n", "");
+    let require = request("OPTIONS", "Require: 100rel, foo\n", "");
     let reply = w.ask(&require);
     assert_eq!(status(&reply), "420");
-    assert!(reply.unwrap().contains("Unsupported: 100rel"));
+    assert!(reply.unwrap().contains("Unsupported: foo\r\n"));
     let bad_cseq = request("OPTIONS", "", "").replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS");
     assert_eq!(status(&w.ask(&bad_cseq)), "400");
     let short_body = request("OPTIONS", "", "").replace("Content-Length: 0", "Content-Length: 50");

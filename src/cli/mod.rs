@@ -1,3 +1,4 @@
 //! The binary's own commands beside `serve`: they use the library, the library never uses them.
 
+pub mod flow;
 pub mod users;

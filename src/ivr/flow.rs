@@ -21,6 +21,8 @@ use crate::sip::refer::TransferOutcome;
 /// What every call's flow shares.
 pub struct FlowEnv {
     pub script: Script,
+    /// The file the script came from, for logs.
+    pub name: String,
     pub directory: Arc<dyn Directory>,
     pub http: reqwest::Client,
     /// Text-to-speech; `None` when no engine is installed (names and texts are then skipped).
@@ -28,6 +30,9 @@ pub struct FlowEnv {
     /// How long a caller waits for speech that is not ready, after "Welcome" has been said.
     pub speech_wait: Duration,
 }
+
+/// The flows by number dialled.
+pub type Flows = super::routes::Routes<Arc<FlowEnv>>;
 
 /// What the conversation leaves for the call record: never the PIN, the account masked.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -3,6 +3,8 @@
 
 pub mod call;
 pub mod flow;
+pub mod graph;
 pub mod numbers;
+pub mod routes;
 pub mod script;
 pub mod webhook;

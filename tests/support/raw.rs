@@ -19,6 +19,8 @@ pub struct RawPhone {
     pub contact: Option<String>,
     /// Lines added to the offer's audio section (`a=rtcp-mux\r\n`).
     pub media_lines: String,
+    /// The user dialled (the Request-URI's and To's): `ivr` unless set.
+    pub dialled: String,
 }
 
 /// What the IVR answered: enough to ACK and BYE.
@@ -71,6 +73,7 @@ impl RawPhone {
             ip: ip.to_string(),
             contact: None,
             media_lines: String::new(),
+            dialled: "ivr".into(),
         }
     }
 
@@ -105,8 +108,9 @@ impl RawPhone {
             .clone()
             .unwrap_or_else(|| format!("<sip:raw@{}:{}>", self.host(), self.sip_port()));
         let invite = format!(
-            "INVITE sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{call_id};rport\r\nFrom: <sip:raw@{ip}>;tag=raw{call_id}\r\nTo: <sip:ivr@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: {contact}\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            "INVITE sip:{dialled}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{call_id};rport\r\nFrom: <sip:raw@{ip}>;tag=raw{call_id}\r\nTo: <sip:{dialled}@{target}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: {contact}\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             target = self.target,
+            dialled = self.dialled,
             ip = self.host(),
             port = self.sip_port(),
             len = sdp.len()

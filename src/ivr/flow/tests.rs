@@ -101,6 +101,7 @@ async fn converse_at(
     });
     let env = Arc::new(FlowEnv {
         script,
+        name: "flow-test.toml".into(),
         directory: directory.clone(),
         http: crate::http::client().unwrap(),
         speech: speech(),

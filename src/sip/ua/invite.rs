@@ -71,6 +71,7 @@ impl UserAgent {
             from: req.from.clone(),
             asserted: req.asserted_identity.clone(),
             dialled: req.uri.clone(),
+            to: req.to.clone(),
             transport,
             offer: (!req.body.is_empty()).then(|| req.body.clone()),
         });

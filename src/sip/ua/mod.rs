@@ -55,6 +55,8 @@ pub enum UaEvent {
         asserted: Option<String>,
         /// The Request-URI: the number or name dialled.
         dialled: String,
+        /// The To header (some trunks carry the DID there).
+        to: String,
         transport: Transport,
         offer: Option<Vec<u8>>,
     },

@@ -1,0 +1,72 @@
+//! `ivr flow graph`: the flow as a picture, DOT or (through Graphviz's `dot`) SVG.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use clap::{Subcommand, ValueEnum};
+
+use ivr::config::Settings;
+use ivr::ivr::graph;
+use ivr::ivr::script::Script;
+use ivr::media::prompt::PromptLibrary;
+
+#[derive(Subcommand)]
+pub enum Flow {
+    /// Draw the flow: menus, keys, actions, outcomes, transfers and the numbers routed to it.
+    Graph {
+        #[arg(long, value_enum, default_value_t = Format::Dot)]
+        format: Format,
+        /// A flow file other than `flow.file`.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Dot,
+    Svg,
+}
+
+pub fn run(settings: &Settings, flow: Flow) -> Result<()> {
+    let Flow::Graph { format, file } = flow;
+    let file = file.unwrap_or_else(|| settings.flow.file.clone());
+    let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.sip.codecs)?;
+    let script = Script::load(&file, &prompts)?;
+    let numbers: Vec<String> = settings
+        .flow
+        .routes
+        .iter()
+        .filter(|(_, routed)| **routed == file)
+        .map(|(number, _)| number.clone())
+        .collect();
+    let name = file.display().to_string();
+    let dot = graph::dot(&script, &name, &numbers);
+    let mut stdout = std::io::stdout();
+    if format == Format::Svg {
+        match svg(&dot) {
+            Ok(svg) => return Ok(stdout.write_all(&svg)?),
+            Err(why) => eprintln!("ivr flow graph: no SVG ({why:#}); writing DOT instead"),
+        }
+    }
+    Ok(stdout.write_all(dot.as_bytes())?)
+}
+
+fn svg(dot: &str) -> Result<Vec<u8>> {
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("Graphviz is not installed (apt-get install graphviz)")?;
+    child
+        .stdin
+        .take()
+        .context("dot's input")?
+        .write_all(dot.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "dot failed: {}", out.status);
+    Ok(out.stdout)
+}
