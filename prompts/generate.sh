@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Regenerates the prompt WAVs from manifest.txt with espeak-ng and sox.
-# Usage: prompts/generate.sh [VOICE]   (default en-us; needs: apt-get install espeak-ng sox)
+# Usage: prompts/generate.sh [LANG]   (needs: apt-get install espeak-ng sox)
+#   no LANG: prompts/manifest.txt in the en-us voice; LANG (es): prompts/LANG/manifest.txt in
+#   espeak-ng's voice of that name.
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/${1:-.}"
 voice=${1:-en-us}
 for tool in espeak-ng sox; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y espeak-ng sox" >&2; exit 1; }
 done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-grep -v '^#' manifest.txt | grep -v '^$' | while IFS='|' read -r name text; do
+grep -v '^#' manifest.txt | grep -v '^$' | while IFS='|' read -r name text voice2 text2; do
   mkdir -p "$(dirname "$name")"
   espeak-ng -v "$voice" -s 150 -w "$tmp/raw.wav" "$text"
+  if [ -n "${voice2:-}" ]; then
+    espeak-ng -v "$voice2" -s 150 -w "$tmp/second.wav" "$text2"
+    sox "$tmp/raw.wav" "$tmp/second.wav" "$tmp/both.wav"
+    mv "$tmp/both.wav" "$tmp/raw.wav"
+  fi
   # 16 kHz mono 16-bit, trimmed of leading silence, with 150 ms of tail so prompts don't run together.
   sox "$tmp/raw.wav" -r 16000 -c 1 -b 16 -e signed-integer "$name.wav" silence 1 0.01 0.5% pad 0 0.15
   echo "$name.wav"

@@ -15,6 +15,8 @@ use crate::media::prompt::{Prompt, PromptLibrary};
 use crate::media::stream::{MediaCommand, MediaEvent};
 use crate::sip::refer::TransferOutcome;
 
+use super::script::in_folder;
+
 /// The caller is gone (or the call was ended): nothing more can be said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gone;
@@ -65,6 +67,8 @@ pub struct Call {
     events: mpsc::UnboundedReceiver<MediaEvent>,
     requests: mpsc::UnboundedSender<(u64, CallRequest)>,
     transfers: mpsc::UnboundedReceiver<TransferOutcome>,
+    /// The prompt folder of the language the call speaks (`es`); `None`: the base language.
+    language: Option<String>,
     call_ref: u64,
     prompts: Arc<PromptLibrary>,
     next_id: u64,
@@ -87,6 +91,7 @@ impl Call {
             events,
             requests,
             transfers,
+            language: None,
             call_ref,
             prompts,
             next_id: 0,
@@ -105,7 +110,7 @@ impl Call {
         if interruptible && !self.typed.is_empty() {
             return Ok(());
         }
-        let Some(prompt) = self.prompts.get(prompt) else {
+        let Some(prompt) = self.prompt(prompt) else {
             tracing::error!(call_id = %self.call_id, prompt, "prompt missing from the library");
             return Ok(());
         };
@@ -205,7 +210,25 @@ impl Call {
     }
 
     pub fn has_prompt(&self, name: &str) -> bool {
-        self.prompts.get(name).is_some()
+        self.prompt(name).is_some()
+    }
+
+    /// Speak the language whose prompts are in `folder` from now on (`None`: the base).
+    pub fn set_language(&mut self, folder: Option<String>) {
+        self.language = folder;
+    }
+
+    pub fn language(&self) -> Option<&str> {
+        self.language.as_deref()
+    }
+
+    /// A prompt in the call's language, or in the base language when it has no recording.
+    fn prompt(&self, name: &str) -> Option<Arc<Prompt>> {
+        let translated = self
+            .language
+            .as_ref()
+            .and_then(|folder| self.prompts.get(&in_folder(folder, name)));
+        translated.or_else(|| self.prompts.get(name))
     }
 
     /// Stops whatever is playing and drops queued prompts.

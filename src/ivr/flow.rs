@@ -9,7 +9,6 @@ use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
 
 use super::call::{Answer, Call, Gone};
-use super::numbers;
 use super::script::{Action, Script};
 use super::webhook::{self, Spoken, WebhookRequest};
 use crate::directory::{Directory, Masked, User, Verification};
@@ -56,6 +55,13 @@ pub async fn run(
     mut closing: watch::Receiver<bool>,
     report: Arc<Mutex<Report>>,
 ) {
+    let script = &env.script;
+    call.set_language(
+        script
+            .language
+            .as_ref()
+            .and_then(|l| script.folder_of(l.get_ref())),
+    );
     let limit = Duration::from_secs(env.script.max_call_seconds);
     let closed = async {
         // A dropped sender means no shutdown will ever be announced.
@@ -260,11 +266,18 @@ async fn run_actions(
     for action in actions {
         match action {
             Action::Play(prompt) => call.play(prompt.get_ref(), true).await?,
-            Action::SayNumber(n) => say_all(call, prompts(numbers::number(*n)), env).await?,
-            Action::SayAmount(_) => {
-                let amount = caller.user.balance.and_then(numbers::amount);
-                say_all(call, prompts(amount), env).await?
+            Action::SayNumber(n) => {
+                let said = script.grammar(call.language()).and_then(|g| g.number(*n));
+                say_all(call, prompts(said), env).await?
             }
+            Action::SayAmount(_) => {
+                let grammar = script.grammar(call.language());
+                let said = grammar
+                    .zip(caller.user.balance)
+                    .and_then(|(g, b)| g.amount(b));
+                say_all(call, prompts(said), env).await?
+            }
+            Action::Language(language) => call.set_language(script.folder_of(language.get_ref())),
             Action::SayText(text) => {
                 say_all(call, Some(vec![Spoken::Text(text.clone())]), env).await?
             }
@@ -277,7 +290,9 @@ async fn run_actions(
                 };
                 let wait = Duration::from_millis(hook.timeout_ms);
                 let asked = std::time::Instant::now();
-                let answer = webhook::ask(&env.http, hook.url.get_ref(), wait, &request).await;
+                let grammar = script.grammar(call.language());
+                let url = hook.url.get_ref();
+                let answer = webhook::ask(&env.http, url, wait, &request, grammar).await;
                 METRICS
                     .webhook_seconds
                     .observe(asked.elapsed().as_secs_f64());

@@ -134,6 +134,7 @@ fn actions(out: &mut String, from: &str, list: &[Action]) {
             Action::SayText(text) => (format!("say \\\"{}\\\"", text.replace('"', "'")), "box"),
             Action::Webhook(w) => (format!("webhook\\n{}", w.url.get_ref()), "component"),
             Action::Transfer(t) => (format!("transfer\\n{}", t.to.get_ref()), "house"),
+            Action::Language(l) => (format!("speak {}", l.get_ref()), "box"),
             Action::Goto(_) | Action::Hangup => unreachable!("handled above"),
         };
         let _ = writeln!(

@@ -2,7 +2,7 @@
 //! menu options and actions without recompiling. Loading checks every prompt, menu and URL it
 //! names and reports problems with their line in the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::call::Ask;
-use super::numbers;
+use super::numbers::Grammar;
 use crate::media::dtmf::is_digit;
 use crate::media::prompt::PromptLibrary;
 use crate::sip::refer;
@@ -31,6 +31,19 @@ pub struct Script {
     /// What follows a transfer that did not happen (refused, busy, no answer).
     #[serde(default)]
     pub on_transfer_failed: Vec<Action>,
+    /// The language of the prompts at the top of the prompts folder.
+    #[serde(default = "default_language")]
+    pub base_language: String,
+    /// The language calls start in; another than the base plays prompts from
+    /// `prompts/<language>/` (a prompt missing there plays from the base).
+    pub language: Option<Spanned<String>>,
+    /// How each language used says numbers, read from its `numbers.toml` at load.
+    #[serde(skip)]
+    pub grammars: HashMap<String, Grammar>,
+}
+
+fn default_language() -> String {
+    "en".into()
 }
 
 fn default_max_call() -> u64 {
@@ -117,6 +130,8 @@ pub enum Action {
     SayText(String),
     Webhook(Webhook),
     Goto(Spanned<String>),
+    /// Speak another language from here on (`es`: prompts from `prompts/es/`).
+    Language(Spanned<String>),
     /// Hand the caller to a person or another system.
     Transfer(Transfer),
     Hangup,
@@ -217,6 +232,7 @@ impl Script {
         ]);
         let mut needs_numbers = false;
         let mut gotos = vec![&script.start_menu];
+        let mut languages: Vec<&Spanned<String>> = script.language.iter().collect();
         for menu in script.menus.values() {
             named.extend([&menu.prompt, &menu.invalid_prompt]);
         }
@@ -238,6 +254,8 @@ impl Script {
                     }
                 }
                 Action::Webhook(w) => {
+                    // Its answer may hold numbers and amounts.
+                    needs_numbers = true;
                     let url = w.url.get_ref();
                     if !(url.starts_with("http://") || url.starts_with("https://")) {
                         errors.push(format!(
@@ -247,6 +265,7 @@ impl Script {
                     }
                 }
                 Action::Goto(m) => gotos.push(m),
+                Action::Language(l) => languages.push(l),
                 Action::Transfer(t) => {
                     if !refer::valid_target(t.to.get_ref()) {
                         errors.push(format!(
@@ -279,15 +298,39 @@ impl Script {
                 ));
             }
         }
-        if needs_numbers {
-            for name in numbers::word_prompts() {
-                if prompts.get(&name).is_none() {
-                    let file = prompts.path_of(&name);
-                    errors.push(format!(
-                        "the menu speaks numbers but {} is missing",
-                        file.display()
-                    ));
+        let mut folders = vec![String::new()];
+        for language in languages {
+            match script.folder_of(language.get_ref()) {
+                Some(folder) if prompts.dir().join(&folder).is_dir() => folders.push(folder),
+                Some(folder) => errors.push(format!(
+                    "line {}: language {:?}: {} is missing",
+                    at(language.span()),
+                    language.get_ref(),
+                    prompts.dir().join(folder).display()
+                )),
+                None => {}
+            }
+        }
+        folders.sort();
+        folders.dedup();
+        let mut grammars = HashMap::new();
+        for folder in folders.into_iter().filter(|_| needs_numbers) {
+            let file = prompts.dir().join(&folder).join("numbers.toml");
+            match Grammar::load(&file) {
+                Ok(grammar) => {
+                    for name in grammar.word_prompts() {
+                        let name = in_folder(&folder, &name);
+                        if prompts.get(&name).is_none() {
+                            let file = prompts.path_of(&name);
+                            errors.push(format!(
+                                "the menu speaks numbers but {} is missing",
+                                file.display()
+                            ));
+                        }
+                    }
+                    grammars.insert(folder, grammar);
                 }
+                Err(e) => errors.push(format!("{e:#}")),
             }
         }
         for target in gotos {
@@ -338,6 +381,25 @@ impl Script {
         if !errors.is_empty() {
             bail!("{}", errors.join("; "));
         }
-        Ok(script)
+        Ok(Script { grammars, ..script })
+    }
+
+    /// The prompt folder of `language`: `None` for the base language (the top of the folder).
+    pub fn folder_of(&self, language: &str) -> Option<String> {
+        (!language.eq_ignore_ascii_case(&self.base_language)).then(|| language.to_ascii_lowercase())
+    }
+
+    /// How numbers are said in the language whose prompts are in `folder` (`None`: the base).
+    pub fn grammar(&self, folder: Option<&str>) -> Option<&Grammar> {
+        self.grammars.get(folder.unwrap_or_default())
+    }
+}
+
+/// A prompt's name in a language's folder (`es` + `num/7` → `es/num/7`).
+pub fn in_folder(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_string()
+    } else {
+        format!("{folder}/{name}")
     }
 }

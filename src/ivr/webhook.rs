@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::numbers;
+use super::numbers::Grammar;
 
 #[derive(Debug, Serialize)]
 pub struct WebhookRequest<'a> {
@@ -42,6 +42,7 @@ pub async fn ask(
     url: &str,
     timeout: Duration,
     request: &WebhookRequest<'_>,
+    grammar: Option<&Grammar>,
 ) -> Result<Vec<Spoken>, String> {
     let response = http
         .post(url)
@@ -61,12 +62,15 @@ pub async fn ask(
     for item in reply.say {
         let prompts = match item {
             SayItem::Prompt(p) => vec![p],
-            SayItem::Number(n) => numbers::number(n).ok_or("webhook number too large")?,
+            SayItem::Number(n) => grammar
+                .and_then(|g| g.number(n))
+                .ok_or("webhook number too large, or no number words loaded")?,
             SayItem::Amount(a) => a
                 .parse()
                 .ok()
-                .and_then(numbers::amount)
-                .ok_or("webhook amount unreadable")?,
+                .zip(grammar)
+                .and_then(|(a, g)| g.amount(a))
+                .ok_or("webhook amount unreadable, or no number words loaded")?,
             SayItem::Text(text) => {
                 said.push(Spoken::Text(text));
                 continue;

@@ -73,6 +73,11 @@ impl PromptLibrary {
         self.prompts.get(name).cloned()
     }
 
+    /// The folder the prompts were read from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file a prompt of this name is read from.
     pub fn path_of(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.wav"))

@@ -645,3 +645,63 @@ fn transfers_are_checked_when_the_flow_loads() {
         "{err}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn eight_switches_to_spanish_prompts_and_spanish_numbers() {
+    let flow = shipped_flow(&prompts());
+    let keys = [
+        LOGIN[0],
+        LOGIN[1],
+        ("menu", "8"),
+        ("es/menu", "1"),
+        ("es/menu", "9"),
+    ];
+    let (heard, _) = converse(&flow, alice(), &keys, None).await;
+    let mut expected = AFTER_LOGIN.to_vec();
+    // 1234.56: mil doscientos treinta y cuatro dólares con cincuenta y seis centavos.
+    expected.extend([
+        "es/menu",
+        "es/balance_is",
+        "es/num/mil",
+        "es/num/200",
+        "es/num/30",
+        "es/num/y",
+        "es/num/4",
+        "es/num/dolares",
+        "es/num/con",
+        "es/num/50",
+        "es/num/y",
+        "es/num/6",
+        "es/num/centavos",
+        "es/menu",
+        "es/goodbye",
+        "BYE",
+    ]);
+    assert_eq!(strs(&heard), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flow_may_start_in_spanish_and_missing_translations_play_in_the_base_language() {
+    let flow = shipped_flow(&prompts()).replace(
+        "start_menu = \"main\"",
+        "start_menu = \"main\"\nlanguage = \"es\"",
+    );
+    let (heard, _) = converse(&flow, alice(), &[], Some("es/enter_account")).await;
+    assert_eq!(strs(&heard), ["es/welcome", "es/enter_account"]);
+    let missing = flow.replace("welcome = \"welcome\"", "welcome = \"greetings/12345\"");
+    let (heard, _) = converse(&missing, alice(), &[], Some("es/enter_account")).await;
+    assert_eq!(
+        strs(&heard),
+        ["greetings/12345", "es/enter_account"],
+        "no es/greetings/12345"
+    );
+}
+
+#[test]
+fn a_language_without_prompts_is_refused_at_load() {
+    let prompts = prompts();
+    let flow = shipped_flow(&prompts).replace("{ language = \"es\" }", "{ language = \"fr\" }");
+    let err = load_error(&flow, &prompts);
+    assert!(err.contains("language \"fr\""), "{err}");
+    assert!(err.contains("prompts/fr is missing"), "{err}");
+}
