@@ -13,6 +13,8 @@ cargo build --release --quiet
 cargo build --release --quiet --example loadgen
 out=bench/results
 mkdir -p "$out"
+# A copy of the users: logins upgrade legacy PIN hashes in the file and a PIN key is made beside it.
+cp sip-config/users.toml "$out/users.toml"
 mode=${MODE:-rtp}
 ivr_env=()
 loadgen_args=(--target 127.0.0.1:5070)
@@ -31,7 +33,7 @@ for n in ${LEVELS:-100 500 1000 2000}; do
   hold=$(( n / rate + 20 ))
   # One generator address stands for every caller: lift the per-source budgets.
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
-  env "${ivr_env[@]}" IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 ./target/release/ivr 2>"$out/ivr-$mode-$n.log" &
+  env "${ivr_env[@]}" IVR_DIRECTORY__USERS="$out/users.toml" IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 ./target/release/ivr 2>"$out/ivr-$mode-$n.log" &
   pid=$!
   sleep 2
   # Warm-up: the first logins create the PIN-check buffer and malloc arenas once.

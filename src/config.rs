@@ -268,10 +268,33 @@ pub enum Backend {
 #[serde(deny_unknown_fields, default)]
 pub struct DirectorySettings {
     pub backend: Backend,
-    /// The local directory's users (account, Argon2id PIN hash, greeting, balance).
+    /// The local directory's users (account, PIN hash, greeting, balance).
     pub users: PathBuf,
-    /// Threads checking PINs (Argon2id, about 12 ms and 19 MiB each); 0 = half the cores.
+    /// Threads checking legacy Argon2id PIN hashes (about 12 ms and 19 MiB each); 0 = half
+    /// the cores.
     pub pin_check_threads: usize,
+    /// The key PINs are hashed with, 64 hex digits: only from the environment
+    /// (`IVR_DIRECTORY__PIN_KEY`); else `pin_key_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_key: Option<Secret>,
+    /// Where the PIN key is kept; made (mode 0600) on first start. Default: `pin.key` beside
+    /// the users file.
+    pub pin_key_file: Option<PathBuf>,
+}
+
+impl DirectorySettings {
+    pub fn pin_key_file(&self) -> PathBuf {
+        self.pin_key_file.clone().unwrap_or_else(|| {
+            let dir = self.users.parent().unwrap_or(Path::new("."));
+            dir.join("pin.key")
+        })
+    }
+
+    /// The PIN key, read or made.
+    pub fn pin_key(&self) -> Result<crate::directory::pin_key::PinKey> {
+        let value = self.pin_key.as_ref().map(|k| k.expose());
+        crate::directory::pin_key::PinKey::load(value, &self.pin_key_file())
+    }
 }
 
 impl Default for DirectorySettings {
@@ -280,6 +303,8 @@ impl Default for DirectorySettings {
             backend: Backend::Local,
             users: PathBuf::from("sip-config/users.toml"),
             pin_check_threads: 0,
+            pin_key: None,
+            pin_key_file: None,
         }
     }
 }
@@ -491,6 +516,14 @@ impl Settings {
             {
                 bail!(
                     "[[trunks]]: a password must not be in {}: set password_file",
+                    path.display()
+                );
+            }
+        }
+        if let Some(source) = figment.find_metadata("directory.pin_key") {
+            if !source.name.to_lowercase().contains("environment") {
+                bail!(
+                    "directory.pin_key must not be in {}: set IVR_DIRECTORY__PIN_KEY or directory.pin_key_file",
                     path.display()
                 );
             }

@@ -147,6 +147,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         Backend::Local => Arc::new(LocalDirectory::load(
             &settings.directory.users,
             settings.directory.pin_check_threads,
+            Arc::new(settings.directory.pin_key()?),
         )?),
         Backend::Auth0 => Arc::new(Auth0Directory::new(
             http.clone(),
@@ -320,7 +321,11 @@ fn main() -> ExitCode {
             }
         };
         let path = settings.directory.users.clone();
-        return match cli::users::run(&path, edit) {
+        let edited = settings
+            .directory
+            .pin_key()
+            .and_then(|key| cli::users::run(&path, &key, edit));
+        return match edited {
             Ok(()) => {
                 tell_running_server(&settings);
                 ExitCode::SUCCESS

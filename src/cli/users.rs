@@ -1,13 +1,14 @@
 //! `ivr users add|set-pin|remove`: edits the local directory safely. The PIN is read from
 //! standard input (never an argument, so it stays out of shell history and `ps`), stored only
-//! as an Argon2id hash, and the file is replaced atomically with mode 0600.
+//! as a hash keyed with the server's PIN key, and the file is replaced atomically with mode 0600.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use ivr::directory::local::{hash_pin, LocalUser, UsersFile};
+use ivr::directory::local::{LocalUser, UsersFile};
+use ivr::directory::pin_key::PinKey;
 use ivr::directory::{valid_account, valid_pin, Amount};
 use ivr::media::speech::clean_text;
 
@@ -37,7 +38,7 @@ pub enum Edit {
     },
 }
 
-pub fn run(path: &Path, edit: Edit) -> Result<()> {
+pub fn run(path: &Path, key: &PinKey, edit: Edit) -> Result<()> {
     let mut file = if path.exists() {
         UsersFile::read(path)?
     } else {
@@ -53,7 +54,7 @@ pub fn run(path: &Path, edit: Edit) -> Result<()> {
             if file.users.iter().any(|u| u.account == account) {
                 bail!("account {account} already exists (use set-pin)");
             }
-            let pin_hash = hash_pin(&read_pin()?)?;
+            let pin_hash = key.hash(&account, &read_pin()?);
             file.users.push(LocalUser {
                 account,
                 pin_hash,
@@ -71,7 +72,7 @@ pub fn run(path: &Path, edit: Edit) -> Result<()> {
             user.greeting_text = clean_text(&text);
         }
         Edit::SetPin { account } => {
-            let pin_hash = hash_pin(&read_pin()?)?;
+            let pin_hash = key.hash(&account, &read_pin()?);
             let user = file
                 .users
                 .iter_mut()
@@ -87,7 +88,7 @@ pub fn run(path: &Path, edit: Edit) -> Result<()> {
             }
         }
     }
-    write_atomically(path, &toml::to_string_pretty(&file)?)
+    file.write(path)
 }
 
 fn check_account(account: &str) -> Result<()> {
@@ -106,29 +107,4 @@ fn read_pin() -> Result<String> {
         bail!("a PIN is 4-12 digits");
     }
     Ok(pin)
-}
-
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("users.toml")
-    ));
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    out.write_all(b"# Local directory: edit with `ivr users add|set-pin|remove`. PINs are Argon2id hashes.\n\n")?;
-    out.write_all(text.as_bytes())?;
-    out.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
 }

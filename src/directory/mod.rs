@@ -5,6 +5,7 @@ pub mod amount;
 pub mod auth0;
 pub mod local;
 pub mod lockout;
+pub mod pin_key;
 pub mod shared_lockout;
 
 pub use amount::Amount;

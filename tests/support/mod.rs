@@ -65,7 +65,8 @@ pub struct Ivr {
     pub port: u16,
     pub log: PathBuf,
     pub rtp: (u16, u16),
-    _dir: TempDir,
+    /// Its log, its copy of the users and the PIN key made beside them.
+    pub dir: TempDir,
 }
 
 pub struct TempDir(pub PathBuf);
@@ -109,6 +110,13 @@ impl Ivr {
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
+        // A copy of the users: a good login replaces a legacy hash in the file, and the PIN key
+        // is made beside it; neither may touch the repository.
+        if !env.iter().any(|(k, _)| *k == "IVR_DIRECTORY__USERS") {
+            let users = dir.0.join("users.toml");
+            std::fs::copy(project_dir().join("sip-config/users.toml"), &users).unwrap();
+            cmd.env("IVR_DIRECTORY__USERS", &users);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -118,7 +126,7 @@ impl Ivr {
             port,
             log,
             rtp,
-            _dir: dir,
+            dir,
         };
         ivr.wait_for_log("IVR listening", Duration::from_secs(20));
         ivr
