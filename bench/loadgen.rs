@@ -207,6 +207,11 @@ impl Caller {
                 r = receive(&self.rtp.socket, &mut self.rtp.buf, self.rtp.timed.then_some(&mut self.rtp.cmsg)) => {
                     let at = Instant::now();
                     let Ok((n, stamp)) = r else { return Heard::Timeout };
+                    // RTCP: the IVR's reports go to the port above a caller's RTP, which the
+                    // OS may have given to this caller's RTP socket. Not audio to count.
+                    if n >= 8 && (192..=223).contains(&self.rtp.buf[1]) {
+                        continue;
+                    }
                     return self.on_rtp(n, at, stamp);
                 }
                 m = self.inbox.recv() => return m.map_or(Heard::Timeout, Heard::Sip),
