@@ -16,7 +16,8 @@ COPY --from=build /src/target/release/ivr /usr/local/bin/ivr
 WORKDIR /ivr
 COPY prompts ./prompts
 COPY sip-config ./sip-config
-ENV IVR_HTTP__LISTEN=127.0.0.1:9090 IVR_CDR__FILE=/ivr/data/calls.jsonl
+# The PIN key is made on first start where the image's user may write; back the volume up.
+ENV IVR_HTTP__LISTEN=127.0.0.1:9090 IVR_CDR__FILE=/ivr/data/calls.jsonl IVR_DIRECTORY__PIN_KEY_FILE=/ivr/data/pin.key
 USER ivr
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/usr/local/bin/ivr", "health"]
 STOPSIGNAL SIGTERM

@@ -44,19 +44,35 @@ impl PinKey {
         }
     }
 
+    /// Writes a new key beside `path` and links it into place, so a reader never sees half a
+    /// key; when another process (a second node on the same folder) made one first, that one
+    /// is read instead.
     fn create(path: &Path) -> Result<PinKey> {
         let key = Zeroizing::new(rand::random::<[u8; 32]>());
         let hex = Zeroizing::new(hex(key.as_slice()));
+        let tmp = path.with_extension(format!("new-{:016x}", rand::random::<u64>()));
         let mut file = std::fs::OpenOptions::new();
-        file.write(true).create_new(true);
+        file.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-        let mut file = file
-            .open(path)
-            .with_context(|| format!("creating the PIN key {}", path.display()))?;
-        file.write_all(hex.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
+        let written = file
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(hex.as_bytes())?;
+                f.write_all(b"\n")?;
+                f.sync_all()
+            })
+            .and_then(|()| std::fs::hard_link(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return PinKey::load(None, path);
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating the PIN key {}", path.display()))
+            }
+        }
         tracing::warn!(
             file = %path.display(),
             "made a new PIN key: back it up with the users file; without it no keyed PIN verifies"
@@ -177,5 +193,24 @@ mod tests {
         assert!(!env_key.verify(&hash, "1", "0000"), "the environment wins");
         assert!(PinKey::load(Some("short"), &path).is_err());
         assert!(!format!("{made:?}").contains(&hex(made.0.as_slice())));
+    }
+
+    #[test]
+    fn nodes_starting_together_on_one_folder_share_one_key() {
+        let dir = crate::testing::TempDir::new("pin-key-race");
+        let path = dir.path().join("pin.key");
+        let keys: Vec<PinKey> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| PinKey::load(None, &path)))
+                .collect();
+            starts
+                .into_iter()
+                .map(|t| t.join().unwrap().unwrap())
+                .collect()
+        });
+        let hash = keys[0].hash("1", "0000");
+        assert!(keys.iter().all(|k| k.verify(&hash, "1", "0000")));
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "only pin.key: no temporary files left");
     }
 }
