@@ -7,7 +7,8 @@
 //! time, RTP pacing on a sample of calls, and the IVR's CPU and memory read from /proc.
 //!
 //! Like a phone, every caller also sends a 20 ms frame of audio (silence) for the whole call,
-//! pausing it while a key is sent. Pacing is measured on kernel receive timestamps
+//! pausing it while a key is sent; or, with `--echo`, sends back every packet it hears, as
+//! SIPp's `-rtp_echo` does (the load shape of an independent measurement with SIPp). Pacing is measured on kernel receive timestamps
 //! (SO_TIMESTAMPNS), so the generator's own scheduling is left out; the same gaps timed when
 //! the generator's task wakes are reported beside them.
 //!
@@ -71,6 +72,10 @@ struct Args {
     /// Send the caller's audio (a silent 20 ms frame every 20 ms), as a phone does.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     caller_audio: bool,
+    /// Send every RTP packet heard back, as SIPp's `-rtp_echo` does (use with
+    /// `--caller-audio false`), under the caller's SSRC; plain RTP only.
+    #[arg(long)]
+    echo: bool,
     /// SIP over one TLS connection to `--target`, trusting this CA certificate (PEM).
     #[arg(long)]
     tls_ca: Option<std::path::PathBuf>,
@@ -211,6 +216,13 @@ impl Caller {
                     // OS may have given to this caller's RTP socket. Not audio to count.
                     if n >= 8 && (192..=223).contains(&self.rtp.buf[1]) {
                         continue;
+                    }
+                    if let (true, Some(ivr), 12..=1500) = (self.args.echo, self.ivr_media, n) {
+                        // Back under the caller's own SSRC, which its keys use too: one stream.
+                        let mut echo = [0u8; 1500];
+                        echo[..n].copy_from_slice(&self.rtp.buf[..n]);
+                        echo[8..12].copy_from_slice(&(0x1000_0000u32 + self.n as u32).to_be_bytes());
+                        let _ = self.rtp.socket.send_to(&echo[..n], ivr).await;
                     }
                     return self.on_rtp(n, at, stamp);
                 }
@@ -873,6 +885,7 @@ async fn run(args: Arc<Args>) {
         "digit_to_response_ms": {"p50": percentile(&mut r.digit_response_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.digit_response_us, 0.99) as f64 / 1000.0},
         "barge_in_ms": {"p50": percentile(&mut r.barge_in_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.barge_in_us, 0.99) as f64 / 1000.0},
         "caller_audio": args.caller_audio,
+        "echo": args.echo,
         "pacing_deviation_ms": {"p50": percentile(&mut r.pacing_dev_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.pacing_dev_us, 0.99) as f64 / 1000.0, "max": percentile(&mut r.pacing_dev_us, 1.0) as f64 / 1000.0, "gaps_timed": r.pacing_dev_us.len(), "clock": "kernel receive timestamps"},
         "pacing_deviation_at_wakeup_ms": {"p50": percentile(&mut r.pacing_wake_dev_us, 0.5) as f64 / 1000.0, "p99": percentile(&mut r.pacing_wake_dev_us, 0.99) as f64 / 1000.0, "max": percentile(&mut r.pacing_wake_dev_us, 1.0) as f64 / 1000.0},
         "rtp": {"packets": r.packets, "sequence_gaps": r.seq_gaps},

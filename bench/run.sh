@@ -6,7 +6,8 @@
 # thread does about 80 Argon2id logins a second here, and the ramp should not queue them),
 # LOADGEN_THREADS (default 2: one generator thread cannot keep up with 2000 callers' audio),
 # MODE (default `rtp`; `srtp`: signalling over one TLS connection, media SRTP by SDES, with
-# encryption mandatory on the IVR).
+# encryption mandatory on the IVR), ECHO=1 (callers send back every packet they hear, as SIPp's
+# `-rtp_echo` does, instead of a paced silent frame).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -18,6 +19,9 @@ cp sip-config/users.toml "$out/users.toml"
 mode=${MODE:-rtp}
 ivr_env=()
 loadgen_args=(--target 127.0.0.1:5070)
+if [ "${ECHO:-0}" = 1 ]; then
+  loadgen_args+=(--echo --caller-audio false)
+fi
 if [ "$mode" = srtp ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/key.pem" -out "$out/cert.pem" -days 2 \
     -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE 2>/dev/null

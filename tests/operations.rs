@@ -9,13 +9,19 @@ use support::http::{get, sample};
 use support::raw::RawPhone;
 use support::{free_port, Ivr};
 
+/// The metrics page once `series` reads `want`; fails after 20 s (a reload reads every prompt
+/// again, which takes seconds in a debug build on a busy machine).
 fn wait_for_sample(port: u16, series: &str, want: f64) -> String {
     let start = Instant::now();
     loop {
         let (_, page) = get(port, "/metrics");
-        if sample(&page, series) == Some(want) || start.elapsed() > Duration::from_secs(5) {
+        if sample(&page, series) == Some(want) {
             return page;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{series} never read {want}:\n{page}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -139,9 +139,14 @@ fn encode_clip(
     codecs: &[Codec],
 ) -> Result<Prompt> {
     let mut frames = HashMap::new();
+    // PCMU and PCMA share 8 kHz: resample once per rate.
+    let mut by_rate: HashMap<u32, Vec<i16>> = HashMap::new();
     for &codec in codecs {
-        let resampled = resample(samples, rate, codec.sample_rate())?;
-        frames.insert(codec, encoders.encode(codec, &resampled)?);
+        let to = codec.sample_rate();
+        if !by_rate.contains_key(&to) {
+            by_rate.insert(to, resample(samples, rate, to)?);
+        }
+        frames.insert(codec, encoders.encode(codec, &by_rate[&to])?);
     }
     Ok(Prompt { name, frames })
 }
