@@ -2,6 +2,7 @@
 //! once per codec at start-up into 20 ms frames. Calls share the frames (`Bytes` slices of one
 //! buffer per prompt), so playing a prompt copies bytes and never transcodes.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,10 +144,11 @@ fn encode_clip(
     let mut by_rate: HashMap<u32, Vec<i16>> = HashMap::new();
     for &codec in codecs {
         let to = codec.sample_rate();
-        if !by_rate.contains_key(&to) {
-            by_rate.insert(to, resample(samples, rate, to)?);
-        }
-        frames.insert(codec, encoders.encode(codec, &by_rate[&to])?);
+        let resampled = match by_rate.entry(to) {
+            Entry::Occupied(done) => done.into_mut(),
+            Entry::Vacant(slot) => slot.insert(resample(samples, rate, to)?),
+        };
+        frames.insert(codec, encoders.encode(codec, resampled)?);
     }
     Ok(Prompt { name, frames })
 }
