@@ -185,7 +185,6 @@ fn our_reports_read_byte_by_byte_and_the_callers_give_loss_and_round_trip() {
         .unwrap_or_else(|| panic!("a round trip in {line}"));
     // Loopback: the echo came back within 10 ms of the held 250 ms, however late it was read.
     assert!(rtt < 10.0, "rtt {rtt} ms");
-    assert!(!ivr.log_text().contains("99999"));
 }
 
 #[test]

@@ -197,9 +197,10 @@ impl RtcpSession {
     }
 }
 
-/// A duration as fractional milliseconds, as logs and records show quality.
+/// A duration as milliseconds to the microsecond, as logs and records show quality
+/// (`0.396`, not `0.39599999999999996`).
 pub fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    d.as_micros() as f64 / 1000.0
 }
 
 /// `interval` times a random factor in [0.5, 1.5), so calls that started together spread out.
