@@ -31,11 +31,6 @@ impl<T> Routes<T> {
             .find_map(|user| self.numbers.get(canonical(user)))
             .or(self.default.as_ref())
     }
-
-    /// Every flow, the default first.
-    pub fn all(&self) -> impl Iterator<Item = &T> {
-        self.default.iter().chain(self.numbers.values())
-    }
 }
 
 /// A number as routes compare it: `+15551230001` and `15551230001` are one number.
@@ -71,6 +66,5 @@ mod tests {
         assert_eq!(routes.pick("999", "ivr"), Some(&"main"));
         let strict = Routes::new([("2000".to_string(), "support")], None);
         assert_eq!(strict.pick("999", "998"), None, "refused: 404");
-        assert_eq!(routes.all().count(), 3);
     }
 }
