@@ -537,6 +537,7 @@ impl Switchboard {
                     let _ = flow.send(outcome);
                 }
             }
+            UaEvent::Dialled { .. } => {}
             UaEvent::InfoDigit { call, digit } => {
                 if let Some(active) = self.calls.get(&call) {
                     let source = DigitSource::Info;

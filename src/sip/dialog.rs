@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::message::{self, split_host_port, Request};
 use super::transport::{Destination, Transport};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dialog {
     pub call_id: String,
     pub local_tag: String,

@@ -72,6 +72,13 @@ pub struct Response {
     pub retry_after: Option<u32>,
     /// Every Contact value (a registrar lists each binding).
     pub contacts: Vec<String>,
+    /// The To header as sent, with the answering side's tag.
+    pub to: String,
+    pub to_tag: Option<String>,
+    pub cseq: u32,
+    /// Record-Route in received order (a UAC's route set is its reverse).
+    pub record_route: Vec<String>,
+    pub body: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -339,8 +346,14 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
 fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
     let h = Gathered::from_headers(&r.headers);
     let via = h.vias.first().ok_or("no Via")?;
-    let (_, cseq_method) = h.cseq.and_then(parse_cseq).ok_or("no readable CSeq")?;
+    let (cseq, cseq_method) = h.cseq.and_then(parse_cseq).ok_or("no readable CSeq")?;
+    let to = h.to.unwrap_or_default();
     Ok(Response {
+        to_tag: tag_of(to),
+        to: to.trim().to_string(),
+        cseq,
+        record_route: split_list(h.record_route),
+        body: r.body,
         status: r.status_code.code(),
         branch: via.split(',').next().and_then(parse_via).map(|v| v.branch),
         cseq_method,

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod allow;
 pub mod auth;
+pub mod dial;
 pub mod dialog;
 pub mod digest;
 pub mod driver;

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+mod invite_client;
+pub use invite_client::{InviteClient, InviteClientState, Received};
+
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
     pub t1: Duration,

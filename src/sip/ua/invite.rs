@@ -305,7 +305,7 @@ impl UserAgent {
 
     pub(super) fn hangup(&mut self, now: Instant, call_ref: CallRef) {
         let Some(call) = self.calls.get_mut(&call_ref) else {
-            return;
+            return self.cancel_dial(now, call_ref);
         };
         match call.state {
             State::Offered | State::Ringing { .. } => {

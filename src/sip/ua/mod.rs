@@ -8,6 +8,7 @@
 //! admission control's 503) and asks the layer above, through `UaEvent`s, only what needs a
 //! session: the SDP of an answer. That layer replies with `UaCommand`s.
 
+mod dial;
 mod gate;
 mod in_dialog;
 mod invite;
@@ -31,6 +32,7 @@ use rsip::Method;
 use super::admission::{Admission, AdmissionLimits};
 use super::allow::AllowList;
 use super::auth::{AuthSettings, Authenticator};
+use super::dial::DialRequest;
 use super::message::{self, Message};
 use super::refer::TransferOutcome;
 use super::registration::{Registration, Trunk};
@@ -79,9 +81,33 @@ pub enum UaEvent {
     },
     /// Sent exactly once for every `Incoming`: the call's media can go.
     Ended { call: CallRef, reason: EndReason },
+    /// How a call we placed with `UaCommand::Dial` for `call` is going. `leg` names it from
+    /// `Calling` on (hang it up to CANCEL); once `Answered` it is a call like the others and
+    /// ends with `Ended`.
+    Dialled {
+        call: CallRef,
+        leg: CallRef,
+        progress: DialProgress,
+    },
     /// Trunk `trunk` (its index in `UaConfig::trunks`) needs its targets from DNS: at start,
     /// and after every target failed. Answered with `UaCommand::TrunkTargets`.
     LocateTrunk { trunk: usize },
+}
+
+#[derive(Debug, PartialEq)]
+pub enum DialProgress {
+    Calling,
+    /// A provisional response; its SDP when it brings early media.
+    Ringing {
+        early: Option<Vec<u8>>,
+    },
+    Answered {
+        answer: Vec<u8>,
+    },
+    /// No call: busy (486, 600), no answer (408, 480), refused, or cancelled (487).
+    Failed {
+        status: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +168,11 @@ pub enum UaCommand {
         call: CallRef,
         target: String,
     },
+    /// Place a call for `call` (a bridge's second leg).
+    Dial {
+        call: CallRef,
+        request: DialRequest,
+    },
     /// Stop taking calls: new INVITEs and out-of-dialog OPTIONS get 503; calls go on.
     Drain,
     /// Where trunk `trunk`'s registrar is, best first.
@@ -192,6 +223,7 @@ enum TimerKey {
     Server(String, String),
     RefusalReport,
     Registration(usize),
+    Dial(CallRef),
 }
 
 pub struct UserAgent {
@@ -208,6 +240,10 @@ pub struct UserAgent {
     updates: HashMap<String, CallRef>,
     /// Branches of our REFERs.
     refers: HashMap<String, CallRef>,
+    /// Calls we place, until answered or over (an answered one is also in `calls`).
+    dials: HashMap<CallRef, dial::Outbound>,
+    /// Our INVITEs' branches (and their CANCELs') → the call placed.
+    dial_branches: HashMap<String, CallRef>,
     /// Non-INVITE server transactions by (branch, method), each with its armed deadline.
     servers: HashMap<(String, String), (NonInviteServer, Option<Instant>)>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
@@ -245,6 +281,8 @@ impl UserAgent {
             byes: HashMap::new(),
             updates: HashMap::new(),
             refers: HashMap::new(),
+            dials: HashMap::new(),
+            dial_branches: HashMap::new(),
             servers: HashMap::new(),
             timers: BinaryHeap::new(),
             admission: Admission::new(config.admission),
@@ -295,6 +333,11 @@ impl UserAgent {
             Ok(Message::Response(resp)) if resp.cseq_method == Method::Refer => {
                 self.on_refer_response(now, &resp)
             }
+            Ok(Message::Response(resp))
+                if matches!(resp.cseq_method, Method::Invite | Method::Cancel) =>
+            {
+                self.on_dial_response(now, &resp)
+            }
             Ok(Message::Response(resp)) => self.on_bye_response(now, resp),
             Err(unusable) => {
                 tracing::debug!(source = %inbound.source, "unusable SIP message: {}", unusable.why);
@@ -315,6 +358,7 @@ impl UserAgent {
             UaCommand::Decline { call, decline } => self.decline(now, call, decline),
             UaCommand::Hangup { call } => self.hangup(now, call),
             UaCommand::Transfer { call, target } => self.refer(now, call, &target),
+            UaCommand::Dial { call, request } => self.dial(now, call, request),
             UaCommand::TrunkTargets { trunk, targets } => self.trunk_targets(now, trunk, targets),
             UaCommand::Drain => {
                 tracing::info!(calls = self.calls.len(), "draining: new calls get 503");
@@ -337,6 +381,7 @@ impl UserAgent {
                 TimerKey::RefusalReport => self.report_refusals(),
                 TimerKey::Registration(index) => self.registration_timer(now, index, at),
                 TimerKey::Server(branch, method) => self.server_timer(now, at, (branch, method)),
+                TimerKey::Dial(leg) => self.dial_timer(now, leg, at),
                 TimerKey::Call(r) => {
                     let Some(call) = self.calls.get_mut(&r) else {
                         continue;
@@ -413,7 +458,7 @@ impl UserAgent {
                 };
                 (registration.next_deadline(), armed)
             }
-            TimerKey::RefusalReport => return,
+            TimerKey::RefusalReport | TimerKey::Dial(_) => return,
         };
         if next != *armed {
             *armed = next;

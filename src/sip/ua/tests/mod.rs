@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+mod dial;
 mod in_dialog;
 mod invite;
 mod prack;
