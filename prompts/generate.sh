@@ -22,3 +22,9 @@ grep -v '^#' manifest.txt | grep -v '^$' | while IFS='|' read -r name text voice
   sox "$tmp/raw.wav" -r 16000 -c 1 -b 16 -e signed-integer "$name.wav" silence 1 0.01 0.5% pad 0 0.15
   echo "$name.wav"
 done
+# The ringback callers hear while a bridged transfer rings (North American cadence: 440 + 480 Hz,
+# 2 s on, 4 s off); a tone, so it is made once for every language.
+if [ -z "${1:-}" ]; then
+  sox -n -r 16000 -c 1 -b 16 -e signed-integer ringback.wav synth 2 sine 440 sine mix 480 gain -9 pad 0 4
+  echo ringback.wav
+fi

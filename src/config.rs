@@ -46,6 +46,19 @@ pub struct Settings {
     pub trunk: TrunkSettings,
     /// More trunks (`[[trunks]]`), each registered on its own.
     pub trunks: Vec<TrunkSettings>,
+    pub transfer: TransferSettings,
+}
+
+/// The credentials a bridged transfer (`mode = "bridge"`) answers the PBX's digest challenges
+/// with, when it asks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferSettings {
+    pub username: String,
+    /// From the environment only (`IVR_TRANSFER__PASSWORD`), or `password_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// The certificate SIP over TLS presents (`sip.tls_listen`).
@@ -536,6 +549,14 @@ impl Settings {
                 );
             }
         }
+        if let Some(source) = figment.find_metadata("transfer.password") {
+            if !source.name.to_lowercase().contains("environment") {
+                bail!(
+                    "transfer.password must not be in {}: set IVR_TRANSFER__PASSWORD or transfer.password_file",
+                    path.display()
+                );
+            }
+        }
         if let Some(source) = figment.find_metadata("auth0.client_secret") {
             if !source.name.to_lowercase().contains("environment") {
                 bail!("auth0.client_secret must not be in {}: set IVR_AUTH0__CLIENT_SECRET or auth0.client_secret_file", path.display());
@@ -556,6 +577,7 @@ impl Settings {
         }
         self.sip.allow_list()?;
         self.sip.auth_settings()?;
+        self.transfer_credentials()?;
         let listen = self.sip.listen.ip();
         if let Some(public) = self.sip.public_addr.0 {
             if !listen.is_unspecified() && listen.is_ipv4() != public.is_ipv4() {
@@ -640,6 +662,28 @@ impl Settings {
             bail!(bad());
         }
         Ok(domain.to_string())
+    }
+
+    /// What a bridged transfer answers digest challenges with: none without a username.
+    pub fn transfer_credentials(&self) -> Result<Option<crate::sip::dial::Credentials>> {
+        let t = &self.transfer;
+        if t.username.is_empty() {
+            return Ok(None);
+        }
+        let password = match (&t.password, &t.password_file) {
+            (Some(secret), _) => secret.expose().to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("transfer.password_file {}", path.display()))?
+                .trim()
+                .to_string(),
+            (None, None) => {
+                bail!("transfer.username is set: set IVR_TRANSFER__PASSWORD or transfer.password_file")
+            }
+        };
+        Ok(Some(crate::sip::dial::Credentials {
+            username: t.username.clone(),
+            password,
+        }))
     }
 
     /// The client secret: from the environment, or the file `auth0.client_secret_file` names.

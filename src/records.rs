@@ -35,6 +35,8 @@ pub struct CallRecord {
     pub greeting_spoken: bool,
     /// Where a successful transfer sent the caller.
     pub transferred_to: Option<String>,
+    /// How long the caller talked to a bridged transfer's target.
+    pub bridged_s: Option<f64>,
     /// `caller` or `ivr`.
     pub ended_by: &'static str,
     pub end_reason: &'static str,

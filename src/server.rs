@@ -2,6 +2,8 @@
 //! session, leases an RTP port, starts the media stream and, once the ACK confirms the call,
 //! the flow. Dropping a call's entry ends its stream, frees its port and stops its flow.
 
+mod bridge;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +59,9 @@ struct ActiveCall {
     report: Arc<Mutex<Report>>,
     /// Where the flow hears how its transfer went.
     transfers: Option<mpsc::UnboundedSender<TransferOutcome>>,
+    /// The codec the caller's stream speaks, which a bridged transfer offers the target.
+    codec: Codec,
+    bridge: Option<bridge::Bridge>,
 }
 
 impl ActiveCall {
@@ -72,6 +77,9 @@ impl ActiveCall {
             record.menu_keys = report.menu_keys.clone();
             record.greeting_spoken = report.greeting_spoken;
             record.transferred_to = report.transferred_to.clone();
+        }
+        if let Some(answered) = self.bridge.as_ref().and_then(|b| b.answered_ms) {
+            record.bridged_s = Some(record.ended_ms.saturating_sub(answered) as f64 / 1000.0);
         }
         record.ended_by = match reason {
             EndReason::CallerHungUp | EndReason::Cancelled => "caller",
@@ -126,7 +134,15 @@ struct Switchboard {
     /// SIP over TLS's certificate, re-read on reload.
     certificates: Option<Arc<Certificates>>,
     trunk_locator: TrunkLocator,
+    /// Bridged transfers: the call placed → the caller's call.
+    legs: HashMap<CallRef, CallRef>,
+    locator: bridge::SharedLocator,
+    located: mpsc::UnboundedSender<(CallRef, Located)>,
+    transfer_credentials: Option<crate::sip::dial::Credentials>,
 }
+
+/// A bridge target's address, once DNS has answered.
+type Located = Result<Option<SocketAddr>, String>;
 
 /// What the process asks of the server.
 #[derive(Debug)]
@@ -228,6 +244,8 @@ pub async fn serve(
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let ipv6 = settings.sip.listen.is_ipv6();
     let locator = Locator::new(settings.sip.dns_server, ipv6)?;
+    let bridge_locator = Arc::new(Locator::new(settings.sip.dns_server, ipv6)?);
+    let transfer_credentials = settings.transfer_credentials()?;
     let trunk_locator = TrunkLocator::new(locator, places, transport.clone());
     let ua_config = UaConfig {
         timers: settings.sip.timers(),
@@ -263,7 +281,12 @@ pub async fn serve(
         events_tx,
     ));
     let (requests, requests_rx) = mpsc::unbounded_channel();
+    let (located, located_rx) = mpsc::unbounded_channel();
     let switchboard = Switchboard {
+        legs: HashMap::new(),
+        locator: bridge_locator,
+        located,
+        transfer_credentials,
         codecs: settings.sip.codecs.clone(),
         settings,
         prompts,
@@ -282,7 +305,7 @@ pub async fn serve(
         trunk_locator,
     };
     switchboard
-        .run(events, requests_rx, controls, reloader)
+        .run(events, requests_rx, located_rx, controls, reloader)
         .await;
     Ok(())
 }
@@ -381,6 +404,7 @@ impl Switchboard {
         mut self,
         mut events: mpsc::UnboundedReceiver<UaEvent>,
         mut requests: mpsc::UnboundedReceiver<(CallRef, CallRequest)>,
+        mut located: mpsc::UnboundedReceiver<(CallRef, Located)>,
         mut controls: mpsc::UnboundedReceiver<Control>,
         reloader: Reloader,
     ) {
@@ -404,10 +428,11 @@ impl Switchboard {
             }
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event),
-                Some((call, request)) = requests.recv() => self.command(match request {
-                    CallRequest::Hangup => UaCommand::Hangup { call },
-                    CallRequest::Transfer(target) => UaCommand::Transfer { call, target },
-                }),
+                Some((call, request)) = requests.recv() => match request {
+                    CallRequest::Hangup => self.command(UaCommand::Hangup { call }),
+                    CallRequest::Transfer(request) => self.transfer(call, request),
+                },
+                Some((call, found)) = located.recv() => self.on_located(call, found),
                 Some(control) = controls.recv() => match control {
                     Control::Reload(reply) => {
                         let reloader = reloader.clone();
@@ -528,8 +553,18 @@ impl Switchboard {
                 tracing::info!(call_id = %record.call_id, dialled = %record.dialled, flow = %flow.name, "routed");
                 self.on_incoming(call, caller_id(&from), transport, offer, record, flow)
             }
-            UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
+            UaEvent::Reinvite { call, offer } => {
+                if !self.leg_reoffer(call, offer.clone()) {
+                    self.on_reinvite(call, offer)
+                }
+            }
             UaEvent::LocateTrunk { trunk } => self.trunk_locator.locate(trunk, &self.commands),
+            UaEvent::Confirmed { call, answer } if self.legs.contains_key(&call) => {
+                // The target's answer to our offer in a re-INVITE it sent without one.
+                if let Some(answer) = answer {
+                    self.leg_reoffer(call, Some(answer));
+                }
+            }
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),
             UaEvent::Transferred { call, outcome } => {
                 let flow = self.calls.get(&call).and_then(|a| a.transfers.as_ref());
@@ -537,19 +572,25 @@ impl Switchboard {
                     let _ = flow.send(outcome);
                 }
             }
-            UaEvent::Dialled { .. } => {}
+            UaEvent::Dialled {
+                call,
+                leg,
+                progress,
+            } => self.on_dialled(call, leg, progress),
             UaEvent::InfoDigit { call, digit } => {
                 if let Some(active) = self.calls.get(&call) {
                     let source = DigitSource::Info;
                     let _ = active.media.send(MediaCommand::Digit { digit, source });
                 }
             }
+            UaEvent::Ended { call, .. } if self.on_leg_ended(call) => {}
             UaEvent::Ended { call, reason } => {
                 let label = Reason {
                     reason: reason.as_str(),
                 };
                 METRICS.calls_ended.get_or_create(&label).inc();
                 if let Some(active) = self.calls.remove(&call) {
+                    self.caller_ended(&active);
                     METRICS.calls_active.dec();
                     tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
                     if let Some(file) = &mut self.records {
@@ -632,6 +673,7 @@ impl Switchboard {
         tracing::info!(%call_id, codec = params.codec.sdp_name(), srtp = params.srtp.is_some(), rtp_port = local.port, remote = ?params.remote, "session negotiated");
         record.codec = params.codec.sdp_name();
         record.encryption = encryption_name(&params);
+        let codec = params.codec;
         let (media, media_rx) = mpsc::unbounded_channel();
         let (media_events_tx, media_events) = mpsc::unbounded_channel();
         let stream = RtpStream::new(
@@ -661,6 +703,8 @@ impl Switchboard {
                 rtp,
                 report: Arc::default(),
                 transfers: None,
+                codec,
+                bridge: None,
             },
         );
         self.command(UaCommand::Answer { call, sdp });
@@ -677,6 +721,7 @@ impl Switchboard {
                     tracing::info!(call_id = %active.call_id, direction = n.direction.attribute(), "session updated");
                     let params = media_params(&n, self.settings.dtmf.inband);
                     active.record.codec = n.codec.sdp_name();
+                    active.codec = n.codec;
                     active.record.encryption = encryption_name(&params);
                     let _ = active.media.send(MediaCommand::Update(params));
                     UaCommand::Answer { call, sdp }
@@ -708,6 +753,7 @@ impl Switchboard {
                     tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), srtp = n.srtp.is_some(), "answer received in ACK");
                     let params = media_params(&n, self.settings.dtmf.inband);
                     active.record.codec = n.codec.sdp_name();
+                    active.codec = n.codec;
                     active.record.encryption = encryption_name(&params);
                     let _ = active.media.send(MediaCommand::Update(params));
                 }

@@ -15,7 +15,7 @@ use crate::media::prompt::{Prompt, PromptLibrary};
 use crate::media::stream::{MediaCommand, MediaEvent};
 use crate::sip::refer::TransferOutcome;
 
-use super::script::in_folder;
+use super::script::{in_folder, TransferMode};
 
 /// The caller is gone (or the call was ended): nothing more can be said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +57,16 @@ pub enum Answer {
 pub enum CallRequest {
     /// End the call from our side: BYE.
     Hangup,
-    /// Blind transfer to a SIP or tel URI; the outcome comes back on the call's transfers.
-    Transfer(String),
+    /// Transfer to a SIP or tel URI; the outcome comes back on the call's transfers.
+    Transfer(TransferRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    pub target: String,
+    pub mode: TransferMode,
+    /// How long a bridged target may ring; `None`: the configured default.
+    pub ring_timeout: Option<Duration>,
 }
 
 pub struct Call {
@@ -241,10 +249,10 @@ impl Call {
         let _ = self.requests.send((self.call_ref, CallRequest::Hangup));
     }
 
-    /// Asks the caller to call `target` instead, and waits for how that went. Keys pressed
-    /// meanwhile answer nothing and are dropped.
-    pub async fn transfer(&mut self, target: &str) -> Result<TransferOutcome, Gone> {
-        let request = CallRequest::Transfer(target.to_string());
+    /// Transfers the call (by REFER, or by calling the target and bridging) and waits for how
+    /// that went. Keys pressed meanwhile answer nothing and are dropped.
+    pub async fn transfer(&mut self, request: TransferRequest) -> Result<TransferOutcome, Gone> {
+        let request = CallRequest::Transfer(request);
         let _ = self.requests.send((self.call_ref, request));
         loop {
             tokio::select! {
@@ -260,6 +268,21 @@ impl Call {
                     }
                     Some(_) => {}
                 },
+            }
+        }
+    }
+
+    /// Waits while the call is bridged, until it ends; a caller gone quiet is hung up.
+    pub async fn stay_until_gone(&mut self) -> Gone {
+        loop {
+            match self.events.recv().await {
+                None => return Gone,
+                Some(MediaEvent::Inactive) => {
+                    tracing::info!(call_id = %self.call_id, "no RTP from the caller, hanging up");
+                    self.hangup();
+                    return Gone;
+                }
+                Some(_) => {}
             }
         }
     }

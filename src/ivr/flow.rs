@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
 
-use super::call::{Answer, Call, Gone};
-use super::script::{Action, Script};
+use super::call::{Answer, Call, Gone, TransferRequest};
+use super::script::{Action, Script, TransferMode};
 use super::webhook::{self, Spoken, WebhookRequest};
 use crate::directory::{Directory, Masked, User, Verification};
 use crate::media::prompt::Prompt;
@@ -307,9 +307,18 @@ async fn run_actions(
             Action::Goto(menu) => return Ok(Next::Menu(menu.get_ref().clone())),
             Action::Transfer(transfer) => {
                 let target = transfer.to.get_ref();
-                match call.transfer(target).await? {
+                let request = TransferRequest {
+                    target: target.clone(),
+                    mode: transfer.mode(),
+                    ring_timeout: transfer.timeout_s.map(Duration::from_secs),
+                };
+                match call.transfer(request).await? {
                     TransferOutcome::Succeeded => {
                         note(report, |r| r.transferred_to = Some(target.clone()));
+                        if transfer.mode() == TransferMode::Bridge {
+                            // The two calls are one now; either side's hang-up ends both.
+                            return Err(call.stay_until_gone().await);
+                        }
                         call.hangup();
                         return Ok(Next::Over);
                     }

@@ -144,6 +144,14 @@ pub struct Transfer {
     pub to: Spanned<String>,
     /// `refer` when not given.
     pub mode: Option<Spanned<TransferMode>>,
+    /// `bridge`: how long the target may ring (`sip.transfer_timeout_s` when not given).
+    pub timeout_s: Option<u64>,
+}
+
+impl Transfer {
+    pub fn mode(&self) -> TransferMode {
+        self.mode.as_ref().map(|m| *m.get_ref()).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -273,14 +281,17 @@ impl Script {
                             at(t.to.span())
                         ));
                     }
-                    if let Some(mode) = t
-                        .mode
-                        .as_ref()
-                        .filter(|m| *m.get_ref() != TransferMode::Refer)
-                    {
+                    let sip = t.to.get_ref().get(..4).is_some_and(|s| s.eq_ignore_ascii_case("sip:"));
+                    if t.mode() == TransferMode::Bridge && !sip {
                         errors.push(format!(
-                            "line {}: mode = \"bridge\" is not built yet; use \"refer\"",
-                            at(mode.span())
+                            "line {}: mode = \"bridge\" calls sip: targets only (tel: needs a gateway's sip: address; sips: is not built)",
+                            at(t.to.span())
+                        ));
+                    }
+                    if t.timeout_s == Some(0) || t.timeout_s.is_some_and(|s| s > 600) {
+                        errors.push(format!(
+                            "line {}: transfer timeout_s must be 1 to 600",
+                            at(t.to.span())
                         ));
                     }
                 }

@@ -24,6 +24,7 @@ use super::dtmf::DigitSource;
 use super::latch::{Latch, Verdict};
 use super::lateness::Lateness;
 use super::ports::PortLease;
+use super::relay::{self, RelayEnd, Restamp};
 use super::prompt::{Prompt, PromptLibrary};
 use super::rtcp::packet::{is_rtcp, starts_with_report};
 use super::rtcp::{millis, Quality, RtcpSession};
@@ -100,6 +101,9 @@ pub enum MediaCommand {
     Update(MediaParams),
     /// The caller's ACK arrived: the caller is proven, so media may flow.
     Confirmed,
+    /// Bridge this stream to another: what its peer sends goes to the other stream, and what
+    /// the other's peer sends is sent here, replacing prompts from its first packet.
+    Relay(RelayEnd),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -211,6 +215,14 @@ pub struct RtpStream {
     start: Instant,
     /// Frames sent or skipped so far.
     frame_no: u64,
+    relay: Option<Relay>,
+}
+
+struct Relay {
+    end: RelayEnd,
+    restamp: Restamp,
+    /// The other side's packets have begun: prompts and silence stop.
+    started: bool,
 }
 
 impl RtpStream {
@@ -262,6 +274,7 @@ impl RtpStream {
             visit: Visit::default(),
             commands,
             events,
+            relay: None,
         }
     }
 
@@ -288,6 +301,7 @@ impl RtpStream {
             let _ = self.events.send(MediaEvent::Inactive);
             return self.end();
         }
+        self.send_relayed(scratch);
         self.send_due(now, &mut scratch.packet);
         if self.confirmed && self.rtcp.due(now) {
             self.send_report(now, &mut scratch.packet);
@@ -537,17 +551,31 @@ impl RtpStream {
                 prompt,
                 id,
                 interruptible,
-            } => self.queue.push_back(Playback {
+            } => {
+                // The flow speaks again: a bridge it began is over for this stream.
+                if self.relay.as_ref().is_some_and(|r| r.started) {
+                    self.relay = None;
+                    self.marker = true;
+                }
+                self.queue.push_back(Playback {
                 prompt,
-                frame: 0,
-                id,
-                interruptible,
-            }),
+                    frame: 0,
+                    id,
+                    interruptible,
+                })
+            }
             MediaCommand::Digit { digit, source } => self.on_digit(digit, source),
             MediaCommand::StopPlayback => self.stop_playback(false),
             MediaCommand::Confirmed => {
                 self.confirmed = true;
                 self.latch.confirmed(now);
+            }
+            MediaCommand::Relay(end) => {
+                self.relay = Some(Relay {
+                    end,
+                    restamp: Restamp::default(),
+                    started: false,
+                })
             }
             MediaCommand::Update(params) => {
                 if params.remote != self.params.remote {
@@ -594,6 +622,25 @@ impl RtpStream {
             arrival,
             pt == self.params.payload_type,
         );
+        if let Some(relay) = &self.relay {
+            let kind = if pt == self.params.payload_type {
+                Some(relay::Kind::Audio)
+            } else if Some(pt) == self.params.telephone_event {
+                Some(relay::Kind::Event)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                let header = relay::Header {
+                    kind,
+                    marker: rtp.mark(),
+                    seq: u16::from(rtp.sequence_number()),
+                    timestamp: rtp.timestamp(),
+                    ssrc: rtp.ssrc(),
+                };
+                relay.end.heard.push(header, rtp.payload());
+            }
+        }
         if Some(pt) == self.params.telephone_event {
             if let Some(digit) = self.keys.on_packet(rtp.timestamp(), rtp.payload(), now) {
                 self.on_digit(digit, DigitSource::Rfc4733);
@@ -717,9 +764,64 @@ impl RtpStream {
         }
     }
 
+    /// Sends what the other side of a bridge sent since the last visit, restamped as ours.
+    fn send_relayed(&mut self, scratch: &mut Scratch) {
+        let Some(relay) = &mut self.relay else { return };
+        let mut starting = false;
+        let target = if self.params.send && self.confirmed {
+            self.latch.source().or(self.params.remote)
+        } else {
+            None
+        };
+        while let Some((header, len)) = relay.end.to_send.pop_into(&mut scratch.received) {
+            let Some(target) = target else { continue };
+            let payload_type = match header.kind {
+                relay::Kind::Audio => self.params.payload_type,
+                relay::Kind::Event => match self.params.telephone_event {
+                    Some(pt) => pt,
+                    None => continue,
+                },
+            };
+            starting |= !std::mem::replace(&mut relay.started, true);
+            let (seq, timestamp, marker) =
+                relay
+                    .restamp
+                    .apply(&header, u16::from(self.seq), self.timestamp);
+            let built = RtpPacketBuilder::new()
+                .payload_type(payload_type)
+                .ssrc(self.ssrc)
+                .sequence(Seq::from(seq))
+                .timestamp(timestamp)
+                .marked(marker)
+                .payload(&scratch.received[..len])
+                .build_into(&mut scratch.packet);
+            let sealed = match (built, &mut self.crypto) {
+                (Ok(len), Some(crypto)) => crypto.outbound.protect_rtp(&mut scratch.packet, len).ok(),
+                (built, _) => built.ok(),
+            };
+            let Some(sealed) = sealed else { continue };
+            match self.lease.rtp.send_to(&scratch.packet[..sealed], target) {
+                Ok(_) => {
+                    self.visit.sent += 1;
+                    self.rtcp.on_rtp_sent(len);
+                }
+                Err(e) => tracing::trace!(%target, "RTP send failed: {e}"),
+            }
+            self.seq = Seq::from(seq).next();
+        }
+        if starting {
+            self.stop_playback(false);
+        }
+    }
+
     fn send_next(&mut self, packet: &mut [u8]) {
-        let payload = self.next_payload();
         let samples = self.params.codec.samples_per_frame() as u32;
+        if self.relay.as_ref().is_some_and(|r| r.started) {
+            // The other side's packets are the stream now; our clock runs on for RTCP.
+            self.timestamp = self.timestamp.wrapping_add(samples);
+            return;
+        }
+        let payload = self.next_payload();
         if let Some(target) = self.target() {
             let built = RtpPacketBuilder::new()
                 .payload_type(self.params.payload_type)

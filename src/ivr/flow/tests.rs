@@ -170,14 +170,23 @@ async fn converse_at(
                     events_tx = None;
                 }
                 // A target with "busy" in it refuses the caller; any other takes the call.
-                CallRequest::Transfer(target) => {
+                // A bridged target answers, talks, then hangs up: the call is gone.
+                CallRequest::Transfer(request) => {
+                    let target = &request.target;
                     let outcome = if target.contains("busy") {
                         TransferOutcome::Failed { status: 486 }
                     } else {
                         TransferOutcome::Succeeded
                     };
-                    heard.push(format!("TRANSFER {target}"));
+                    let bridged = request.mode == TransferMode::Bridge;
+                    let word = if bridged { "BRIDGE" } else { "TRANSFER" };
+                    heard.push(format!("{word} {target}"));
                     transfers.send(outcome).unwrap();
+                    if bridged && !target.contains("busy") {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        heard.push("TARGET BYE".into());
+                        events_tx = None;
+                    }
                 }
             },
             _ = tokio::time::sleep(Duration::from_secs(3600)) => panic!("the flow hung: {heard:?}"),
@@ -603,6 +612,17 @@ async fn zero_transfers_to_an_operator_and_leaves_the_call() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_bridged_transfer_holds_the_call_until_a_side_hangs_up() {
+    let flow = shipped_flow(&prompts()).replace("mode = \"refer\"", "mode = \"bridge\"");
+    let keys = [LOGIN[0], LOGIN[1], ("menu", "0")];
+    let (heard, _) = converse(&flow, alice(), &keys, None).await;
+    let mut expected = AFTER_LOGIN.to_vec();
+    // No BYE of the flow's own, and no goodbye: the target's hang-up ended the call.
+    expected.extend(["transferring", "BRIDGE sip:agents@pbx.example", "TARGET BYE"]);
+    assert_eq!(strs(&heard), expected);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_transfer_says_so_and_returns_to_the_menu() {
     let flow = shipped_flow(&prompts()).replace("sip:agents@pbx.example", "sip:busy@pbx.example");
     let keys = [LOGIN[0], LOGIN[1], ("menu", "0"), ("menu", "9")];
@@ -633,8 +653,12 @@ fn transfers_are_checked_when_the_flow_loads() {
         "{err}"
     );
     let bridge = flow.replace("mode = \"refer\"", "mode = \"bridge\"");
-    let err = load_error(&bridge, &prompts);
-    assert!(err.contains("bridge\" is not built yet"), "{err}");
+    let tel = bridge.replace("sip:agents@pbx.example", "tel:+15551234");
+    let err = load_error(&tel, &prompts);
+    assert!(err.contains("calls sip: targets only"), "{err}");
+    let forever = bridge.replace("mode = \"bridge\"", "mode = \"bridge\", timeout_s = 0");
+    let err = load_error(&forever, &prompts);
+    assert!(err.contains("timeout_s must be 1 to 600"), "{err}");
     let again = flow.replace(
         "on_transfer_failed = [{ play = \"transfer_failed\" }, { goto = \"main\" }]",
         "on_transfer_failed = [{ transfer = { to = \"sip:x@y\" } }]",
