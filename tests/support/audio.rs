@@ -59,3 +59,34 @@ pub fn write_wav(path: &Path, rate: u32, samples: impl IntoIterator<Item = i16>)
     }
     w.finalize().unwrap();
 }
+
+/// A tone of `freq` Hz for `seconds`, at half of full scale.
+pub fn tone(rate: u32, freq: f64, seconds: u32) -> impl Iterator<Item = i16> {
+    (0..rate * seconds).map(move |n| {
+        let t = f64::from(n) / f64::from(rate);
+        (16_000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
+    })
+}
+
+/// How many 200 ms windows of `samples` are mostly (over half their energy) a tone of `freq`:
+/// Goertzel's power at that frequency against the window's whole energy.
+pub fn tone_windows(samples: &[i16], rate: u32, freq: f64) -> usize {
+    let window = (rate / 5) as usize;
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * freq / f64::from(rate)).cos();
+    samples
+        .chunks_exact(window)
+        .filter(|chunk| {
+            let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+            for &x in *chunk {
+                let x = f64::from(x);
+                let s0 = x + coefficient * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+                energy += x * x;
+            }
+            let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
+            // A pure tone's Goertzel power is energy · N / 2.
+            energy > 0.0 && power / (energy * window as f64 / 2.0) > 0.5
+        })
+        .count()
+}

@@ -1,0 +1,254 @@
+//! Bridged transfer (`mode = "bridge"`): the IVR calls the target itself and relays the audio
+//! between the two calls. The targets are real peers: baresip answering and playing a tone,
+//! SIPp behind digest authentication echoing what it hears, and SIPp ringing until CANCELled.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::audio::{read_recording, tone, tone_windows, write_wav};
+use support::raw::RawPhone;
+use support::{baresip, free_port, project_dir, require_tool, rtp_block, scenario, Ivr, TempDir};
+
+const LOGIN_THEN_OPERATOR: &str = "24680#1357#0";
+
+/// The shipped flow with its operator (menu key 0) bridged to `target`.
+fn bridged_flow(dir: &TempDir, target: &str, ring_s: u32) -> String {
+    let shipped = std::fs::read_to_string(project_dir().join("sip-config/flow.toml")).unwrap();
+    let flow = shipped.replace(
+        "sip:agents@pbx.example\", mode = \"refer\"",
+        &format!("{target}\", mode = \"bridge\", timeout_s = {ring_s}"),
+    );
+    assert_ne!(flow, shipped, "the shipped flow's operator transfer moved");
+    let path = dir.0.join("flow.toml");
+    std::fs::write(&path, flow).unwrap();
+    path.display().to_string()
+}
+
+/// SIPp playing the transfer target: its process and SIP port.
+fn sipp_agent(scenario_file: &str, dir: &TempDir, extra: &[&str]) -> (Child, u16) {
+    require_tool("sipp", "sip-tester");
+    let port = free_port();
+    let media = rtp_block(4).0;
+    let child = Command::new("sipp")
+        .current_dir(&dir.0)
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &media.to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error"])
+        .args(["-trace_err"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sipp");
+    std::thread::sleep(Duration::from_millis(300));
+    (child, port)
+}
+
+fn assert_sipp_passed(sipp: Child, dir: &TempDir, what: &str) {
+    let output = sipp.wait_with_output().unwrap();
+    let errors: String = std::fs::read_dir(&dir.0)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        output.status.success(),
+        "{what}: {}\n{errors}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Sends PCMU packets whose payload is all `byte` for `seconds`, and counts those that come
+/// back carrying the same payload.
+fn round_trip(phone: &RawPhone, rtp_port: u16, byte: u8, seconds: u64) -> usize {
+    let rtp = phone.rtp.try_clone().unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let (mut back, mut buf) = (0, [0u8; 2048]);
+    let start = Instant::now();
+    let mut seq = 1000u16;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        let mut packet = vec![0x80, 0];
+        packet.extend_from_slice(&seq.to_be_bytes());
+        packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
+        packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
+        packet.extend_from_slice(&[byte; 160]);
+        rtp.send_to(&packet, ("127.0.0.1", rtp_port)).unwrap();
+        seq = seq.wrapping_add(1);
+        let next = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < next {
+            if let Ok((n, _)) = rtp.recv_from(&mut buf) {
+                if n == 12 + 160 && buf[12..n].iter().all(|&b| b == byte) {
+                    back += 1;
+                }
+            }
+        }
+    }
+    back
+}
+
+fn record_line(path: &Path, call_id: &str) -> String {
+    let records = std::fs::read_to_string(path).unwrap_or_default();
+    records
+        .lines()
+        .find(|l| l.contains(call_id))
+        .unwrap_or_else(|| panic!("no record of {call_id}:\n{records}"))
+        .to_string()
+}
+
+#[test]
+fn a_digest_protected_target_hears_the_caller_and_its_hang_up_ends_the_call() {
+    let dir = TempDir::new("bridge-digest");
+    let (agent, port) = sipp_agent("agent_digest.xml", &dir, &["-rtp_echo"]);
+    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 8);
+    let records = dir.0.join("calls.jsonl");
+    let ivr = Ivr::start(
+        "bridge-digest",
+        &[
+            ("IVR_FLOW__FILE", &flow),
+            ("IVR_TRANSFER__USERNAME", "ivr-agent"),
+            ("IVR_TRANSFER__PASSWORD", "b3ridge"),
+            ("IVR_CDR__FILE", records.to_str().unwrap()),
+        ],
+    );
+    let phone = RawPhone::new("127.0.0.1", &ivr);
+    let call = phone.call("bridge-digest-1").expect("the IVR answers");
+    std::thread::sleep(Duration::from_millis(500));
+    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    ivr.wait_for_line(&["bridged: the target answered"], Duration::from_secs(15));
+    // Our audio goes out through the bridge to SIPp, which sends it back the same way.
+    let echoed = round_trip(&phone, call.rtp_port, 0x55, 2);
+    assert!(
+        echoed >= 50,
+        "only {echoed} of ~100 packets came back through both calls"
+    );
+    assert!(
+        phone.await_bye(Duration::from_secs(10)).is_some(),
+        "the target's BYE ends the caller's call"
+    );
+    assert_sipp_passed(agent, &dir, "the target saw a good digest answer, then BYE");
+    ivr.wait_for_line(&["the transfer target hung up"], Duration::from_secs(2));
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(2));
+    let record = record_line(&records, "bridge-digest-1");
+    assert!(
+        record.contains(&format!("\"transferred_to\":\"sip:agents@127.0.0.1:{port}\"")),
+        "{record}"
+    );
+    let bridged: f64 = record
+        .split("\"bridged_s\":")
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no bridged_s: {record}"));
+    assert!((2.0..10.0).contains(&bridged), "bridged {bridged} s");
+    assert!(!ivr.log_text().contains("b3ridge"), "the password is never logged");
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_the_target_rings_cancels_its_invite() {
+    let dir = TempDir::new("bridge-cancel");
+    let (agent, port) = sipp_agent("agent_rings.xml", &dir, &[]);
+    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 30);
+    let ivr = Ivr::start("bridge-cancel", &[("IVR_FLOW__FILE", &flow)]);
+    let phone = RawPhone::new("127.0.0.1", &ivr);
+    let call = phone.call("bridge-cancel-1").expect("the IVR answers");
+    std::thread::sleep(Duration::from_millis(500));
+    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    ivr.wait_for_line(&["bridging", "bridge-cancel-1"], Duration::from_secs(15));
+    assert!(
+        phone.hears_prompt(Duration::from_secs(3)),
+        "ringback while it rings"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    phone.bye(&call);
+    assert_sipp_passed(agent, &dir, "the target's INVITE was CANCELled");
+    ivr.wait_for_line(&["the call we placed failed", "status=487"], Duration::from_secs(2));
+}
+
+#[test]
+fn a_target_that_does_not_answer_in_time_sends_the_caller_to_the_fallback() {
+    let dir = TempDir::new("bridge-no-answer");
+    let (agent, port) = sipp_agent("agent_rings.xml", &dir, &[]);
+    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 2);
+    let ivr = Ivr::start("bridge-no-answer", &[("IVR_FLOW__FILE", &flow)]);
+    let phone = RawPhone::new("127.0.0.1", &ivr);
+    let call = phone.call("bridge-no-answer-1").expect("the IVR answers");
+    std::thread::sleep(Duration::from_millis(500));
+    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    ivr.wait_for_line(&["transfer failed", "status=408"], Duration::from_secs(20));
+    assert_sipp_passed(agent, &dir, "the target's INVITE was CANCELled at the ring time");
+    // Back in the menu after the fallback: 9 is read as a menu option and says goodbye.
+    std::thread::sleep(Duration::from_secs(3));
+    phone.press(call.rtp_port, "9");
+    ivr.wait_for_line(&["menu option", "key=9"], Duration::from_secs(10));
+    assert!(phone.await_bye(Duration::from_secs(15)).is_some());
+}
+
+/// baresip that answers every call by itself, playing `say.wav`.
+fn baresip_agent(dir: &Path) -> (Child, u16, u16) {
+    require_tool("baresip", "baresip");
+    let (sip, ctrl) = (free_port(), free_port());
+    baresip::config(dir, sip, ctrl, &baresip::Secure::default());
+    std::fs::write(
+        dir.join("accounts"),
+        "<sip:agent@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n",
+    )
+    .unwrap();
+    let child = Command::new("timeout")
+        .args(["60", "baresip", "-f", dir.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    (child, sip, ctrl)
+}
+
+#[test]
+fn baresip_callers_and_agents_hear_each_other_through_the_bridge() {
+    let agent_dir = TempDir::new("bridge-agent");
+    let caller_dir = TempDir::new("bridge-caller");
+    // Each side says a tone of its own, so each recording shows where its audio came from.
+    write_wav(&agent_dir.0.join("say.wav"), 8000, tone(8000, 1000.0, 60));
+    write_wav(&caller_dir.0.join("say.wav"), 8000, tone(8000, 600.0, 60));
+    let (mut agent, agent_port, agent_ctrl) = baresip_agent(&agent_dir.0);
+    let flow = bridged_flow(
+        &agent_dir,
+        &format!("sip:agent@127.0.0.1:{agent_port}"),
+        10,
+    );
+    let ivr = Ivr::start("bridge-baresip", &[("IVR_FLOW__FILE", &flow)]);
+    let (mut caller, caller_ctrl) = baresip::call_ivr(&ivr, &caller_dir.0, 60);
+    ivr.wait_for_log("call confirmed", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    baresip::press(caller_ctrl, LOGIN_THEN_OPERATOR);
+    ivr.wait_for_line(&["bridged: the target answered"], Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(4));
+    baresip::command(agent_ctrl, "hangup", "").unwrap();
+    ivr.wait_for_line(&["the transfer target hung up"], Duration::from_secs(5));
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = baresip::command(agent_ctrl, "quit", "");
+    let _ = baresip::command(caller_ctrl, "quit", "");
+    let _ = agent.wait();
+    let _ = caller.wait();
+    let caller_heard = baresip::heard(&caller_dir.0).expect("the caller's recording");
+    let (samples, rate) = read_recording(&caller_heard);
+    let agent_tone = tone_windows(&samples, rate, 1000.0);
+    assert!(
+        agent_tone >= 10,
+        "the caller heard the agent's 1 kHz tone in only {agent_tone} windows of 200 ms"
+    );
+    let agent_heard = baresip::heard(&agent_dir.0).expect("the agent's recording");
+    let (samples, rate) = read_recording(&agent_heard);
+    let caller_tone = tone_windows(&samples, rate, 600.0);
+    assert!(
+        caller_tone >= 10,
+        "the agent heard the caller's 600 Hz tone in only {caller_tone} windows of 200 ms"
+    );
+}
