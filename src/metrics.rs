@@ -44,6 +44,14 @@ pub struct TrunkLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransferLabel {
+    /// `refer` or `bridge`.
+    pub mode: &'static str,
+    /// `succeeded`, or the status of the failure (`486`, `408`...).
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Source {
     pub source: &'static str,
 }
@@ -75,6 +83,7 @@ pub struct Metrics {
     pub trunk_registered: Family<TrunkLabel, Gauge>,
     /// Softphone digest checks, by outcome (ok, challenged, refused, locked).
     pub sip_auth: Family<Outcome, Counter>,
+    pub transfers: Family<TransferLabel, Counter>,
     /// Lockout counters (account, caller) counting on this node alone: Redis is unreachable.
     pub lockout_degraded: Gauge,
 }
@@ -111,6 +120,7 @@ impl Metrics {
             reloads: Family::default(),
             trunk_registered: Family::default(),
             sip_auth: Family::default(),
+            transfers: Family::default(),
             lockout_degraded: Gauge::default(),
         };
         let r = &mut m.registry;
@@ -155,6 +165,11 @@ impl Metrics {
             "sip_auth",
             "Softphone digest checks on INVITE and REGISTER, by outcome",
             m.sip_auth.clone(),
+        );
+        r.register(
+            "transfers",
+            "Transfers to a person, by mode and outcome",
+            m.transfers.clone(),
         );
         r.register(
             "srtp_refused",

@@ -68,7 +68,8 @@ fn assert_sipp_passed(sipp: Child, dir: &TempDir, what: &str) {
 /// back carrying the same payload.
 fn round_trip(phone: &RawPhone, rtp_port: u16, byte: u8, seconds: u64) -> usize {
     let rtp = phone.rtp.try_clone().unwrap();
-    rtp.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
     let (mut back, mut buf) = (0, [0u8; 2048]);
     let start = Instant::now();
     let mut seq = 1000u16;
@@ -136,7 +137,9 @@ fn a_digest_protected_target_hears_the_caller_and_its_hang_up_ends_the_call() {
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(2));
     let record = record_line(&records, "bridge-digest-1");
     assert!(
-        record.contains(&format!("\"transferred_to\":\"sip:agents@127.0.0.1:{port}\"")),
+        record.contains(&format!(
+            "\"transferred_to\":\"sip:agents@127.0.0.1:{port}\""
+        )),
         "{record}"
     );
     let bridged: f64 = record
@@ -145,7 +148,10 @@ fn a_digest_protected_target_hears_the_caller_and_its_hang_up_ends_the_call() {
         .and_then(|r| r.split([',', '}']).next()?.parse().ok())
         .unwrap_or_else(|| panic!("no bridged_s: {record}"));
     assert!((2.0..10.0).contains(&bridged), "bridged {bridged} s");
-    assert!(!ivr.log_text().contains("b3ridge"), "the password is never logged");
+    assert!(
+        !ivr.log_text().contains("b3ridge"),
+        "the password is never logged"
+    );
 }
 
 #[test]
@@ -166,7 +172,10 @@ fn a_caller_who_hangs_up_while_the_target_rings_cancels_its_invite() {
     std::thread::sleep(Duration::from_secs(1));
     phone.bye(&call);
     assert_sipp_passed(agent, &dir, "the target's INVITE was CANCELled");
-    ivr.wait_for_line(&["the call we placed failed", "status=487"], Duration::from_secs(2));
+    ivr.wait_for_line(
+        &["the call we placed failed", "status=487"],
+        Duration::from_secs(2),
+    );
 }
 
 #[test]
@@ -180,7 +189,11 @@ fn a_target_that_does_not_answer_in_time_sends_the_caller_to_the_fallback() {
     std::thread::sleep(Duration::from_millis(500));
     phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
     ivr.wait_for_line(&["transfer failed", "status=408"], Duration::from_secs(20));
-    assert_sipp_passed(agent, &dir, "the target's INVITE was CANCELled at the ring time");
+    assert_sipp_passed(
+        agent,
+        &dir,
+        "the target's INVITE was CANCELled at the ring time",
+    );
     // Back in the menu after the fallback: 9 is read as a menu option and says goodbye.
     std::thread::sleep(Duration::from_secs(3));
     phone.press(call.rtp_port, "9");
@@ -217,11 +230,7 @@ fn baresip_callers_and_agents_hear_each_other_through_the_bridge() {
     write_wav(&agent_dir.0.join("say.wav"), 8000, tone(8000, 1000.0, 60));
     write_wav(&caller_dir.0.join("say.wav"), 8000, tone(8000, 600.0, 60));
     let (mut agent, agent_port, agent_ctrl) = baresip_agent(&agent_dir.0);
-    let flow = bridged_flow(
-        &agent_dir,
-        &format!("sip:agent@127.0.0.1:{agent_port}"),
-        10,
-    );
+    let flow = bridged_flow(&agent_dir, &format!("sip:agent@127.0.0.1:{agent_port}"), 10);
     let ivr = Ivr::start("bridge-baresip", &[("IVR_FLOW__FILE", &flow)]);
     let (mut caller, caller_ctrl) = baresip::call_ivr(&ivr, &caller_dir.0, 60);
     ivr.wait_for_log("call confirmed", Duration::from_secs(10));

@@ -32,7 +32,7 @@ fn the_shipped_flow_is_drawn_as_dot_with_its_numbers_menus_and_transfer() {
         "digraph flow {",
         "\"☎ +15551230001\" -> call;",
         "\"menu main\" -> \"main key 1\" [label=\"1\"];",
-        "transfer\\nsip:agents@pbx.example",
+        "transfer (refer)\\nsip:agents@pbx.example",
         "\"transfer_failed #0\" [shape=box, label=\"play transfer_failed\"];",
     ] {
         assert!(dot.contains(needle), "missing {needle:?} in\n{dot}");

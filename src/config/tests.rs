@@ -90,3 +90,32 @@ fn bad_codecs_ports_and_addresses_are_refused_with_their_key() {
     assert_eq!(settings.public_ip(), IpAddr::from([192, 0, 2, 7]));
     assert_eq!(settings.sip.codecs, [Codec::Pcma]);
 }
+
+#[test]
+fn a_transfer_password_comes_from_the_environment_or_a_file_never_the_settings_file() {
+    let dir = crate::testing::TempDir::new("config");
+    let path = dir.path().join("ivr.toml");
+    std::fs::write(
+        &path,
+        "[transfer]\nusername = \"ivr\"\npassword = \"oops\"\n",
+    )
+    .unwrap();
+    let err = Settings::load(&path).unwrap_err().to_string();
+    assert!(err.contains("IVR_TRANSFER__PASSWORD"), "{err}");
+    assert!(!err.contains("oops"), "{err}");
+    let secret = dir.path().join("transfer.secret");
+    std::fs::write(&secret, "b3ridge\n").unwrap();
+    let settings = format!(
+        "[transfer]\nusername = \"ivr\"\npassword_file = \"{}\"\n",
+        secret.display()
+    );
+    std::fs::write(&path, settings).unwrap();
+    let credentials = Settings::load(&path)
+        .unwrap()
+        .transfer_credentials()
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.username, "ivr");
+    assert_eq!(credentials.password, "b3ridge");
+    assert!(!format!("{credentials:?}").contains("b3ridge"));
+}

@@ -14,7 +14,7 @@ use super::webhook::{self, Spoken, WebhookRequest};
 use crate::directory::{Directory, Masked, User, Verification};
 use crate::media::prompt::Prompt;
 use crate::media::speech::{clean_text, SpeechCache};
-use crate::metrics::{Outcome, METRICS};
+use crate::metrics::{Outcome, TransferLabel, METRICS};
 use crate::sip::refer::TransferOutcome;
 
 /// What every call's flow shares.
@@ -312,7 +312,16 @@ async fn run_actions(
                     mode: transfer.mode(),
                     ring_timeout: transfer.timeout_s.map(Duration::from_secs),
                 };
-                match call.transfer(request).await? {
+                let outcome = call.transfer(request).await?;
+                let label = TransferLabel {
+                    mode: transfer.mode().as_str(),
+                    outcome: match outcome {
+                        TransferOutcome::Succeeded => "succeeded".into(),
+                        TransferOutcome::Failed { status } => status.to_string(),
+                    },
+                };
+                METRICS.transfers.get_or_create(&label).inc();
+                match outcome {
                     TransferOutcome::Succeeded => {
                         note(report, |r| r.transferred_to = Some(target.clone()));
                         if transfer.mode() == TransferMode::Bridge {

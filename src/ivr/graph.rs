@@ -133,7 +133,10 @@ fn actions(out: &mut String, from: &str, list: &[Action]) {
             Action::SayAmount(field) => (format!("say {}", field.get_ref()), "box"),
             Action::SayText(text) => (format!("say \\\"{}\\\"", text.replace('"', "'")), "box"),
             Action::Webhook(w) => (format!("webhook\\n{}", w.url.get_ref()), "component"),
-            Action::Transfer(t) => (format!("transfer\\n{}", t.to.get_ref()), "house"),
+            Action::Transfer(t) => (
+                format!("transfer ({})\\n{}", t.mode().as_str(), t.to.get_ref()),
+                "house",
+            ),
             Action::Language(l) => (format!("speak {}", l.get_ref()), "box"),
             Action::Goto(_) | Action::Hangup => unreachable!("handled above"),
         };
@@ -198,7 +201,7 @@ mod tests {
             "\"greeting\" [label=\"play welcome_user\\n+ the caller's name\"];",
             "greeting -> \"menu main\";",
             "\"menu main\" -> \"main key 0\" [label=\"0\"];",
-            "\"main key 0 #1\" [shape=house, label=\"transfer\\nsip:agents@pbx.example\"];",
+            "\"main key 0 #1\" [shape=house, label=\"transfer (refer)\\nsip:agents@pbx.example\"];",
             "\"main key 0 #1\" -> transfer_failed [label=\"failed\", style=dashed];",
             "\"main key 9 #0\" -> \"hangup\";",
             "\"main key *\" -> \"menu main\";",

@@ -164,6 +164,15 @@ pub enum TransferMode {
     Bridge,
 }
 
+impl TransferMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferMode::Refer => "refer",
+            TransferMode::Bridge => "bridge",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
@@ -281,7 +290,10 @@ impl Script {
                             at(t.to.span())
                         ));
                     }
-                    let sip = t.to.get_ref().get(..4).is_some_and(|s| s.eq_ignore_ascii_case("sip:"));
+                    let sip =
+                        t.to.get_ref()
+                            .get(..4)
+                            .is_some_and(|s| s.eq_ignore_ascii_case("sip:"));
                     if t.mode() == TransferMode::Bridge && !sip {
                         errors.push(format!(
                             "line {}: mode = \"bridge\" calls sip: targets only (tel: needs a gateway's sip: address; sips: is not built)",

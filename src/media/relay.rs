@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(agent.to_send.overwritten(), 3);
         let rest = std::iter::from_fn(|| agent.to_send.pop_into(&mut out)).count();
         assert_eq!(rest, SLOTS - 1);
-        assert!(caller.to_send.pop_into(&mut out).is_none(), "one direction only");
+        assert!(
+            caller.to_send.pop_into(&mut out).is_none(),
+            "one direction only"
+        );
     }
 
     #[test]
@@ -209,8 +212,13 @@ mod tests {
         let mut restamp = Restamp::default();
         let (seq, ts, marker) = restamp.apply(&header(65_535, 4_294_967_200, 9), 100, 5000);
         assert_eq!((seq, ts, marker), (100, 5000, true));
-        let (seq, ts, marker) = restamp.apply(&header(1, 4_294_967_200u32.wrapping_add(320), 9), 101, 0);
-        assert_eq!((seq, ts, marker), (102, 5320, false), "one lost packet stays a gap");
+        let (seq, ts, marker) =
+            restamp.apply(&header(1, 4_294_967_200u32.wrapping_add(320), 9), 101, 0);
+        assert_eq!(
+            (seq, ts, marker),
+            (102, 5320, false),
+            "one lost packet stays a gap"
+        );
         // Another source (the 200 after early media came from elsewhere) starts afresh.
         let (seq, ts, marker) = restamp.apply(&header(7, 77, 10), 103, 9000);
         assert_eq!((seq, ts, marker), (103, 9000, true));

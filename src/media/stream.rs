@@ -24,8 +24,8 @@ use super::dtmf::DigitSource;
 use super::latch::{Latch, Verdict};
 use super::lateness::Lateness;
 use super::ports::PortLease;
-use super::relay::{self, RelayEnd, Restamp};
 use super::prompt::{Prompt, PromptLibrary};
+use super::relay::{self, RelayEnd, Restamp};
 use super::rtcp::packet::{is_rtcp, starts_with_report};
 use super::rtcp::{millis, Quality, RtcpSession};
 use super::srtp::{CallCrypto, SrtpError, SrtpKeys};
@@ -558,7 +558,7 @@ impl RtpStream {
                     self.marker = true;
                 }
                 self.queue.push_back(Playback {
-                prompt,
+                    prompt,
                     frame: 0,
                     id,
                     interruptible,
@@ -796,7 +796,9 @@ impl RtpStream {
                 .payload(&scratch.received[..len])
                 .build_into(&mut scratch.packet);
             let sealed = match (built, &mut self.crypto) {
-                (Ok(len), Some(crypto)) => crypto.outbound.protect_rtp(&mut scratch.packet, len).ok(),
+                (Ok(len), Some(crypto)) => {
+                    crypto.outbound.protect_rtp(&mut scratch.packet, len).ok()
+                }
                 (built, _) => built.ok(),
             };
             let Some(sealed) = sealed else { continue };

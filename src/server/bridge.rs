@@ -155,11 +155,7 @@ impl Switchboard {
     }
 
     /// The target's address is known (or not): the INVITE goes.
-    pub(super) fn on_located(
-        &mut self,
-        call: CallRef,
-        found: Result<Option<SocketAddr>, String>,
-    ) {
+    pub(super) fn on_located(&mut self, call: CallRef, found: Result<Option<SocketAddr>, String>) {
         let Some(active) = self.calls.get_mut(&call) else {
             return;
         };
@@ -187,13 +183,19 @@ impl Switchboard {
             .get(&call)
             .and_then(|a| a.bridge.as_ref())
             .is_some_and(|b| b.leg.is_none_or(|l| l == leg));
+        // Kept until the leg's end (or failure), so its `Ended` is known for a leg's.
+        if progress == DialProgress::Calling {
+            self.legs.insert(leg, call);
+        }
         if !known {
             // The caller left before the target answered: the call we placed goes too.
+            if matches!(progress, DialProgress::Failed { .. }) {
+                self.legs.remove(&leg);
+            }
             return self.command(UaCommand::Hangup { call: leg });
         }
         match progress {
             DialProgress::Calling => {
-                self.legs.insert(leg, call);
                 if let Some(bridge) = self.calls.get_mut(&call).and_then(|a| a.bridge.as_mut()) {
                     bridge.leg = Some(leg);
                 }
@@ -247,7 +249,6 @@ impl Switchboard {
     /// The caller's call ended: the call placed for it ends too (BYE, or CANCEL if ringing).
     pub(super) fn caller_ended(&mut self, active: &ActiveCall) {
         if let Some(leg) = active.bridge.as_ref().and_then(|b| b.leg) {
-            self.legs.remove(&leg);
             self.command(UaCommand::Hangup { call: leg });
         }
     }
@@ -263,7 +264,10 @@ impl Switchboard {
         };
         bridge.local.version += 1;
         let codecs = [bridge.codec];
-        let command = match offer.as_deref().map(|o| negotiate::answer(o, &codecs, &bridge.local)) {
+        let command = match offer
+            .as_deref()
+            .map(|o| negotiate::answer(o, &codecs, &bridge.local))
+        {
             Some(Ok((n, sdp))) => {
                 if let Some(media) = &bridge.agent_media {
                     let _ = media.send(MediaCommand::Update(media_params(&n, inband)));

@@ -62,14 +62,23 @@ pub struct Local {
 pub enum DialStep {
     Nothing,
     /// A provisional response other than 100; its SDP when it carries one (early media).
-    Ringing { early: Option<Vec<u8>> },
+    Ringing {
+        early: Option<Vec<u8>>,
+    },
     /// The 2xx, already acknowledged: its SDP and the dialog it opened.
-    Answered { dialog: Box<Dialog>, answer: Vec<u8> },
+    Answered {
+        dialog: Box<Dialog>,
+        answer: Vec<u8>,
+    },
     /// A 2xx after we gave up (it crossed our CANCEL): acknowledged, and the dialog must be
     /// ended with BYE at once.
-    AnsweredLate { dialog: Box<Dialog> },
+    AnsweredLate {
+        dialog: Box<Dialog>,
+    },
     /// No call: the final status (486 busy, 408 no answer, 487 cancelled...).
-    Failed { status: u16 },
+    Failed {
+        status: u16,
+    },
 }
 
 #[derive(Debug)]
@@ -339,7 +348,9 @@ impl Dial {
 
     fn send_invite(&mut self, authorization: Option<(&str, String)>, now: Instant) {
         self.branch = new_branch();
-        let mut out = self.head().start("INVITE", &format!("<{}>", self.request.target));
+        let mut out = self
+            .head()
+            .start("INVITE", &format!("<{}>", self.request.target));
         let _ = write!(
             out,
             "Contact: {}\r\nAllow: {ALLOW}\r\nUser-Agent: {}\r\n",

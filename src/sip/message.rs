@@ -84,7 +84,7 @@ pub struct Response {
 #[derive(Debug)]
 pub enum Message {
     Request(Box<Request>),
-    Response(Response),
+    Response(Box<Response>),
 }
 
 /// Why a message could not be used, and what we can still answer with.
@@ -175,14 +175,12 @@ pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
                 Message::Request(Box::new(r))
             })
             .map_err(|why| unusable(&normalized, why, source)),
-        SipMessage::Response(r) => {
-            lift_response(r)
-                .map(Message::Response)
-                .map_err(|why| Unusable {
-                    why: why.to_string(),
-                    reply: None,
-                })
-        }
+        SipMessage::Response(r) => lift_response(r)
+            .map(|r| Message::Response(Box::new(r)))
+            .map_err(|why| Unusable {
+                why: why.to_string(),
+                reply: None,
+            }),
     }
 }
 

@@ -618,7 +618,11 @@ async fn a_bridged_transfer_holds_the_call_until_a_side_hangs_up() {
     let (heard, _) = converse(&flow, alice(), &keys, None).await;
     let mut expected = AFTER_LOGIN.to_vec();
     // No BYE of the flow's own, and no goodbye: the target's hang-up ended the call.
-    expected.extend(["transferring", "BRIDGE sip:agents@pbx.example", "TARGET BYE"]);
+    expected.extend([
+        "transferring",
+        "BRIDGE sip:agents@pbx.example",
+        "TARGET BYE",
+    ]);
     assert_eq!(strs(&heard), expected);
 }
 

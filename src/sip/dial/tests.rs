@@ -60,7 +60,7 @@ fn answer(invite: &str, status: &str, to_tag: Option<&str>, extra: &str, body: &
         ));
     }
     match message::parse(text.as_bytes(), AGENT.parse().unwrap()) {
-        Ok(Message::Response(r)) => r,
+        Ok(Message::Response(r)) => *r,
         other => panic!("not a response: {other:?}"),
     }
 }
@@ -96,7 +96,10 @@ fn run(dial: &mut Dial, start: Instant, until: Duration) -> (Vec<DialStep>, Vec<
             steps.push(step);
         }
         for (_, b) in dial.drain_out() {
-            out.push(((at - start).as_millis(), String::from_utf8(b.to_vec()).unwrap()));
+            out.push((
+                (at - start).as_millis(),
+                String::from_utf8(b.to_vec()).unwrap(),
+            ));
         }
     }
     (steps, out)
@@ -106,7 +109,9 @@ fn run(dial: &mut Dial, start: Instant, until: Duration) -> (Vec<DialStep>, Vec<
 fn the_invite_presents_the_caller_and_carries_our_offer() {
     let (_, invite, _) = start(Duration::from_secs(30), false);
     assert!(invite.starts_with("INVITE sip:agents@192.0.2.20 SIP/2.0\r\n"));
-    assert!(header(&invite, "From").unwrap().starts_with("<sip:5551234@198.51.100.5>;tag="));
+    assert!(header(&invite, "From")
+        .unwrap()
+        .starts_with("<sip:5551234@198.51.100.5>;tag="));
     assert_eq!(header(&invite, "To"), Some("<sip:agents@192.0.2.20>"));
     assert_eq!(header(&invite, "CSeq"), Some("1 INVITE"));
     assert_eq!(header(&invite, "Content-Type"), Some("application/sdp"));
@@ -141,7 +146,11 @@ fn ringing_too_long_is_cancelled_and_reported_as_no_answer() {
     );
     let (steps, out) = run(&mut dial, t0, Duration::from_millis(20_100));
     assert_eq!(steps, vec![DialStep::Failed { status: 408 }]);
-    assert_eq!(out.len(), 1, "one CANCEL, no INVITE retransmission: {out:?}");
+    assert_eq!(
+        out.len(),
+        1,
+        "one CANCEL, no INVITE retransmission: {out:?}"
+    );
     let (at, cancel) = &out[0];
     assert_eq!(*at, 20_000);
     assert!(cancel.starts_with("CANCEL sip:agents@192.0.2.20 SIP/2.0\r\n"));
@@ -150,7 +159,11 @@ fn ringing_too_long_is_cancelled_and_reported_as_no_answer() {
     assert_eq!(header(cancel, "To"), header(&invite, "To"), "no tag");
     let now = t0 + Duration::from_secs(20);
     let terminated = answer(&invite, "487 Request Terminated", Some("a1"), "", "");
-    assert_eq!(dial.on_response(&terminated, now), DialStep::Nothing, "told once");
+    assert_eq!(
+        dial.on_response(&terminated, now),
+        DialStep::Nothing,
+        "told once"
+    );
     let ack = sent(&mut dial);
     assert_eq!(ack.len(), 1);
     assert!(ack[0].starts_with("ACK sip:agents@192.0.2.20 SIP/2.0\r\n"));
@@ -166,7 +179,10 @@ fn ringing_too_long_is_cancelled_and_reported_as_no_answer() {
 fn hanging_up_before_any_provisional_cancels_only_once_one_comes() {
     let (mut dial, invite, t0) = start(Duration::from_secs(30), false);
     assert_eq!(dial.give_up(487, t0), DialStep::Failed { status: 487 });
-    assert!(sent(&mut dial).is_empty(), "§9.1: no CANCEL before a provisional");
+    assert!(
+        sent(&mut dial).is_empty(),
+        "§9.1: no CANCEL before a provisional"
+    );
     let trying = answer(&invite, "100 Trying", None, "", "");
     assert_eq!(dial.on_response(&trying, t0), DialStep::Nothing);
     let out = sent(&mut dial);
@@ -178,7 +194,10 @@ fn hanging_up_before_any_provisional_cancels_only_once_one_comes() {
 fn busy_is_acknowledged_and_reported() {
     let (mut dial, invite, t0) = start(Duration::from_secs(30), false);
     let busy = answer(&invite, "486 Busy Here", Some("b"), "", "");
-    assert_eq!(dial.on_response(&busy, t0), DialStep::Failed { status: 486 });
+    assert_eq!(
+        dial.on_response(&busy, t0),
+        DialStep::Failed { status: 486 }
+    );
     let out = sent(&mut dial);
     assert!(out[0].starts_with("ACK "));
     let (steps, _) = run(&mut dial, t0, Duration::from_secs(40));
@@ -190,7 +209,13 @@ fn busy_is_acknowledged_and_reported() {
 fn a_proxy_challenge_is_answered_then_the_answer_opens_a_dialog() {
     let (mut dial, invite, t0) = start(Duration::from_secs(30), true);
     let challenge = "Proxy-Authenticate: Digest realm=\"pbx\", nonce=\"abc\", qop=\"auth\"\r\n";
-    let refused = answer(&invite, "407 Proxy Authentication Required", Some("p"), challenge, "");
+    let refused = answer(
+        &invite,
+        "407 Proxy Authentication Required",
+        Some("p"),
+        challenge,
+        "",
+    );
     assert_eq!(dial.on_response(&refused, t0), DialStep::Nothing);
     let out = sent(&mut dial);
     assert_eq!(out.len(), 2, "ACK, then the INVITE again: {out:?}");
@@ -208,7 +233,11 @@ fn a_proxy_challenge_is_answered_then_the_answer_opens_a_dialog() {
     assert!(!format!("{dial:?}").contains("s3cret"), "nor reaches a log");
     let extra = "Contact: <sip:agent@192.0.2.21:5070>\r\nRecord-Route: <sip:p1;lr>\r\nRecord-Route: <sip:p2;lr>\r\n";
     let ok = answer(again, "200 OK", Some("agent"), extra, "v=0\r\n");
-    let DialStep::Answered { dialog, answer: sdp } = dial.on_response(&ok, t0) else {
+    let DialStep::Answered {
+        dialog,
+        answer: sdp,
+    } = dial.on_response(&ok, t0)
+    else {
         panic!("not answered");
     };
     assert_eq!(sdp, b"v=0\r\n");
@@ -233,13 +262,20 @@ fn wrong_credentials_fail_after_two_challenges() {
     let mut current = invite;
     for round in 0..2 {
         let refused = answer(&current, "401 Unauthorized", Some("u"), challenge, "");
-        assert_eq!(dial.on_response(&refused, t0), DialStep::Nothing, "round {round}");
+        assert_eq!(
+            dial.on_response(&refused, t0),
+            DialStep::Nothing,
+            "round {round}"
+        );
         let out = sent(&mut dial);
         current = out[1].clone();
         assert!(header(&current, "Authorization").is_some());
     }
     let refused = answer(&current, "401 Unauthorized", Some("u"), challenge, "");
-    assert_eq!(dial.on_response(&refused, t0), DialStep::Failed { status: 401 });
+    assert_eq!(
+        dial.on_response(&refused, t0),
+        DialStep::Failed { status: 401 }
+    );
 }
 
 #[test]
@@ -247,7 +283,10 @@ fn a_challenge_without_credentials_is_a_failure() {
     let (mut dial, invite, t0) = start(Duration::from_secs(30), false);
     let challenge = "WWW-Authenticate: Digest realm=\"pbx\", nonce=\"n\"\r\n";
     let refused = answer(&invite, "401 Unauthorized", Some("u"), challenge, "");
-    assert_eq!(dial.on_response(&refused, t0), DialStep::Failed { status: 401 });
+    assert_eq!(
+        dial.on_response(&refused, t0),
+        DialStep::Failed { status: 401 }
+    );
 }
 
 #[test]
@@ -257,7 +296,13 @@ fn an_answer_that_crosses_our_cancel_is_acknowledged_and_handed_back_for_bye() {
     dial.on_response(&ringing, t0);
     assert_eq!(dial.give_up(487, t0), DialStep::Failed { status: 487 });
     sent(&mut dial);
-    let ok = answer(&invite, "200 OK", Some("a"), "Contact: <sip:a@192.0.2.20>\r\n", "v=0\r\n");
+    let ok = answer(
+        &invite,
+        "200 OK",
+        Some("a"),
+        "Contact: <sip:a@192.0.2.20>\r\n",
+        "v=0\r\n",
+    );
     assert!(matches!(
         dial.on_response(&ok, t0),
         DialStep::AnsweredLate { .. }

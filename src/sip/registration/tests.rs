@@ -34,7 +34,7 @@ fn answer(request: &str, status: &str, extra: &str) -> Response {
     text.push_str(extra);
     text.push_str("Content-Length: 0\r\n\r\n");
     match message::parse(text.as_bytes(), REGISTRAR.parse().unwrap()) {
-        Ok(Message::Response(r)) => r,
+        Ok(Message::Response(r)) => *r,
         other => panic!("not a response: {other:?}"),
     }
 }

@@ -26,7 +26,9 @@ pub enum InviteClientState {
 pub enum Received {
     Provisional,
     /// A 2xx, the first or a repeat: the dialog acknowledges each.
-    Success { first: bool },
+    Success {
+        first: bool,
+    },
     /// The first failure: the transaction has sent its ACK (`ack`).
     Failure,
     /// A repeated failure or a stray response: nothing new.

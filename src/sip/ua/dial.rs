@@ -127,7 +127,8 @@ impl UserAgent {
         if next != outbound.armed {
             outbound.armed = next;
             if let Some(at) = next {
-                self.timers.push(std::cmp::Reverse((at, TimerKey::Dial(leg))));
+                self.timers
+                    .push(std::cmp::Reverse((at, TimerKey::Dial(leg))));
             }
         }
     }

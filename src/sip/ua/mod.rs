@@ -338,7 +338,7 @@ impl UserAgent {
             {
                 self.on_dial_response(now, &resp)
             }
-            Ok(Message::Response(resp)) => self.on_bye_response(now, resp),
+            Ok(Message::Response(resp)) => self.on_bye_response(now, *resp),
             Err(unusable) => {
                 tracing::debug!(source = %inbound.source, "unusable SIP message: {}", unusable.why);
                 if let Some(bytes) = unusable.reply {

@@ -27,7 +27,10 @@ fn agent_answer(phone: &mut Phone, invite: &str, status: &str, extra: &str, body
     for name in ["Via", "From", "Call-ID", "CSeq"] {
         text.push_str(&format!("{name}: {}\n", header(invite, name).unwrap()));
     }
-    text.push_str(&format!("To: {};tag=agent\n", header(invite, "To").unwrap()));
+    text.push_str(&format!(
+        "To: {};tag=agent\n",
+        header(invite, "To").unwrap()
+    ));
     text.push_str(extra);
     text.push_str(&format!("Content-Length: {}\n\n{body}", body.len()));
     let wire = text.replace("\r\n", "\n").replace('\n', "\r\n");
