@@ -27,14 +27,50 @@ fn bridged_flow(dir: &TempDir, target: &str, ring_s: u32) -> String {
     path.display().to_string()
 }
 
+/// The 183 with SDP and the key packets `agent_rings.xml` sends as early media when asked.
+const EARLY_MEDIA: &str = r#"  <send>
+    <![CDATA[
+      SIP/2.0 183 Session Progress
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]agent
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+
+    ]]>
+  </send>
+  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_5.pcap"/></action></nop>
+"#;
+
+/// The ringing target's scenario, with or without early media.
+fn ringing_scenario(dir: &TempDir, early_media: bool) -> std::path::PathBuf {
+    let template = std::fs::read_to_string(scenario("agent_rings.xml")).unwrap();
+    let media = if early_media { EARLY_MEDIA } else { "" };
+    let path = dir.0.join("agent_rings.xml");
+    std::fs::write(&path, template.replace("EARLY_MEDIA\n", media)).unwrap();
+    path
+}
+
 /// SIPp playing the transfer target: its process and SIP port.
-fn sipp_agent(scenario_file: &str, dir: &TempDir, extra: &[&str]) -> (Child, u16) {
+fn sipp_agent(scenario_path: &Path, dir: &TempDir, extra: &[&str]) -> (Child, u16) {
     require_tool("sipp", "sip-tester");
     let port = free_port();
     let media = rtp_block(4).0;
     let child = Command::new("sipp")
         .current_dir(&dir.0)
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-sf", scenario_path.to_str().unwrap()])
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
         .args(["-mp", &media.to_string()])
         .args(["-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error"])
@@ -93,19 +129,26 @@ fn round_trip(phone: &RawPhone, rtp_port: u16, byte: u8, seconds: u64) -> usize 
     back
 }
 
+/// The call's record, once written (it follows the call's end by a moment).
 fn record_line(path: &Path, call_id: &str) -> String {
-    let records = std::fs::read_to_string(path).unwrap_or_default();
-    records
-        .lines()
-        .find(|l| l.contains(call_id))
-        .unwrap_or_else(|| panic!("no record of {call_id}:\n{records}"))
-        .to_string()
+    let start = Instant::now();
+    loop {
+        let records = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(line) = records.lines().find(|l| l.contains(call_id)) {
+            return line.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no record of {call_id}:\n{records}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
 fn a_digest_protected_target_hears_the_caller_and_its_hang_up_ends_the_call() {
     let dir = TempDir::new("bridge-digest");
-    let (agent, port) = sipp_agent("agent_digest.xml", &dir, &["-rtp_echo"]);
+    let (agent, port) = sipp_agent(&scenario("agent_digest.xml"), &dir, &["-rtp_echo"]);
     let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 8);
     let records = dir.0.join("calls.jsonl");
     let ivr = Ivr::start(
@@ -157,7 +200,7 @@ fn a_digest_protected_target_hears_the_caller_and_its_hang_up_ends_the_call() {
 #[test]
 fn a_caller_who_hangs_up_while_the_target_rings_cancels_its_invite() {
     let dir = TempDir::new("bridge-cancel");
-    let (agent, port) = sipp_agent("agent_rings.xml", &dir, &[]);
+    let (agent, port) = sipp_agent(&ringing_scenario(&dir, false), &dir, &[]);
     let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 30);
     let ivr = Ivr::start("bridge-cancel", &[("IVR_FLOW__FILE", &flow)]);
     let phone = RawPhone::new("127.0.0.1", &ivr);
@@ -179,9 +222,43 @@ fn a_caller_who_hangs_up_while_the_target_rings_cancels_its_invite() {
 }
 
 #[test]
+fn the_targets_early_media_reaches_the_caller_while_it_rings() {
+    let dir = TempDir::new("bridge-early");
+    let (agent, port) = sipp_agent(&ringing_scenario(&dir, true), &dir, &[]);
+    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 30);
+    let ivr = Ivr::start("bridge-early", &[("IVR_FLOW__FILE", &flow)]);
+    let phone = RawPhone::new("127.0.0.1", &ivr);
+    let call = phone.call("bridge-early-1").expect("the IVR answers");
+    std::thread::sleep(Duration::from_millis(500));
+    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    ivr.wait_for_line(&["bridging", "bridge-early-1"], Duration::from_secs(15));
+    // The target's key packets (payload type 101, event 5) come through before any answer.
+    let start = Instant::now();
+    let mut buf = [0u8; 2048];
+    let mut events = 0;
+    phone
+        .rtp
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    while start.elapsed() < Duration::from_secs(5) && events < 3 {
+        if let Ok((n, _)) = phone.rtp.recv_from(&mut buf) {
+            if n >= 16 && buf[1] & 0x7f == 101 && buf[12] == 5 {
+                events += 1;
+            }
+        }
+    }
+    assert!(
+        events >= 3,
+        "the target's early media never reached the caller"
+    );
+    phone.bye(&call);
+    assert_sipp_passed(agent, &dir, "the target's INVITE was CANCELled");
+}
+
+#[test]
 fn a_target_that_does_not_answer_in_time_sends_the_caller_to_the_fallback() {
     let dir = TempDir::new("bridge-no-answer");
-    let (agent, port) = sipp_agent("agent_rings.xml", &dir, &[]);
+    let (agent, port) = sipp_agent(&ringing_scenario(&dir, false), &dir, &[]);
     let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 2);
     let ivr = Ivr::start("bridge-no-answer", &[("IVR_FLOW__FILE", &flow)]);
     let phone = RawPhone::new("127.0.0.1", &ivr);
