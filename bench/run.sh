@@ -7,7 +7,9 @@
 # LOADGEN_THREADS (default 2: one generator thread cannot keep up with 2000 callers' audio),
 # MODE (default `rtp`; `srtp`: signalling over one TLS connection, media SRTP by SDES, with
 # encryption mandatory on the IVR), ECHO=1 (callers send back every packet they hear, as SIPp's
-# `-rtp_echo` does, instead of a paced silent frame).
+# `-rtp_echo` does, instead of a paced silent frame), SYSCALLS=1 (also count the IVR's system
+# calls over 5 s of the steady state with `perf stat`, per call and 20 ms frame), SIPP=1 (then
+# run bench/sipp.sh at the same LEVELS: SIPp's own callers, the independent view of issue 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -42,8 +44,18 @@ for n in ${LEVELS:-100 500 1000 2000}; do
   sleep 2
   # Warm-up: the first logins create the PIN-check buffer and malloc arenas once.
   ./target/release/examples/loadgen "${loadgen_args[@]}" --concurrent 20 --rate 20 --hold-s 1 --ivr-pid "$pid" >/dev/null
+  if [ "${SYSCALLS:-0}" = 1 ]; then
+    (
+      sleep $(( n / rate + 8 ))
+      count=$(perf stat -e raw_syscalls:sys_enter -x, -p "$pid" -- sleep 5 2>&1 | awk -F, '/sys_enter/ {print $1}')
+      echo "syscalls: $count in 5 s at $n calls: $(awk -v c="$count" -v n="$n" 'BEGIN {printf "%.2f", c / 5 / n / 50}') per call per frame" >&2
+    ) &
+  fi
   ./target/release/examples/loadgen "${loadgen_args[@]}" --concurrent "$n" --rate "$rate" --hold-s "$hold" \
     --ivr-pid "$pid" --json "$out/$mode-$n.json" --markdown --threads "${LOADGEN_THREADS:-2}"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 done
+if [ "${SIPP:-0}" = 1 ]; then
+  LEVELS="${LEVELS:-500 1000 2000}" bash bench/sipp.sh
+fi
