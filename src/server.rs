@@ -553,16 +553,15 @@ impl Switchboard {
                 tracing::info!(call_id = %record.call_id, dialled = %record.dialled, flow = %flow.name, "routed");
                 self.on_incoming(call, caller_id(&from), transport, offer, record, flow)
             }
-            UaEvent::Reinvite { call, offer } => {
-                if !self.leg_reoffer(call, offer.clone()) {
-                    self.on_reinvite(call, offer)
-                }
+            UaEvent::Reinvite { call, offer } if self.legs.contains_key(&call) => {
+                self.leg_reoffer(call, offer)
             }
+            UaEvent::Reinvite { call, offer } => self.on_reinvite(call, offer),
             UaEvent::LocateTrunk { trunk } => self.trunk_locator.locate(trunk, &self.commands),
             UaEvent::Confirmed { call, answer } if self.legs.contains_key(&call) => {
                 // The target's answer to our offer in a re-INVITE it sent without one.
                 if let Some(answer) = answer {
-                    self.leg_reoffer(call, Some(answer));
+                    self.leg_answer(call, &answer);
                 }
             }
             UaEvent::Confirmed { call, answer } => self.on_confirmed(call, answer),

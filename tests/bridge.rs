@@ -146,7 +146,7 @@ fn record_line(path: &Path, call_id: &str) -> String {
 }
 
 #[test]
-fn a_digest_protected_target_hears_the_caller_and_its_hang_up_ends_the_call() {
+fn a_digest_protected_target_hears_the_caller_re_invites_and_its_hang_up_ends_the_call() {
     let dir = TempDir::new("bridge-digest");
     let (agent, port) = sipp_agent(&scenario("agent_digest.xml"), &dir, &["-rtp_echo"]);
     let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 8);
@@ -175,7 +175,12 @@ fn a_digest_protected_target_hears_the_caller_and_its_hang_up_ends_the_call() {
         phone.await_bye(Duration::from_secs(10)).is_some(),
         "the target's BYE ends the caller's call"
     );
-    assert_sipp_passed(agent, &dir, "the target saw a good digest answer, then BYE");
+    assert_sipp_passed(
+        agent,
+        &dir,
+        "the target saw a good digest answer, its re-INVITE answered, then BYE",
+    );
+    ivr.wait_for_line(&["re-INVITE", "with_sdp=true"], Duration::from_secs(1));
     ivr.wait_for_line(&["the transfer target hung up"], Duration::from_secs(2));
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(2));
     let record = record_line(&records, "bridge-digest-1");

@@ -253,14 +253,12 @@ impl Switchboard {
         }
     }
 
-    /// A re-INVITE (or its ACK's answer) from the target: the same media, described again.
-    pub(super) fn leg_reoffer(&mut self, leg: CallRef, offer: Option<Vec<u8>>) -> bool {
-        let Some(&call) = self.legs.get(&leg) else {
-            return false;
-        };
+    /// A re-INVITE from the target: the same media, described again (our offer, when it
+    /// brought none; its answer comes in the ACK, to `leg_answer`).
+    pub(super) fn leg_reoffer(&mut self, leg: CallRef, offer: Option<Vec<u8>>) {
         let inband = InbandMode::Off;
-        let Some(bridge) = self.calls.get_mut(&call).and_then(|a| a.bridge.as_mut()) else {
-            return true;
+        let Some(bridge) = self.bridge_of_leg(leg) else {
+            return;
         };
         bridge.local.version += 1;
         let codecs = [bridge.codec];
@@ -281,7 +279,33 @@ impl Switchboard {
             },
         };
         self.command(command);
-        true
+    }
+
+    /// The target's answer, in its ACK, to the offer we made in a re-INVITE without one.
+    pub(super) fn leg_answer(&mut self, leg: CallRef, answer: &[u8]) {
+        let Some(bridge) = self.bridge_of_leg(leg) else {
+            return;
+        };
+        match negotiate::read_answer(answer, &[bridge.codec], &bridge.local) {
+            Ok(n) => {
+                if let Some(media) = &bridge.agent_media {
+                    let params = media_params(&n, InbandMode::Off);
+                    let _ = media.send(MediaCommand::Update(params));
+                }
+            }
+            Err(why) => {
+                tracing::warn!(
+                    leg,
+                    "the transfer target's answer is unusable ({why:?}): BYE"
+                );
+                self.command(UaCommand::Hangup { call: leg });
+            }
+        }
+    }
+
+    fn bridge_of_leg(&mut self, leg: CallRef) -> Option<&mut Bridge> {
+        let call = *self.legs.get(&leg)?;
+        self.calls.get_mut(&call)?.bridge.as_mut()
     }
 
     /// Starts (or updates) our stream toward the target from its SDP; `answered` lets it send.
