@@ -27,7 +27,7 @@ use crate::sip::refer::TransferOutcome;
 use crate::sip::transport::{Destination, Transport};
 use crate::sip::ua::{CallRef, DialProgress, UaCommand};
 
-/// Ringback is queued this many times over (6 s each) when the ring time is not known.
+/// The length of `prompts/ringback.wav`: it is queued often enough to cover the ring time.
 const RINGBACK_SECONDS: u64 = 6;
 
 /// A caller's bridge to a target we call.
