@@ -203,6 +203,25 @@ fn a_digest_protected_target_hears_the_caller_re_invites_and_its_hang_up_ends_th
 }
 
 #[test]
+fn a_caller_who_hangs_up_after_the_answer_ends_the_targets_call_with_bye() {
+    let dir = TempDir::new("bridge-caller-bye");
+    let (agent, port) = sipp_agent(&scenario("agent_answers.xml"), &dir, &[]);
+    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 10);
+    let ivr = Ivr::start("bridge-caller-bye", &[("IVR_FLOW__FILE", &flow)]);
+    let phone = RawPhone::new("127.0.0.1", &ivr);
+    let call = phone.call("bridge-caller-bye-1").expect("the IVR answers");
+    std::thread::sleep(Duration::from_millis(500));
+    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    ivr.wait_for_line(&["bridged: the target answered"], Duration::from_secs(15));
+    phone.bye(&call);
+    assert_sipp_passed(agent, &dir, "the target got BYE when the caller hung up");
+    ivr.wait_for_line(
+        &["call ended", "reason=\"caller-bye\""],
+        Duration::from_secs(2),
+    );
+}
+
+#[test]
 fn a_caller_who_hangs_up_while_the_target_rings_cancels_its_invite() {
     let dir = TempDir::new("bridge-cancel");
     let (agent, port) = sipp_agent(&ringing_scenario(&dir, false), &dir, &[]);
