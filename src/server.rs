@@ -20,7 +20,7 @@ use crate::ivr::flow::{self, FlowEnv, Flows, Report};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::pacer::Pacer;
-use crate::media::ports::PortPool;
+use crate::media::ports::{PortLease, PortPool};
 use crate::media::prompt::PromptLibrary;
 use crate::media::rtcp::millis;
 use crate::media::srtp::MasterKey;
@@ -28,7 +28,7 @@ use crate::media::stream::{MediaCommand, MediaEvent, MediaParams, RtpCounts, Rtp
 use crate::metrics::{Outcome, Reason, METRICS};
 use crate::ops;
 use crate::records::{self, CallRecord, RecordFile};
-use crate::session::negotiate::{self, LocalMedia, Negotiated, Rejection};
+use crate::session::negotiate::{self, Encryption, LocalMedia, Negotiated, Rejection};
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::driver;
 use crate::sip::locate::{Locator, TrunkLocator};
@@ -622,16 +622,8 @@ impl Switchboard {
             };
             return self.command(UaCommand::Decline { call, decline });
         };
-        let local = LocalMedia {
-            ip: self.media_ip,
-            port: lease.port(),
-            session_id: rand::random::<u32>() as u64,
-            version: 1,
-            telephone_event: self.settings.dtmf.telephone_event,
-            encryption: self.settings.rtp.encryption,
-            keys_may_travel: transport == Transport::Tls || self.settings.rtp.sdes_over_plain_sip,
-            key: MasterKey::random(),
-        };
+        let keys_may_travel = transport == Transport::Tls || self.settings.rtp.sdes_over_plain_sip;
+        let local = self.local_media(&lease, self.settings.rtp.encryption, keys_may_travel);
         let (params, sdp, awaiting_answer) = match offer {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &local) {
                 Ok((n, sdp)) => {
@@ -707,6 +699,25 @@ impl Switchboard {
             },
         );
         self.command(UaCommand::Answer { call, sdp });
+    }
+
+    /// Our side of a new stream on `lease`, as its SDP will describe it.
+    fn local_media(
+        &self,
+        lease: &PortLease,
+        encryption: Encryption,
+        keys_may_travel: bool,
+    ) -> LocalMedia {
+        LocalMedia {
+            ip: self.media_ip,
+            port: lease.port(),
+            session_id: rand::random::<u32>() as u64,
+            version: 1,
+            telephone_event: self.settings.dtmf.telephone_event,
+            encryption,
+            keys_may_travel,
+            key: MasterKey::random(),
+        }
     }
 
     fn on_reinvite(&mut self, call: CallRef, offer: Option<Vec<u8>>) {

@@ -16,7 +16,6 @@ use crate::ivr::script::TransferMode;
 use crate::media::codec::Codec;
 use crate::media::ports::PortLease;
 use crate::media::relay::{self, RelayEnd};
-use crate::media::srtp::MasterKey;
 use crate::media::stream::{MediaCommand, MediaEvent, RtpStream};
 use crate::records;
 use crate::session::negotiate::{self, Encryption, LocalMedia};
@@ -88,29 +87,24 @@ impl Switchboard {
         let patience = request
             .ring_timeout
             .unwrap_or(Duration::from_secs(self.settings.sip.transfer_timeout_s));
-        let Some(active) = self.calls.get_mut(&call) else {
+        let Some(active) = self.calls.get(&call) else {
             return Ok(());
         };
         if active.bridge.is_some() {
             return Err(500);
         }
+        let codec = active.codec;
         let place = place_of(&request.target).ok_or(416u16)?;
         let lease = self.pool.lease().ok_or_else(|| {
             tracing::warn!(call_id = %active.call_id, "no free RTP port for the bridge");
             503u16
         })?;
-        let local = LocalMedia {
-            ip: self.media_ip,
-            port: lease.port(),
-            session_id: rand::random::<u32>() as u64,
-            version: 1,
-            telephone_event: self.settings.dtmf.telephone_event,
-            // The PBX leg is inside the operator's network, and its SIP is not over TLS.
-            encryption: Encryption::Off,
-            keys_may_travel: false,
-            key: MasterKey::random(),
+        // The PBX leg is inside the operator's network, and its SIP is not over TLS.
+        let local = self.local_media(&lease, Encryption::Off, false);
+        let offer = negotiate::offer(&[codec], &local).map_err(|_| 500u16)?;
+        let Some(active) = self.calls.get_mut(&call) else {
+            return Ok(());
         };
-        let offer = negotiate::offer(&[active.codec], &local).map_err(|_| 500u16)?;
         if let Some(ringback) = self.prompts.get("ringback") {
             for n in 0..patience.as_secs().div_ceil(RINGBACK_SECONDS).max(1) {
                 let _ = active.media.send(MediaCommand::Play {
@@ -127,7 +121,7 @@ impl Switchboard {
         active.bridge = Some(Bridge {
             target: request.target.clone(),
             leg: None,
-            codec: active.codec,
+            codec,
             local,
             lease: Some(lease),
             relay: Some(agent_end),

@@ -78,6 +78,35 @@ fn earliest(
         .min()
 }
 
+/// The timers every machine here has, in their order of precedence: giving up (Timers B, F and
+/// H), the end of lingering (D, I, J, K, M), then a retransmission (A, E, G) of `message`.
+fn fire(
+    now: Instant,
+    retransmit: &mut Option<Backoff>,
+    give_up: &mut Option<Instant>,
+    linger_until: &mut Option<Instant>,
+    message: Option<&Bytes>,
+) -> TimerAction {
+    if give_up.is_some_and(|t| now >= t) {
+        *give_up = None;
+        *retransmit = None;
+        return TimerAction::TimedOut;
+    }
+    if linger_until.is_some_and(|t| now >= t) {
+        *linger_until = None;
+        return TimerAction::Terminated;
+    }
+    if let Some(backoff) = retransmit {
+        if now >= backoff.next {
+            backoff.fire();
+            if let Some(message) = message {
+                return TimerAction::Retransmit(message.clone());
+            }
+        }
+    }
+    TimerAction::Nothing
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InviteState {
     Proceeding,
@@ -173,26 +202,17 @@ impl InviteServer {
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {
-        if self.give_up.is_some_and(|t| now >= t) {
+        let action = fire(
+            now,
+            &mut self.retransmit,
+            &mut self.give_up,
+            &mut self.linger_until,
+            self.last.as_ref(),
+        );
+        if matches!(action, TimerAction::TimedOut | TimerAction::Terminated) {
             self.state = InviteState::Terminated;
-            self.retransmit = None;
-            self.give_up = None;
-            return TimerAction::TimedOut;
         }
-        if self.linger_until.is_some_and(|t| now >= t) {
-            self.state = InviteState::Terminated;
-            self.linger_until = None;
-            return TimerAction::Terminated;
-        }
-        if let Some(backoff) = &mut self.retransmit {
-            if now >= backoff.next {
-                backoff.fire();
-                if let Some(last) = &self.last {
-                    return TimerAction::Retransmit(last.clone());
-                }
-            }
-        }
-        TimerAction::Nothing
+        action
     }
 }
 
@@ -307,22 +327,13 @@ impl NonInviteClient {
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {
-        if self.give_up.is_some_and(|t| now >= t) {
-            self.give_up = None;
-            self.retransmit = None;
-            return TimerAction::TimedOut;
-        }
-        if self.linger_until.is_some_and(|t| now >= t) {
-            self.linger_until = None;
-            return TimerAction::Terminated;
-        }
-        if let Some(b) = &mut self.retransmit {
-            if now >= b.next {
-                b.fire();
-                return TimerAction::Retransmit(self.request.clone());
-            }
-        }
-        TimerAction::Nothing
+        fire(
+            now,
+            &mut self.retransmit,
+            &mut self.give_up,
+            &mut self.linger_until,
+            Some(&self.request),
+        )
     }
 }
 

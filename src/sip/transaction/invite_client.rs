@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{earliest, Backoff, TimerAction, Timers};
+use super::{earliest, fire, Backoff, TimerAction, Timers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InviteClientState {
@@ -121,23 +121,16 @@ impl InviteClient {
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {
-        if self.give_up.is_some_and(|t| now >= t) {
+        let action = fire(
+            now,
+            &mut self.retransmit,
+            &mut self.give_up,
+            &mut self.linger_until,
+            Some(&self.request),
+        );
+        if matches!(action, TimerAction::TimedOut | TimerAction::Terminated) {
             self.state = InviteClientState::Terminated;
-            self.give_up = None;
-            self.retransmit = None;
-            return TimerAction::TimedOut;
         }
-        if self.linger_until.is_some_and(|t| now >= t) {
-            self.state = InviteClientState::Terminated;
-            self.linger_until = None;
-            return TimerAction::Terminated;
-        }
-        if let Some(b) = &mut self.retransmit {
-            if now >= b.next {
-                b.fire();
-                return TimerAction::Retransmit(self.request.clone());
-            }
-        }
-        TimerAction::Nothing
+        action
     }
 }
