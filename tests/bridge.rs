@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::audio::{read_recording, tone, tone_windows, write_wav};
-use support::raw::RawPhone;
+use support::raw::{Answered, RawPhone};
 use support::{baresip, free_port, project_dir, require_tool, rtp_block, scenario, Ivr, TempDir};
 
 const LOGIN_THEN_OPERATOR: &str = "24680#1357#0";
@@ -63,6 +63,26 @@ fn ringing_scenario(dir: &TempDir, early_media: bool) -> std::path::PathBuf {
     path
 }
 
+/// An IVR whose operator key bridges to the target at `port` (ringing at most `ring_s`), with
+/// `env` besides, and a raw-socket caller (call ID `TAG-1`) that has logged in and pressed 0.
+fn operator_pressed(
+    tag: &str,
+    dir: &TempDir,
+    port: u16,
+    ring_s: u32,
+    env: &[(&str, &str)],
+) -> (Ivr, RawPhone, Answered) {
+    let flow = bridged_flow(dir, &format!("sip:agents@127.0.0.1:{port}"), ring_s);
+    let mut all = vec![("IVR_FLOW__FILE", flow.as_str())];
+    all.extend_from_slice(env);
+    let ivr = Ivr::start(tag, &all);
+    let phone = RawPhone::new("127.0.0.1", &ivr);
+    let call = phone.call(&format!("{tag}-1")).expect("the IVR answers");
+    std::thread::sleep(Duration::from_millis(500));
+    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    (ivr, phone, call)
+}
+
 /// SIPp playing the transfer target: its process and SIP port.
 fn sipp_agent(scenario_path: &Path, dir: &TempDir, extra: &[&str]) -> (Child, u16) {
     require_tool("sipp", "sip-tester");
@@ -100,13 +120,16 @@ fn assert_sipp_passed(sipp: Child, dir: &TempDir, what: &str) {
     );
 }
 
-/// Sends PCMU packets whose payload is all `byte` for `seconds`, and counts those that come
-/// back carrying the same payload.
-fn round_trip(phone: &RawPhone, rtp_port: u16, byte: u8, seconds: u64) -> usize {
+/// A stranger's PCMU packets: their payload is all this byte.
+const STRANGER: u8 = 0x77;
+
+/// Sends PCMU packets whose payload is all `byte` for `seconds`: how many came back carrying
+/// the same payload, and how many carried a stranger's.
+fn round_trip(phone: &RawPhone, rtp_port: u16, byte: u8, seconds: u64) -> (usize, usize) {
     let rtp = phone.rtp.try_clone().unwrap();
     rtp.set_read_timeout(Some(Duration::from_millis(5)))
         .unwrap();
-    let (mut back, mut buf) = (0, [0u8; 2048]);
+    let (mut back, mut foreign, mut buf) = (0, 0, [0u8; 2048]);
     let start = Instant::now();
     let mut seq = 1000u16;
     while start.elapsed() < Duration::from_secs(seconds) {
@@ -123,10 +146,36 @@ fn round_trip(phone: &RawPhone, rtp_port: u16, byte: u8, seconds: u64) -> usize 
                 if n == 12 + 160 && buf[12..n].iter().all(|&b| b == byte) {
                     back += 1;
                 }
+                if n > 12 && buf[12..n].iter().all(|&b| b == STRANGER) {
+                    foreign += 1;
+                }
             }
         }
     }
-    back
+    (back, foreign)
+}
+
+/// A stranger who sprays PCMU at every port of the IVR's RTP range but the caller's, for
+/// `seconds`: whatever reaches the bridge's other stream must not reach the caller.
+fn stranger_sprays(ivr: &Ivr, caller_port: u16, seconds: u64) -> std::thread::JoinHandle<()> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (first, last) = ivr.rtp;
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut seq = 0u16;
+        while start.elapsed() < Duration::from_secs(seconds) {
+            let mut packet = vec![0x80, 0];
+            packet.extend_from_slice(&seq.to_be_bytes());
+            packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
+            packet.extend_from_slice(&0xbad_u32.to_be_bytes());
+            packet.extend_from_slice(&[STRANGER; 160]);
+            for port in (first..=last).filter(|&p| p != caller_port) {
+                let _ = socket.send_to(&packet, ("127.0.0.1", port));
+            }
+            seq = seq.wrapping_add(1);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
 }
 
 /// The call's record, once written (it follows the call's end by a moment).
@@ -149,24 +198,23 @@ fn record_line(path: &Path, call_id: &str) -> String {
 fn a_digest_protected_target_hears_the_caller_re_invites_and_its_hang_up_ends_the_call() {
     let dir = TempDir::new("bridge-digest");
     let (agent, port) = sipp_agent(&scenario("agent_digest.xml"), &dir, &["-rtp_echo"]);
-    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 8);
     let records = dir.0.join("calls.jsonl");
-    let ivr = Ivr::start(
-        "bridge-digest",
-        &[
-            ("IVR_FLOW__FILE", &flow),
-            ("IVR_TRANSFER__USERNAME", "ivr-agent"),
-            ("IVR_TRANSFER__PASSWORD", "b3ridge"),
-            ("IVR_CDR__FILE", records.to_str().unwrap()),
-        ],
-    );
-    let phone = RawPhone::new("127.0.0.1", &ivr);
-    let call = phone.call("bridge-digest-1").expect("the IVR answers");
-    std::thread::sleep(Duration::from_millis(500));
-    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    let env = [
+        ("IVR_TRANSFER__USERNAME", "ivr-agent"),
+        ("IVR_TRANSFER__PASSWORD", "b3ridge"),
+        ("IVR_CDR__FILE", records.to_str().unwrap()),
+    ];
+    let (ivr, phone, call) = operator_pressed("bridge-digest", &dir, port, 8, &env);
     ivr.wait_for_line(&["bridged: the target answered"], Duration::from_secs(15));
-    // Our audio goes out through the bridge to SIPp, which sends it back the same way.
-    let echoed = round_trip(&phone, call.rtp_port, 0x55, 2);
+    // Our audio goes out through the bridge to SIPp, which sends it back the same way; a
+    // stranger spraying the IVR's ports meanwhile gets nothing through.
+    let stranger = stranger_sprays(&ivr, call.rtp_port, 2);
+    let (echoed, foreign) = round_trip(&phone, call.rtp_port, 0x55, 2);
+    stranger.join().unwrap();
+    assert_eq!(
+        foreign, 0,
+        "a stranger's packets reached the caller through the bridge"
+    );
     assert!(
         echoed >= 50,
         "only {echoed} of ~100 packets came back through both calls"
@@ -206,12 +254,7 @@ fn a_digest_protected_target_hears_the_caller_re_invites_and_its_hang_up_ends_th
 fn a_caller_who_hangs_up_after_the_answer_ends_the_targets_call_with_bye() {
     let dir = TempDir::new("bridge-caller-bye");
     let (agent, port) = sipp_agent(&scenario("agent_answers.xml"), &dir, &[]);
-    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 10);
-    let ivr = Ivr::start("bridge-caller-bye", &[("IVR_FLOW__FILE", &flow)]);
-    let phone = RawPhone::new("127.0.0.1", &ivr);
-    let call = phone.call("bridge-caller-bye-1").expect("the IVR answers");
-    std::thread::sleep(Duration::from_millis(500));
-    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    let (ivr, phone, call) = operator_pressed("bridge-caller-bye", &dir, port, 10, &[]);
     ivr.wait_for_line(&["bridged: the target answered"], Duration::from_secs(15));
     phone.bye(&call);
     assert_sipp_passed(agent, &dir, "the target got BYE when the caller hung up");
@@ -225,12 +268,7 @@ fn a_caller_who_hangs_up_after_the_answer_ends_the_targets_call_with_bye() {
 fn a_caller_who_hangs_up_while_the_target_rings_cancels_its_invite() {
     let dir = TempDir::new("bridge-cancel");
     let (agent, port) = sipp_agent(&ringing_scenario(&dir, false), &dir, &[]);
-    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 30);
-    let ivr = Ivr::start("bridge-cancel", &[("IVR_FLOW__FILE", &flow)]);
-    let phone = RawPhone::new("127.0.0.1", &ivr);
-    let call = phone.call("bridge-cancel-1").expect("the IVR answers");
-    std::thread::sleep(Duration::from_millis(500));
-    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    let (ivr, phone, call) = operator_pressed("bridge-cancel", &dir, port, 30, &[]);
     ivr.wait_for_line(&["bridging", "bridge-cancel-1"], Duration::from_secs(15));
     assert!(
         phone.hears_prompt(Duration::from_secs(3)),
@@ -249,12 +287,7 @@ fn a_caller_who_hangs_up_while_the_target_rings_cancels_its_invite() {
 fn the_targets_early_media_reaches_the_caller_while_it_rings() {
     let dir = TempDir::new("bridge-early");
     let (agent, port) = sipp_agent(&ringing_scenario(&dir, true), &dir, &[]);
-    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 30);
-    let ivr = Ivr::start("bridge-early", &[("IVR_FLOW__FILE", &flow)]);
-    let phone = RawPhone::new("127.0.0.1", &ivr);
-    let call = phone.call("bridge-early-1").expect("the IVR answers");
-    std::thread::sleep(Duration::from_millis(500));
-    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    let (ivr, phone, call) = operator_pressed("bridge-early", &dir, port, 30, &[]);
     ivr.wait_for_line(&["bridging", "bridge-early-1"], Duration::from_secs(15));
     // The target's key packets (payload type 101, event 5) come through before any answer.
     let start = Instant::now();
@@ -283,12 +316,7 @@ fn the_targets_early_media_reaches_the_caller_while_it_rings() {
 fn a_target_that_does_not_answer_in_time_sends_the_caller_to_the_fallback() {
     let dir = TempDir::new("bridge-no-answer");
     let (agent, port) = sipp_agent(&ringing_scenario(&dir, false), &dir, &[]);
-    let flow = bridged_flow(&dir, &format!("sip:agents@127.0.0.1:{port}"), 2);
-    let ivr = Ivr::start("bridge-no-answer", &[("IVR_FLOW__FILE", &flow)]);
-    let phone = RawPhone::new("127.0.0.1", &ivr);
-    let call = phone.call("bridge-no-answer-1").expect("the IVR answers");
-    std::thread::sleep(Duration::from_millis(500));
-    phone.press(call.rtp_port, LOGIN_THEN_OPERATOR);
+    let (ivr, phone, call) = operator_pressed("bridge-no-answer", &dir, port, 2, &[]);
     ivr.wait_for_line(&["transfer failed", "status=408"], Duration::from_secs(20));
     assert_sipp_passed(
         agent,

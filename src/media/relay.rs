@@ -106,7 +106,7 @@ impl Inbox {
         Some((slot.header, len))
     }
 
-    /// Packets dropped because the sending side did not keep up.
+    /// Packets dropped because the sending side did not keep up (in the stream's end line).
     pub fn overwritten(&self) -> u64 {
         self.ring.lock().map_or(0, |r| r.overwritten)
     }

@@ -372,6 +372,7 @@ impl RtpStream {
             late_p99_under_ms = l.p99_ms(),
             late_max_us = l.max_us(),
             foreign_packets = self.latch.foreign(),
+            relay_overwritten = self.relay.as_ref().map(|r| r.end.to_send.overwritten()),
             srtp_refused = %refusals(&self.srtp_refused),
             lost = quality.lost,
             jitter_ms = millis(quality.jitter),
