@@ -3,41 +3,44 @@
 # RTP packet echoed back by -rtp_echo, no keys) against the release binary on loopback, and the
 # IVR's CPU from /proc over 10 s of the steady state, when CALLS calls are up.
 # Usage: bench/sipp.sh   Environment: LEVELS (default "500 1000 2000"), PROFILE=1 (perf record
-# the IVR over the same window into bench/results/perf-sipp-N.data and print its top symbols).
+# the IVR over the same window into bench/results/perf-sipp-N.data and print its top symbols),
+# IVR (another build of the binary, to compare two), WINDOW (seconds measured, default 10).
 # SIPp echoes on one media socket (-mp) for every call: the IVR's streams all send to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v sipp >/dev/null || { echo "missing sipp: apt-get install -y sip-tester" >&2; exit 1; }
-cargo build --release --quiet
+ivr=${IVR:-./target/release/ivr}
+[ -n "${IVR:-}" ] || cargo build --release --quiet
+window=${WINDOW:-10}
 out=bench/results
 mkdir -p "$out"
 cp sip-config/users.toml "$out/users.toml"
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-echo "| calls | IVR cores (10 s steady) | calls per core | syscalls per call per frame | context switches per second |"
+echo "| calls | IVR cores ($window s steady) | calls per core | syscalls per call per frame | context switches per second |"
 echo "|---|---|---|---|---|"
 for n in ${LEVELS:-500 1000 2000}; do
   rate=$(( n / 15 ))
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
   IVR_DIRECTORY__USERS="$out/users.toml" IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 \
-    ./target/release/ivr 2>"$out/ivr-sipp-$n.log" &
+    "$ivr" 2>"$out/ivr-sipp-$n.log" &
   pid=$!
   sleep 2
   sipp 127.0.0.1:5070 -sf bench/sipp_echo.xml -i 127.0.0.1 -p 5090 -mi 127.0.0.1 -mp 40000 -rtp_echo \
-    -r "$rate" -l "$n" -m $(( 2 * n )) -nostdin -bg -trace_err >/dev/null 2>&1 || true  # -bg exits 99
-  # Ramp (15 s) and 3 s more, then 10 s with every call up.
+    -r "$rate" -l "$n" -m $(( n * (2 + window / 15) )) -nostdin -bg -trace_err >/dev/null 2>&1 || true  # -bg exits 99
+  # Ramp (15 s) and 3 s more, then the window with every call up (calls keep coming at the same rate).
   sleep 18
   before=$(cpu_ticks "$pid")
   if [ "${PROFILE:-0}" = 1 ]; then
-    perf record -F 999 -g -p "$pid" -o "$out/perf-sipp-$n.data" -- sleep 10 2>/dev/null >/dev/null &
+    perf record -F 999 -g -p "$pid" -o "$out/perf-sipp-$n.data" -- sleep "$window" 2>/dev/null >/dev/null &
   fi
-  counted=$(perf stat -e raw_syscalls:sys_enter,context-switches -x, -p "$pid" -- sleep 10 2>&1)
+  counted=$(perf stat -e raw_syscalls:sys_enter,context-switches -x, -p "$pid" -- sleep "$window" 2>&1)
   count=$(echo "$counted" | awk -F, '/sys_enter/ {print $1}')
-  switches=$(echo "$counted" | awk -F, '/context-switches/ {printf "%d", $1 / 10}')
+  switches=$(echo "$counted" | awk -F, '/context-switches/ {printf "%d", $1 / w}' w="$window")
   after=$(cpu_ticks "$pid")
-  cores=$(awk -v a="$after" -v b="$before" -v t="$ticks" 'BEGIN {printf "%.3f", (a - b) / t / 10}')
+  cores=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v w="$window" 'BEGIN {printf "%.3f", (a - b) / t / w}')
   per_core=$(awk -v c="$cores" -v n="$n" 'BEGIN {printf "%d", n / c}')
-  per_frame=$(awk -v c="$count" -v n="$n" 'BEGIN {printf "%.2f", c / 10 / n / 50}')
+  per_frame=$(awk -v c="$count" -v n="$n" -v w="$window" 'BEGIN {printf "%.2f", c / w / n / 50}')
   echo "| $n | $cores | $per_core | $per_frame | $switches |"
   pkill -x sipp || true
   sleep 1
