@@ -1,0 +1,264 @@
+//! What one stream's visit costs in system calls, in the three shapes issue 16 asked about:
+//! - today's: `recvmsg` until `EAGAIN` (the IVR's own `arrival::recv`), then `sendto`;
+//! - `recvmmsg`: one call reads up to 4 datagrams, and coming back short says the socket is
+//!   empty, so the `EAGAIN` call goes;
+//! - io_uring: a phase's receives in one submission (again for the sockets that had a
+//!   datagram, since UDP never sets `IORING_CQE_F_SOCK_NONEMPTY`), then its sends in another.
+//!
+//! Each of `STREAMS` sockets (default 500) holds one datagram when visited and sends one of
+//! 172 bytes (a PCMU frame) to itself, for the next round to find: the I/O of a call whose
+//! peer echoes, with kernel arrival stamps on as in the IVR. Sockets are visited in phases of
+//! `PHASE` (default 100). Run: `cargo bench --bench wire` (prints figures, no pass or fail).
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use io_uring::{opcode, types, IoUring};
+use ivr::media::arrival;
+
+const FRAME: [u8; 172] = [0x80; 172];
+const ROUNDS: usize = 400;
+const BATCH: usize = 4;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Streams {
+    sockets: Vec<UdpSocket>,
+    addresses: Vec<SocketAddr>,
+}
+
+impl Streams {
+    fn new(count: usize) -> Streams {
+        let sockets: Vec<UdpSocket> = (0..count)
+            .map(|_| {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.set_nonblocking(true).unwrap();
+                arrival::stamp_arrivals(&socket);
+                socket
+            })
+            .collect();
+        let addresses = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
+        Streams { sockets, addresses }
+    }
+
+    /// Empties every socket and puts one datagram in each.
+    fn prime(&self) {
+        let mut buf = [0u8; 2048];
+        for (socket, address) in self.sockets.iter().zip(&self.addresses) {
+            while socket.recv(&mut buf).is_ok() {}
+            socket.send_to(&FRAME, address).unwrap();
+        }
+    }
+}
+
+/// Nanoseconds per stream visit and datagrams read per visit.
+type Figures = (f64, f64);
+
+fn per_visit(streams: &Streams, started: Instant, read: usize) -> Figures {
+    let visits = (ROUNDS * streams.sockets.len()) as f64;
+    (
+        started.elapsed().as_nanos() as f64 / visits,
+        read as f64 / visits,
+    )
+}
+
+fn today(streams: &Streams) -> Figures {
+    streams.prime();
+    let mut buf = [0u8; 2048];
+    let mut control = arrival::control_buffer();
+    let mut read = 0;
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        for (socket, address) in streams.sockets.iter().zip(&streams.addresses) {
+            loop {
+                match arrival::recv(socket, &mut buf, &mut control) {
+                    Ok(_) => read += 1,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            socket.send_to(&FRAME, address).unwrap();
+        }
+    }
+    per_visit(streams, started, read)
+}
+
+/// One datagram's receive buffers, laid out for `recvmsg`, `recvmmsg` and io_uring alike.
+struct Slot {
+    buf: [u8; 2048],
+    name: libc::sockaddr_storage,
+    control: [u8; 64],
+    iov: libc::iovec,
+}
+
+impl Slot {
+    fn boxed(count: usize) -> Vec<Slot> {
+        // SAFETY: every field is plain data, for which all zeroes is a valid value.
+        (0..count).map(|_| unsafe { std::mem::zeroed() }).collect()
+    }
+
+    /// A header with every length at full capacity: the kernel shrinks them on each receive.
+    fn header(&mut self) -> libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: self.buf.as_mut_ptr().cast(),
+            iov_len: self.buf.len(),
+        };
+        // SAFETY: as above.
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_name = (&mut self.name as *mut libc::sockaddr_storage).cast();
+        header.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+        header.msg_iov = &mut self.iov;
+        header.msg_iovlen = 1;
+        header.msg_control = self.control.as_mut_ptr().cast();
+        header.msg_controllen = self.control.len();
+        header
+    }
+}
+
+fn recvmmsg(streams: &Streams) -> Figures {
+    streams.prime();
+    let mut slots = Slot::boxed(BATCH);
+    // SAFETY: plain data.
+    let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let mut read = 0;
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        for (socket, address) in streams.sockets.iter().zip(&streams.addresses) {
+            loop {
+                for (header, slot) in headers.iter_mut().zip(&mut slots) {
+                    header.msg_hdr = slot.header();
+                }
+                // SAFETY: each header points into its own live slot, at full capacity.
+                let got = unsafe {
+                    libc::recvmmsg(
+                        socket.as_raw_fd(),
+                        headers.as_mut_ptr(),
+                        BATCH as u32,
+                        libc::MSG_DONTWAIT,
+                        std::ptr::null_mut(),
+                    )
+                };
+                if got <= 0 {
+                    break;
+                }
+                read += got as usize;
+                if (got as usize) < BATCH {
+                    break;
+                }
+            }
+            socket.send_to(&FRAME, address).unwrap();
+        }
+    }
+    per_visit(streams, started, read)
+}
+
+fn io_uring(streams: &Streams, phase: usize) -> std::io::Result<Figures> {
+    streams.prime();
+    let mut ring = IoUring::new((2 * phase).next_power_of_two() as u32)?;
+    let mut slots = Slot::boxed(phase);
+    // SAFETY: plain data.
+    let mut headers: Vec<libc::msghdr> =
+        (0..phase).map(|_| unsafe { std::mem::zeroed() }).collect();
+    let targets: Vec<libc::sockaddr_in> = streams
+        .addresses
+        .iter()
+        .map(|address| {
+            let SocketAddr::V4(v4) = address else {
+                unreachable!()
+            };
+            // SAFETY: plain data.
+            let mut target: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            target.sin_family = libc::AF_INET as u16;
+            target.sin_port = v4.port().to_be();
+            target.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+            target
+        })
+        .collect();
+    let mut frame_iov = libc::iovec {
+        iov_base: FRAME.as_ptr() as *mut libc::c_void,
+        iov_len: FRAME.len(),
+    };
+    let sends: Vec<libc::msghdr> = targets
+        .iter()
+        .map(|target| {
+            // SAFETY: plain data.
+            let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+            header.msg_name = (target as *const libc::sockaddr_in as *mut libc::sockaddr_in).cast();
+            header.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            header.msg_iov = &mut frame_iov;
+            header.msg_iovlen = 1;
+            header
+        })
+        .collect();
+    let mut pending = Vec::with_capacity(phase);
+    let mut read = 0;
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        for first in (0..streams.sockets.len()).step_by(phase) {
+            let members = first..(first + phase).min(streams.sockets.len());
+            pending.clear();
+            pending.extend(members.clone());
+            while !pending.is_empty() {
+                for &stream in &pending {
+                    let slot = stream - first;
+                    headers[slot] = slots[slot].header();
+                    let fd = types::Fd(streams.sockets[stream].as_raw_fd());
+                    let entry = opcode::RecvMsg::new(fd, &mut headers[slot])
+                        .flags(libc::MSG_DONTWAIT as u32)
+                        .build()
+                        .user_data(stream as u64);
+                    // SAFETY: the header and its buffers live until the completion is reaped below.
+                    unsafe { ring.submission().push(&entry).unwrap() };
+                }
+                let submitted = pending.len();
+                pending.clear();
+                ring.submit_and_wait(submitted)?;
+                for completion in ring.completion() {
+                    if completion.result() >= 0 {
+                        read += 1;
+                        pending.push(completion.user_data() as usize);
+                    }
+                }
+            }
+            for stream in members.clone() {
+                let fd = types::Fd(streams.sockets[stream].as_raw_fd());
+                let entry = opcode::SendMsg::new(fd, &sends[stream])
+                    .flags(libc::MSG_DONTWAIT as u32)
+                    .build();
+                // SAFETY: the header, its target and the frame outlive the submission.
+                unsafe { ring.submission().push(&entry).unwrap() };
+            }
+            ring.submit_and_wait(members.len())?;
+            for completion in ring.completion() {
+                assert!(completion.result() > 0, "send: {}", completion.result());
+            }
+        }
+    }
+    Ok(per_visit(streams, started, read))
+}
+
+fn main() {
+    let count = env("STREAMS", 500);
+    let phase = env("PHASE", 100);
+    let streams = Streams::new(count);
+    println!("{count} sockets, {ROUNDS} rounds, io_uring phases of {phase}; ns per stream visit (datagrams read per visit)");
+    for run in 1..=3 {
+        let (today_ns, today_read) = today(&streams);
+        let (mmsg_ns, mmsg_read) = recvmmsg(&streams);
+        let uring = match io_uring(&streams, phase) {
+            Ok((ns, read)) => format!("{ns:.0} ({read:.2})"),
+            Err(e) => format!("unavailable here: {e}"),
+        };
+        println!(
+            "run {run}: recvmsg until EAGAIN + sendto {today_ns:.0} ({today_read:.2}); \
+             recvmmsg + sendto {mmsg_ns:.0} ({mmsg_read:.2}); io_uring {uring}"
+        );
+    }
+}
