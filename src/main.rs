@@ -363,6 +363,7 @@ fn main() -> ExitCode {
         }
         Command::Serve => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(settings.sip.runtime_threads())
                 .enable_all()
                 .build()
             {

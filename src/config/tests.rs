@@ -119,3 +119,15 @@ fn a_transfer_password_comes_from_the_environment_or_a_file_never_the_settings_f
     assert_eq!(credentials.password, "b3ridge");
     assert!(!format!("{credentials:?}").contains("b3ridge"));
 }
+
+#[test]
+fn signalling_takes_a_quarter_of_the_cores_unless_told() {
+    let mut sip = SipSettings::default();
+    let threads: Vec<usize> = [1, 2, 4, 8, 16]
+        .into_iter()
+        .map(|cores| sip.runtime_threads_for(cores))
+        .collect();
+    assert_eq!(threads, [1, 1, 1, 2, 4]);
+    sip.threads = 3;
+    assert_eq!(sip.runtime_threads_for(2), 3);
+}
