@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The independent measurement of issue 16, reproduced: SIPp callers (PCMU, 15 s holds, every
 # RTP packet echoed back by -rtp_echo, no keys) against the release binary on loopback, and the
-# IVR's CPU from /proc over 10 s of the steady state, when CALLS calls are up.
+# IVR's CPU from /proc over WINDOW seconds (default 10) with every call of a level up.
 # Usage: bench/sipp.sh   Environment: LEVELS (default "500 1000 2000"), PROFILE=1 (perf record
 # the IVR over the same window into bench/results/perf-sipp-N.data and print its top symbols),
 # IVR (another build of the binary, to compare two), WINDOW (seconds measured, default 10).
