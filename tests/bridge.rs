@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::audio::{read_recording, tone, tone_windows, write_wav};
-use support::raw::{Answered, RawPhone};
+use support::raw::{pcmu_packet, Answered, RawPhone, PHONE_SSRC};
 use support::{baresip, free_port, project_dir, require_tool, rtp_block, scenario, Ivr, TempDir};
 
 const LOGIN_THEN_OPERATOR: &str = "24680#1357#0";
@@ -133,11 +133,7 @@ fn round_trip(phone: &RawPhone, rtp_port: u16, byte: u8, seconds: u64) -> (usize
     let start = Instant::now();
     let mut seq = 1000u16;
     while start.elapsed() < Duration::from_secs(seconds) {
-        let mut packet = vec![0x80, 0];
-        packet.extend_from_slice(&seq.to_be_bytes());
-        packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
-        packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
-        packet.extend_from_slice(&[byte; 160]);
+        let packet = pcmu_packet(seq, PHONE_SSRC, byte);
         rtp.send_to(&packet, ("127.0.0.1", rtp_port)).unwrap();
         seq = seq.wrapping_add(1);
         let next = Instant::now() + Duration::from_millis(20);
@@ -164,11 +160,7 @@ fn stranger_sprays(ivr: &Ivr, caller_port: u16, seconds: u64) -> std::thread::Jo
         let start = Instant::now();
         let mut seq = 0u16;
         while start.elapsed() < Duration::from_secs(seconds) {
-            let mut packet = vec![0x80, 0];
-            packet.extend_from_slice(&seq.to_be_bytes());
-            packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
-            packet.extend_from_slice(&0xbad_u32.to_be_bytes());
-            packet.extend_from_slice(&[STRANGER; 160]);
+            let packet = pcmu_packet(seq, 0xbad, STRANGER);
             for port in (first..=last).filter(|&p| p != caller_port) {
                 let _ = socket.send_to(&packet, ("127.0.0.1", port));
             }

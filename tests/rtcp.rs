@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::baresip;
-use support::raw::{Answered, RawPhone};
+use support::raw::{pcmu_packet, Answered, RawPhone, PHONE_SSRC};
 use support::{free_port, require_tool, Ivr, TempDir};
 
 /// The stream's end line: its counts and the call's quality.
@@ -18,9 +18,6 @@ fn pacing_line(ivr: &Ivr) -> String {
     let line = log.lines().find(|l| l.contains("rtp pacing"));
     line.expect("the stream's end line").to_string()
 }
-
-/// The phone's SSRC in `RawPhone::speak`.
-const PHONE_SSRC: u32 = 0x5eed;
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
@@ -119,11 +116,7 @@ fn speak_for(phone: &RawPhone, call: &Answered, packets: u16) -> std::thread::Jo
     let port = call.rtp_port;
     std::thread::spawn(move || {
         for seq in 0..packets {
-            let mut packet = vec![0x80, 0];
-            packet.extend_from_slice(&seq.to_be_bytes());
-            packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
-            packet.extend_from_slice(&PHONE_SSRC.to_be_bytes());
-            packet.extend_from_slice(&[0xff; 160]);
+            let packet = pcmu_packet(seq, PHONE_SSRC, 0xff);
             let _ = rtp.send_to(&packet, ("127.0.0.1", port));
             std::thread::sleep(Duration::from_millis(20));
         }

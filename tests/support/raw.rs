@@ -236,23 +236,19 @@ impl RawPhone {
         self.send_in_dialog("BYE", &call.call_id, &call.to, 2);
     }
 
-    /// Presses `keys` as RFC 4733 events from the phone's RTP socket to the IVR's `rtp_port`:
-    /// per key three packets while held and three redundant Ends, 20 ms apart, 150 ms between
-    /// keys, as a phone does.
     /// Sends `packets` of PCMU silence, 20 ms apart, to the IVR's `rtp_port`: a phone that
     /// speaks, so symmetric RTP can find it.
     pub fn speak(&self, rtp_port: u16, packets: u16) {
         for seq in 0..packets {
-            let mut packet = vec![0x80, 0];
-            packet.extend_from_slice(&seq.to_be_bytes());
-            packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
-            packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
-            packet.extend_from_slice(&[PCMU_SILENCE; 160]);
+            let packet = pcmu_packet(seq, PHONE_SSRC, PCMU_SILENCE);
             self.rtp.send_to(&packet, ("127.0.0.1", rtp_port)).unwrap();
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
+    /// Presses `keys` as RFC 4733 events from the phone's RTP socket to the IVR's `rtp_port`:
+    /// per key three packets while held and three redundant Ends, 20 ms apart, 150 ms between
+    /// keys, as a phone does.
     pub fn press(&self, rtp_port: u16, keys: &str) {
         static SEQ: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
         let to = ("127.0.0.1", rtp_port);
@@ -271,7 +267,7 @@ impl RawPhone {
                 let mut packet = vec![0x80, 101];
                 packet.extend_from_slice(&seq.to_be_bytes());
                 packet.extend_from_slice(&timestamp.to_be_bytes());
-                packet.extend_from_slice(&0x5eed_u32.to_be_bytes());
+                packet.extend_from_slice(&PHONE_SSRC.to_be_bytes());
                 packet.extend_from_slice(&[event, end | 10]);
                 packet.extend_from_slice(&duration.to_be_bytes());
                 self.rtp.send_to(&packet, to).unwrap();
@@ -356,4 +352,17 @@ pub fn wait_rtp_ports_free(ivr: &Ivr, within: Duration) -> Result<(), u16> {
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
+}
+
+/// The SSRC a `RawPhone` sends its audio under.
+pub const PHONE_SSRC: u32 = 0x5eed;
+
+/// One 20 ms PCMU packet numbered `seq`, its 160 payload bytes all `byte`.
+pub fn pcmu_packet(seq: u16, ssrc: u32, byte: u8) -> Vec<u8> {
+    let mut packet = vec![0x80, 0];
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
+    packet.extend_from_slice(&ssrc.to_be_bytes());
+    packet.extend_from_slice(&[byte; 160]);
+    packet
 }
