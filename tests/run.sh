@@ -29,6 +29,17 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
+# A full run writes about 6 GB under the target directory. A linker that runs out of disk dies
+# with SIGBUS, which reads like a toolchain bug, so make room first and say so.
+target_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target_dir"
+free_mb() { df -Pm "$target_dir" | awk 'NR == 2 { print $4 }'; }
+if [ "$(free_mb)" -lt 10240 ]; then
+  echo "only $(free_mb) MB free for $target_dir: cargo clean first"
+  cargo clean
+  echo "$(free_mb) MB free after cargo clean"
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --features opus -- -D warnings
