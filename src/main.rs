@@ -24,8 +24,10 @@ use ivr::ivr::routes::Routes;
 use ivr::ivr::script::Script;
 use ivr::media::prompt::PromptLibrary;
 use ivr::media::speech::{Espeak, SpeechCache};
+use ivr::metrics::METRICS;
 use ivr::server::{Control, Reloaded, Reloader};
 use tokio::sync::mpsc;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -219,29 +221,37 @@ fn control_signals(control: mpsc::UnboundedSender<Control>) -> Result<()> {
 type LogFilter = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
 
 /// Logs to standard error as text or JSON; the level comes from `RUST_LOG` when set, else from
-/// `log.level`, and a reload may change the latter.
-fn start_logging(settings: Option<&Settings>) -> LogFilter {
+/// `log.level`, and a reload may change the latter. Lines are written by a thread of their own
+/// and dropped (and counted) when it falls far behind: a reader of stderr that stalls must never
+/// stop a call. Dropping the guard writes what is queued.
+fn start_logging(settings: Option<&Settings>) -> (LogFilter, WorkerGuard) {
     let level = std::env::var("RUST_LOG")
         .ok()
         .or_else(|| settings.map(|s| s.log.level.clone()))
         .unwrap_or_else(|| "info".into());
     let (filter, handle) = tracing_subscriber::reload::Layer::new(EnvFilter::new(level));
+    let (writer, flush) = NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("ivr-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
+    METRICS.count_dropped_log_lines(move || dropped.dropped_lines() as u64);
     let json = settings.is_some_and(|s| s.log.format == LogFormat::Json);
     let registry = tracing_subscriber::registry().with(filter);
     let text = (!json).then(|| {
         tracing_subscriber::fmt::layer()
             .with_target(false)
-            .with_writer(std::io::stderr)
+            .with_writer(writer.clone())
             .with_ansi(std::io::stderr().is_terminal())
     });
     let json = json.then(|| {
         tracing_subscriber::fmt::layer()
             .json()
             .with_target(false)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
     });
     registry.with(text).with(json).init();
-    handle
+    (handle, flush)
 }
 
 /// `ivr reload` and `ivr health`: one request to the running server's operations endpoint.
@@ -284,7 +294,7 @@ fn tell_running_server(settings: &Settings) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let first = Settings::load(&cli.config);
-    let log_filter = start_logging(first.as_ref().ok());
+    let (log_filter, _log_flush) = start_logging(first.as_ref().ok());
     let ask = match cli.command {
         Some(Command::Reload) => Some(("POST", "/reload")),
         Some(Command::Health) => Some(("GET", "/health/ready")),

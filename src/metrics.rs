@@ -2,7 +2,7 @@
 //! `tracing`: each metric is an atomic whose handle is resolved once, so recording costs no
 //! lock and no allocation. The media hot path adds its packet counts once per pacer visit.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -86,6 +86,9 @@ pub struct Metrics {
     pub transfers: Family<TransferLabel, Counter>,
     /// Lockout counters (account, caller) counting on this node alone: Redis is unreachable.
     pub lockout_degraded: Gauge,
+    log_lines_dropped: Counter,
+    /// Where the dropped log lines are counted (the log writer's own counter), read at scrape.
+    dropped_log_lines: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 fn latency() -> Histogram {
@@ -122,6 +125,8 @@ impl Metrics {
             sip_auth: Family::default(),
             transfers: Family::default(),
             lockout_degraded: Gauge::default(),
+            log_lines_dropped: Counter::default(),
+            dropped_log_lines: OnceLock::new(),
         };
         let r = &mut m.registry;
         r.register("calls_active", "Calls in progress", m.calls_active.clone());
@@ -160,6 +165,11 @@ impl Metrics {
             "lockout_degraded",
             "Lockout counters counting on this node alone because Redis is unreachable",
             m.lockout_degraded.clone(),
+        );
+        r.register(
+            "log_lines_dropped",
+            "Log lines dropped because standard error was not read fast enough",
+            m.log_lines_dropped.clone(),
         );
         r.register(
             "sip_auth",
@@ -220,8 +230,18 @@ impl Metrics {
         m
     }
 
+    /// Reads `ivr_log_lines_dropped_total` from `dropped` at each scrape (set once, at start).
+    pub fn count_dropped_log_lines(&self, dropped: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = self.dropped_log_lines.set(Box::new(dropped));
+    }
+
     /// The Prometheus text format.
     pub fn encode(&self) -> String {
+        if let Some(dropped) = self.dropped_log_lines.get() {
+            self.log_lines_dropped
+                .inner()
+                .store(dropped(), std::sync::atomic::Ordering::Relaxed);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use support::http::{get, sample};
 use support::raw::RawPhone;
-use support::{free_port, Ivr};
+use support::{free_port, Ivr, UNREAD_PIPE_BYTES};
 
 /// The metrics page once `series` reads `want`; fails after 20 s (a reload reads every prompt
 /// again, which takes seconds in a debug build on a busy machine).
@@ -185,4 +185,47 @@ fn json_logs_are_one_object_per_line() {
         .find(|l| l["fields"]["message"] == "call offered")
         .expect("the call's first line");
     assert_eq!(offered["fields"]["call_id"], "json-1");
+}
+
+/// Nobody reads the server's standard error (journald stalled, a pipe full): logging must hold
+/// up no call. The pipe is one page, which the first calls' lines fill; before logging went
+/// through its own thread, the next write blocked signalling and media, and the next INVITE
+/// went unanswered.
+#[test]
+fn a_log_pipe_nobody_reads_holds_up_no_call() {
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let mut ivr = Ivr::start_with_unread_stderr("unread-log", &[("IVR_HTTP__LISTEN", &listen)]);
+    for n in 0..20 {
+        let phone = RawPhone::new("127.0.0.1", &ivr);
+        let call = phone
+            .call(&format!("unread-log-{n}"))
+            .unwrap_or_else(|e| panic!("call {n} was not answered: {e}"));
+        assert!(
+            phone.hears_prompt(Duration::from_secs(3)),
+            "call {n} heard no prompt"
+        );
+        phone.bye(&call);
+    }
+    let pipe_was_full = {
+        use std::io::Read;
+        let mut stderr = ivr.take_stderr().expect("stderr is a pipe");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut full = [0u8; UNREAD_PIPE_BYTES];
+            let _ = tx.send(stderr.read_exact(&mut full).is_ok());
+        });
+        rx.recv_timeout(Duration::from_secs(2)).unwrap_or(false)
+    };
+    assert!(
+        pipe_was_full,
+        "the log never filled its pipe: the test proved nothing"
+    );
+    // Far from the writer's queue of lines: none dropped yet, and the operator can watch that.
+    let (_, page) = get(http, "/metrics");
+    assert_eq!(
+        sample(&page, "ivr_log_lines_dropped_total"),
+        Some(0.0),
+        "{page}"
+    );
 }

@@ -60,6 +60,9 @@ pub fn scenario(name: &str) -> PathBuf {
     project_dir().join("tests/sipp").join(name)
 }
 
+/// One page: a handful of calls' log lines fill it.
+pub const UNREAD_PIPE_BYTES: usize = 4096;
+
 pub struct Ivr {
     child: Child,
     pub port: u16,
@@ -100,6 +103,43 @@ impl Ivr {
 
     pub fn start_with_ports(tag: &str, env: &[(&str, &str)], rtp_ports: u16) -> Ivr {
         let dir = TempDir::new(tag);
+        let log = dir.0.join("ivr.log");
+        let stderr = std::fs::File::create(&log).unwrap();
+        let ivr = Self::spawn(dir, env, rtp_ports, stderr.into());
+        ivr.wait_for_log("IVR listening", Duration::from_secs(20));
+        ivr
+    }
+
+    /// Starts the server with its standard error on a pipe of `UNREAD_PIPE_BYTES` that nobody
+    /// reads (a stalled journald); ready once it answers OPTIONS. Its log is not kept.
+    pub fn start_with_unread_stderr(tag: &str, env: &[(&str, &str)]) -> Ivr {
+        let ivr = Self::spawn(TempDir::new(tag), env, 10, Stdio::piped());
+        let pipe = ivr.child.stderr.as_ref().unwrap();
+        let size = nix::fcntl::FcntlArg::F_SETPIPE_SZ(UNREAD_PIPE_BYTES as i32);
+        nix::fcntl::fcntl(pipe, size).expect("shrink the stderr pipe");
+        let phone = raw::RawPhone::new("127.0.0.1", &ivr);
+        let start = Instant::now();
+        loop {
+            phone.send_options("ready");
+            if phone
+                .receive(Duration::from_millis(200))
+                .is_some_and(|r| raw::status(&r) == 200)
+            {
+                return ivr;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "ivr never answered OPTIONS"
+            );
+        }
+    }
+
+    /// The read end of the server's standard error, when it was started on a pipe.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    fn spawn(dir: TempDir, env: &[(&str, &str)], rtp_ports: u16, stderr: Stdio) -> Ivr {
         let port = free_port();
         let rtp = rtp_block(rtp_ports);
         let log = dir.0.join("ivr.log");
@@ -109,7 +149,7 @@ impl Ivr {
             .env("IVR_RTP__PORTS", format!("{}-{}", rtp.0, rtp.1))
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+            .stderr(stderr);
         // A copy of the users: a good login replaces a legacy hash in the file, and the PIN key
         // is made beside it; neither may touch the repository.
         if !env.iter().any(|(k, _)| *k == "IVR_DIRECTORY__USERS") {
@@ -121,15 +161,13 @@ impl Ivr {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start ivr");
-        let ivr = Ivr {
+        Ivr {
             child,
             port,
             log,
             rtp,
             dir,
-        };
-        ivr.wait_for_log("IVR listening", Duration::from_secs(20));
-        ivr
+        }
     }
 
     pub fn addr(&self) -> String {
