@@ -8,12 +8,14 @@
 //! 5. `ivr`: the per-call API and the conversation.
 //! 6. `server` wires them together and `config` reads the settings for all of them; the
 //!    binary (`main.rs`, `cli/`) sits on top. `http` is the shared HTTPS client; `metrics`
-//!    is a leaf every layer may count into, as every layer may log through `tracing`.
+//!    is a leaf every layer may count into, as every layer may log through `tracing`, whose
+//!    lines the binary hands to `log_queue`.
 
 pub mod config;
 pub mod directory;
 pub mod http;
 pub mod ivr;
+pub mod log_queue;
 pub mod media;
 pub mod metrics;
 pub mod ops;

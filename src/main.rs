@@ -22,12 +22,12 @@ use ivr::directory::Directory;
 use ivr::ivr::flow::{FlowEnv, Flows};
 use ivr::ivr::routes::Routes;
 use ivr::ivr::script::Script;
+use ivr::log_queue::{LogFlush, LogQueue};
 use ivr::media::prompt::PromptLibrary;
 use ivr::media::speech::{Espeak, SpeechCache};
 use ivr::metrics::METRICS;
 use ivr::server::{Control, Reloaded, Reloader};
 use tokio::sync::mpsc;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -218,24 +218,25 @@ fn control_signals(control: mpsc::UnboundedSender<Control>) -> Result<()> {
     Ok(())
 }
 
+/// About 60,000 lines of text; a stall longer than that costs lines, never calls.
+const LOG_QUEUE_BYTES: usize = 16 << 20;
+
 type LogFilter = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
 
 /// Logs to standard error as text or JSON; the level comes from `RUST_LOG` when set, else from
-/// `log.level`, and a reload may change the latter. Lines are written by a thread of their own
-/// and dropped (and counted) when it falls far behind: a reader of stderr that stalls must never
-/// stop a call. Dropping the guard writes what is queued.
-fn start_logging(settings: Option<&Settings>) -> (LogFilter, WorkerGuard) {
+/// `log.level`, and a reload may change the latter. Lines wait for a thread of their own, and are
+/// dropped (and counted) beyond `LOG_QUEUE_BYTES`: a reader of stderr that stalls must never stop
+/// a call. Dropping the `LogFlush` writes what is queued.
+fn start_logging(settings: Option<&Settings>) -> (LogFilter, LogFlush) {
     let level = std::env::var("RUST_LOG")
         .ok()
         .or_else(|| settings.map(|s| s.log.level.clone()))
         .unwrap_or_else(|| "info".into());
     let (filter, handle) = tracing_subscriber::reload::Layer::new(EnvFilter::new(level));
-    let (writer, flush) = NonBlockingBuilder::default()
-        .lossy(true)
-        .thread_name("ivr-log")
-        .finish(std::io::stderr());
-    let dropped = writer.error_counter();
-    METRICS.count_dropped_log_lines(move || dropped.dropped_lines() as u64);
+    let (writer, flush) =
+        LogQueue::start(std::io::stderr(), LOG_QUEUE_BYTES).expect("cannot start the log thread");
+    let dropped = writer.clone();
+    METRICS.count_dropped_log_lines(move || dropped.dropped());
     let json = settings.is_some_and(|s| s.log.format == LogFormat::Json);
     let registry = tracing_subscriber::registry().with(filter);
     let text = (!json).then(|| {
