@@ -60,6 +60,9 @@ pub fn scenario(name: &str) -> PathBuf {
     project_dir().join("tests/sipp").join(name)
 }
 
+/// Five of the server's log-writing periods (`src/log_queue.rs`).
+const LOG_SETTLE: Duration = Duration::from_millis(100);
+
 /// One page: a handful of calls' log lines fill it.
 pub const UNREAD_PIPE_BYTES: usize = 4096;
 
@@ -174,7 +177,15 @@ impl Ivr {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The log as of now: what the server logged before this call is in it. Its lines reach the
+    /// file from a thread that writes every 20 ms, so this waits five of those first.
     pub fn log_text(&self) -> String {
+        std::thread::sleep(LOG_SETTLE);
+        self.log_so_far()
+    }
+
+    /// The log file as it is, without waiting for lines still queued in the server.
+    fn log_so_far(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -191,7 +202,7 @@ impl Ivr {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if self
-                .log_text()
+                .log_so_far()
                 .lines()
                 .any(|l| needles.iter().all(|n| l.contains(n)))
             {
