@@ -250,12 +250,11 @@ fn io_uring(streams: &Streams, phase: usize) -> std::io::Result<Figures> {
 
 /// CPU time this thread has used.
 fn thread_cpu() -> Duration {
-    // SAFETY: plain data, filled in by the call.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid place for the result.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+    use nix::sys::resource::{getrusage, UsageWho};
+    use nix::sys::time::TimeValLike;
+    let usage = getrusage(UsageWho::RUSAGE_THREAD).expect("getrusage");
+    let micros = (usage.user_time() + usage.system_time()).num_microseconds();
+    Duration::from_micros(micros as u64)
 }
 
 /// CPU per wake-up of a thread sleeping to deadlines `period` apart for two seconds.
