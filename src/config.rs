@@ -18,6 +18,8 @@ pub use trunk::TrunkSettings;
 mod sip_users;
 mod trunk;
 use crate::media::codec::Codec;
+use crate::media::prompt::PromptLibrary;
+use crate::media::prompt_cache::PcmCache;
 use crate::media::stream::Liveness;
 use crate::session::negotiate::Encryption;
 use crate::sip::allow::AllowList;
@@ -513,13 +515,25 @@ impl Default for RtpSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct PromptSettings {
     pub dir: PathBuf,
+    /// Where resampled prompt audio is kept between starts, by content hash (none: resample at
+    /// every start).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for PromptSettings {
     fn default() -> Self {
         PromptSettings {
             dir: PathBuf::from("prompts"),
+            cache_dir: None,
         }
+    }
+}
+
+impl PromptSettings {
+    /// The prompt library for `codecs`, through the cache when one is set.
+    pub fn load(&self, codecs: &[Codec]) -> Result<PromptLibrary> {
+        let cache = self.cache_dir.as_deref().map(PcmCache::new);
+        PromptLibrary::load_cached(&self.dir, codecs, cache.as_ref())
     }
 }
 

@@ -143,7 +143,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         },
         None => Counters::new(&settings)?,
     };
-    let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.sip.codecs)?;
+    let prompts = settings.prompts.load(&settings.sip.codecs)?;
     let http = ivr::http::client()?;
     let backend: Arc<dyn Directory> = match settings.directory.backend {
         Backend::Local => Arc::new(LocalDirectory::load(

@@ -5,8 +5,27 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use crate::media::codec::Codec;
 use crate::media::ports::PortPool;
+use crate::media::prompt::PromptLibrary;
+use crate::media::prompt_cache::PcmCache;
+
+/// The shipped prompts in PCMU, loaded once for every unit test in the process (and resampled
+/// once per checkout: a debug build takes seconds over it).
+pub fn shipped_prompts() -> Arc<PromptLibrary> {
+    static LIBRARY: OnceLock<Arc<PromptLibrary>> = OnceLock::new();
+    LIBRARY
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let cache = PcmCache::new(&root.join("target/prompt-cache"));
+            let library =
+                PromptLibrary::load_cached(&root.join("prompts"), &[Codec::Pcmu], Some(&cache));
+            Arc::new(library.expect("the shipped prompts load"))
+        })
+        .clone()
+}
 
 /// A directory under the system's temporary one, removed when dropped.
 pub struct TempDir(PathBuf);

@@ -10,7 +10,6 @@ use clap::{Subcommand, ValueEnum};
 use ivr::config::Settings;
 use ivr::ivr::graph;
 use ivr::ivr::script::Script;
-use ivr::media::prompt::PromptLibrary;
 
 #[derive(Subcommand)]
 pub enum Flow {
@@ -33,7 +32,7 @@ pub enum Format {
 pub fn run(settings: &Settings, flow: Flow) -> Result<()> {
     let Flow::Graph { format, file } = flow;
     let file = file.unwrap_or_else(|| settings.flow.file.clone());
-    let prompts = PromptLibrary::load(&settings.prompts.dir, &settings.sip.codecs)?;
+    let prompts = settings.prompts.load(&settings.sip.codecs)?;
     let script = Script::load(&file, &prompts)?;
     let numbers: Vec<String> = settings
         .flow

@@ -184,13 +184,11 @@ fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::Codec;
-    use crate::media::prompt::PromptLibrary;
 
     #[test]
     fn the_shipped_flow_is_drawn_whole() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let prompts = PromptLibrary::load(&root.join("prompts"), &[Codec::Pcmu]).unwrap();
+        let prompts = crate::testing::shipped_prompts();
         let script = Script::load(&root.join("sip-config/flow.toml"), &prompts).unwrap();
         let dot = dot(&script, "flow.toml", &["+15551230001".into()]);
         for needle in [

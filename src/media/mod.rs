@@ -10,6 +10,7 @@ pub mod loss;
 pub mod pacer;
 pub mod ports;
 pub mod prompt;
+pub mod prompt_cache;
 pub mod relay;
 pub mod rtcp;
 pub mod speech;

@@ -268,9 +268,6 @@ fn serve(streams: &mut Vec<RtpStream>, load: &AtomicUsize, scratch: &mut Scratch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::Codec;
-    use crate::media::prompt::PromptLibrary;
-    use std::path::Path;
 
     fn load(pacer: &Pacer) -> Vec<usize> {
         pacer.lanes[0]
@@ -282,8 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn streams_spread_over_every_phase_and_leave_with_their_calls() {
-        let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
-        let library = Arc::new(PromptLibrary::load(&prompts, &[Codec::Pcmu]).unwrap());
+        let library = crate::testing::shipped_prompts();
         let pool = crate::testing::free_port_pool(2 * PHASES as u16);
         let pacer = Pacer::start(1, false).unwrap();
         let calls: Vec<_> = (0..2 * PHASES)

@@ -13,6 +13,7 @@ use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 
 use super::codec::{linear_to_alaw, linear_to_ulaw, Codec, FRAME_MS};
+use super::prompt_cache::PcmCache;
 
 /// One prompt, ready to send in every codec the server was configured with.
 #[derive(Debug)]
@@ -45,14 +46,41 @@ impl PromptLibrary {
     /// Loads every `*.wav` below `dir`; a prompt's name is its path without `.wav`
     /// (`welcome`, `greetings/1001`).
     pub fn load(dir: &Path, codecs: &[Codec]) -> Result<PromptLibrary> {
+        Self::load_cached(dir, codecs, None)
+    }
+
+    /// As `load`, taking resampled audio from `cache` when it holds this WAV's content, and
+    /// leaving there what it had to compute.
+    pub fn load_cached(
+        dir: &Path,
+        codecs: &[Codec],
+        cache: Option<&PcmCache>,
+    ) -> Result<PromptLibrary> {
         let mut files = Vec::new();
         collect_wavs(dir, &mut files).with_context(|| format!("prompts dir {}", dir.display()))?;
         let mut encoders = Encoders::new(codecs)?;
         let mut prompts = HashMap::new();
         for path in files {
             let name = prompt_name(dir, &path);
-            let (samples, rate) = read_wav_mono(&path)?;
-            let prompt = encode_clip(&mut encoders, name.clone(), &samples, rate, codecs)
+            let wav = std::fs::read(&path)
+                .with_context(|| format!("reading prompt {}", path.display()))?;
+            let key = cache.map(|_| PcmCache::key(&wav));
+            let mut decoded = None;
+            let at_rate = |to: u32| -> Result<Vec<i16>> {
+                if let Some(hit) = cache.zip(key.as_deref()).and_then(|(c, k)| c.get(k, to)) {
+                    return Ok(hit);
+                }
+                let (samples, rate) = match &decoded {
+                    Some(done) => done,
+                    None => decoded.insert(decode_wav_mono(&wav, &path)?),
+                };
+                let pcm = resample(samples, *rate, to)?;
+                if let Some((c, k)) = cache.zip(key.as_deref()) {
+                    c.put(k, to, &pcm);
+                }
+                Ok(pcm)
+            };
+            let prompt = encode_frames(&mut encoders, name.clone(), codecs, at_rate)
                 .with_context(|| format!("encoding {}", path.display()))?;
             prompts.insert(name, Arc::new(prompt));
         }
@@ -139,23 +167,39 @@ fn encode_clip(
     rate: u32,
     codecs: &[Codec],
 ) -> Result<Prompt> {
+    encode_frames(encoders, name, codecs, |to| resample(samples, rate, to))
+}
+
+/// Encodes for every codec, asking `at_rate` for the audio once per sample rate (PCMU and PCMA
+/// share 8 kHz).
+fn encode_frames(
+    encoders: &mut Encoders,
+    name: String,
+    codecs: &[Codec],
+    mut at_rate: impl FnMut(u32) -> Result<Vec<i16>>,
+) -> Result<Prompt> {
     let mut frames = HashMap::new();
-    // PCMU and PCMA share 8 kHz: resample once per rate.
     let mut by_rate: HashMap<u32, Vec<i16>> = HashMap::new();
     for &codec in codecs {
         let to = codec.sample_rate();
-        let resampled = match by_rate.entry(to) {
+        let pcm = match by_rate.entry(to) {
             Entry::Occupied(done) => done.into_mut(),
-            Entry::Vacant(slot) => slot.insert(resample(samples, rate, to)?),
+            Entry::Vacant(slot) => slot.insert(at_rate(to)?),
         };
-        frames.insert(codec, encoders.encode(codec, resampled)?);
+        frames.insert(codec, encoders.encode(codec, pcm)?);
     }
     Ok(Prompt { name, frames })
 }
 
 /// Decodes any PCM or float WAV to mono f32 in [-1, 1], averaging channels.
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
-    let mut reader = hound::WavReader::open(path)
+    let wav = std::fs::read(path).with_context(|| format!("reading prompt {}", path.display()))?;
+    decode_wav_mono(&wav, path)
+}
+
+/// `read_wav_mono` on a file already read; `path` names it in errors.
+fn decode_wav_mono(wav: &[u8], path: &Path) -> Result<(Vec<f32>, u32)> {
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav))
         .with_context(|| format!("reading prompt {}", path.display()))?;
     let spec = reader.spec();
     if !matches!(spec.sample_rate, 8000 | 16000 | 22050 | 44100 | 48000) {

@@ -1,11 +1,9 @@
 //! The per-call API against a scripted media side, on tokio's paused clock.
 
 use super::*;
-use crate::media::codec::Codec;
 
 fn library() -> Arc<PromptLibrary> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
-    Arc::new(PromptLibrary::load(&dir, &[Codec::Pcmu]).unwrap())
+    crate::testing::shipped_prompts()
 }
 
 struct Script {

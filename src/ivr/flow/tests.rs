@@ -17,8 +17,7 @@ use crate::media::speech::installed_espeak;
 use crate::media::stream::{MediaCommand, MediaEvent};
 
 fn prompts() -> Arc<PromptLibrary> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
-    Arc::new(PromptLibrary::load(&dir, &[Codec::Pcmu]).unwrap())
+    crate::testing::shipped_prompts()
 }
 
 fn shipped_flow(prompts: &PromptLibrary) -> String {
