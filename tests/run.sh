@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs the real peers the tests drive when they are
-# missing, then checks formatting and lints and runs every test, without and with Opus.
+# missing, then checks formatting and lints (with and without Opus), runs every test, then the
+# unit tests and the Opus tests again with Opus, and fails if any peer a test started is alive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,12 +41,48 @@ if [ "$(free_mb)" -lt 10240 ]; then
   echo "$(free_mb) MB free after cargo clean"
 fi
 
+# Every long-lived peer the tests start carries PEER_OF_IVR_TESTS=1 (tests/support/process.rs)
+# and dies with its test. Any found here outlived its test.
+peers_left() {
+  local environ pid
+  for environ in /proc/[0-9]*/environ; do
+    if { tr '\0' '\n' <"$environ"; } 2>/dev/null | grep -qx 'PEER_OF_IVR_TESTS=1'; then
+      pid=${environ#/proc/}
+      pid=${pid%/environ}
+      echo "$pid $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)"
+    fi
+  done
+}
+stale=$(peers_left)
+if [ -n "$stale" ]; then
+  echo "killing test peers an earlier run left behind:"
+  echo "$stale"
+  echo "$stale" | awk '{ print $1 }' | xargs -r kill -9 2>/dev/null || true
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --features opus -- -D warnings
+
+# The integration tests (one binary, tests/it) mostly wait on real peers and real time: more
+# threads than cores keeps both cores busy.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-6}
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+check_peers() {
+  local left
+  left=$(peers_left)
+  rm -f "$log"
+  if [ -n "$left" ]; then
+    echo "FAILED: these test peers outlived their tests:"
+    echo "$left"
+    echo "$left" | awk '{ print $1 }' | xargs -r kill -9 2>/dev/null || true
+    exit 1
+  fi
+}
+trap check_peers EXIT
 cargo test 2>&1 | tee "$log"
-cargo test --features opus 2>&1 | tee -a "$log"
-# One closing line for both runs (pipefail above already failed the script on any red test).
+# With Opus: the unit tests, and the integration tests of what the feature changes.
+cargo test --features opus --lib 2>&1 | tee -a "$log"
+cargo test --features opus --test it -- opus:: 2>&1 | tee -a "$log"
+# One closing line for every run (pipefail above already failed the script on any red test).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all runs: %d passed, %d failed\n", p, f }' "$log"

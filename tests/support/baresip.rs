@@ -3,9 +3,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use super::audio::write_wav;
+use super::process::Peer;
 use super::{free_port, require_tool, Ivr};
 
 /// How baresip reaches the IVR: plain UDP, or TLS with a certificate and SRTP.
@@ -78,29 +79,30 @@ pub fn config(dir: &Path, sip_port: u16, ctrl_port: u16, secure: &Secure) {
 }
 
 /// Starts baresip dialling `target` for at most `seconds`; its ctrl_tcp port.
-pub fn call(dir: &Path, target: &str, seconds: u32, secure: &Secure) -> (Child, u16) {
+pub fn call(dir: &Path, target: &str, seconds: u32, secure: &Secure) -> (Peer, u16) {
     require_tool("baresip", "baresip");
     let ctrl = free_port();
     config(dir, free_port(), ctrl, secure);
-    let child = Command::new("timeout")
-        .args([
-            &seconds.to_string(),
-            "baresip",
-            "-f",
-            dir.to_str().unwrap(),
-            "-e",
-        ])
-        .arg(format!("/dial {target}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Peer::spawn(
+        Command::new("timeout")
+            .args([
+                &seconds.to_string(),
+                "baresip",
+                "-f",
+                dir.to_str().unwrap(),
+                "-e",
+            ])
+            .arg(format!("/dial {target}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
     (child, ctrl)
 }
 
 /// Dials the IVR over plain UDP.
-pub fn call_ivr(ivr: &Ivr, dir: &Path, seconds: u32) -> (Child, u16) {
+pub fn call_ivr(ivr: &Ivr, dir: &Path, seconds: u32) -> (Peer, u16) {
     call(
         dir,
         &format!("sip:ivr@{}", ivr.addr()),

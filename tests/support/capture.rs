@@ -3,13 +3,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::process::Peer;
 use super::require_tool;
 
 pub struct Capture {
-    child: Child,
+    child: Peer,
     file: PathBuf,
 }
 
@@ -23,14 +24,15 @@ impl Capture {
     /// Starts capturing UDP on `lo` to or from `ports` (inclusive), once tcpdump is listening.
     pub fn start(file: PathBuf, ports: (u16, u16)) -> Capture {
         require_tool("tcpdump", "tcpdump");
-        let mut child = Command::new("tcpdump")
-            .args(["-i", "lo", "-U", "-n", "-w"])
-            .arg(&file)
-            .arg(format!("udp portrange {}-{}", ports.0, ports.1))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tcpdump");
+        let mut child = Peer::spawn(
+            Command::new("tcpdump")
+                .args(["-i", "lo", "-U", "-n", "-w"])
+                .arg(&file)
+                .arg(format!("udp portrange {}-{}", ports.0, ports.1))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .expect("start tcpdump");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         while stderr.read_line(&mut line).unwrap_or(0) > 0 {

@@ -2,13 +2,14 @@
 //! its control socket for `kamcmd`; stopped on drop.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::process::Peer;
 use super::{require_tool, TempDir};
 
 pub struct Kamailio {
-    child: Child,
+    _process: Peer,
     pub rundir: PathBuf,
     log: PathBuf,
 }
@@ -37,24 +38,29 @@ impl Kamailio {
         let cfg_path = dir.0.join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).unwrap();
         let log = dir.0.join("kamailio.log");
-        let child = Command::new("kamailio")
-            .args([
-                "-f",
-                cfg_path.to_str().unwrap(),
-                "-DD",
-                "-E",
-                "-m",
-                "64",
-                "-M",
-                "8",
-            ])
-            .args(["-Y", rundir.to_str().unwrap()])
-            .args(["-P", rundir.join("kamailio.pid").to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kamailio");
-        let kamailio = Kamailio { child, rundir, log };
+        let process = Peer::spawn(
+            Command::new("kamailio")
+                .args([
+                    "-f",
+                    cfg_path.to_str().unwrap(),
+                    "-DD",
+                    "-E",
+                    "-m",
+                    "64",
+                    "-M",
+                    "8",
+                ])
+                .args(["-Y", rundir.to_str().unwrap()])
+                .args(["-P", rundir.join("kamailio.pid").to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        )
+        .expect("start kamailio");
+        let kamailio = Kamailio {
+            _process: process,
+            rundir,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while kamailio.rpc(&["core.version"]).is_none() {
             assert!(
@@ -82,12 +88,5 @@ impl Kamailio {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

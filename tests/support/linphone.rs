@@ -2,13 +2,14 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use super::process::Peer;
 use super::{baresip, free_port, require_tool, rtp_block};
 
 pub struct Linphone {
-    child: Child,
+    child: Peer,
     stdin: ChildStdin,
 }
 
@@ -33,21 +34,22 @@ impl Linphone {
         )
         .unwrap();
         baresip::silence_wav(&dir.join("play.wav"), 30);
-        let mut child = Command::new("timeout")
-            .args([
-                "40",
-                "linphonec",
-                "-c",
-                dir.join("lprc").to_str().unwrap(),
-                "-d",
-                "0",
-            ])
-            .env("HOME", &home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = Peer::spawn(
+            Command::new("timeout")
+                .args([
+                    "40",
+                    "linphonec",
+                    "-c",
+                    dir.join("lprc").to_str().unwrap(),
+                    "-d",
+                    "0",
+                ])
+                .env("HOME", &home)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
         let stdin = child.stdin.take().unwrap();
         let mut phone = Linphone { child, stdin };
         phone.say("soundcard use files");

@@ -11,13 +11,18 @@ pub mod http;
 pub mod kamailio;
 pub mod keys;
 pub mod linphone;
+pub mod process;
 pub mod raw;
 pub mod redis;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use process::Peer;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub fn require_tool(tool: &str, package: &str) {
@@ -29,27 +34,46 @@ pub fn require_tool(tool: &str, package: &str) {
     assert!(found, "`{tool}` is not installed: run `apt-get install -y {package}` (or the README's test command)");
 }
 
-/// A UDP+TCP port pair free right now on loopback.
+/// A UDP+TCP port pair free right now on loopback, and never handed to another test of this
+/// process (the tests run in parallel, and the kernel may offer a port again once it is closed).
 pub fn free_port() -> u16 {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     loop {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && GIVEN.lock().unwrap().insert(port) {
             return port;
         }
     }
 }
 
-static RTP_BASE: AtomicU16 = AtomicU16::new(0);
+static RTP_NEXT: AtomicU16 = AtomicU16::new(0);
 static DIRS: AtomicU16 = AtomicU16::new(0);
 
-/// A block of `n` RTP ports (even start) no other test in this process uses.
+/// Where RTP blocks are cut from: below the kernel's ephemeral range (32768+), where
+/// free_port() finds SIP ports.
+const RTP_RANGE: (u16, u16) = (20_000, 32_000);
+
+/// A block of `n` RTP ports (even start), free right now and handed to no other test of this
+/// process.
 pub fn rtp_block(n: u16) -> (u16, u16) {
-    // Below the kernel's ephemeral range (32768+), where free_port() finds SIP ports.
-    let base = 20000 + (std::process::id() % 20) as u16 * 500;
-    let offset = RTP_BASE.fetch_add(n.max(2) + n % 2, Ordering::SeqCst);
-    let first = base + offset;
-    (first, first + n - 1)
+    let span = u32::from(RTP_RANGE.1 - RTP_RANGE.0 - n - 1);
+    // Each test process starts at its own place in the range, so two runs side by side rarely
+    // meet; one that finds a port taken moves on.
+    let start = std::process::id() % 24 * 500;
+    loop {
+        let offset = u32::from(RTP_NEXT.fetch_add(n.max(2) + n % 2, Ordering::SeqCst));
+        let first = RTP_RANGE.0 + ((start + offset) % span / 2 * 2) as u16;
+        let last = first + n - 1;
+        if (first..=last).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return (first, last);
+        }
+    }
+}
+
+/// Resampled prompts kept between the servers the tests start, and between runs.
+pub fn prompt_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prompt-cache")
 }
 
 pub fn project_dir() -> PathBuf {
@@ -60,6 +84,10 @@ pub fn scenario(name: &str) -> PathBuf {
     project_dir().join("tests/sipp").join(name)
 }
 
+/// How long a server may take to start before the test gives up: a debug build on a busy
+/// two-core machine, beside other tests, takes seconds.
+const READY_WITHIN: Duration = Duration::from_secs(120);
+
 /// Five of the server's log-writing periods (`src/log_queue.rs`).
 const LOG_SETTLE: Duration = Duration::from_millis(100);
 
@@ -67,7 +95,7 @@ const LOG_SETTLE: Duration = Duration::from_millis(100);
 pub const UNREAD_PIPE_BYTES: usize = 4096;
 
 pub struct Ivr {
-    child: Child,
+    child: Peer,
     pub port: u16,
     pub log: PathBuf,
     pub rtp: (u16, u16),
@@ -108,9 +136,38 @@ impl Ivr {
         let dir = TempDir::new(tag);
         let log = dir.0.join("ivr.log");
         let stderr = std::fs::File::create(&log).unwrap();
-        let ivr = Self::spawn(dir, env, rtp_ports, stderr.into());
-        ivr.wait_for_log("IVR listening", Duration::from_secs(20));
+        let mut ivr = Self::spawn(dir, env, rtp_ports, stderr.into());
+        ivr.wait_ready();
         ivr
+    }
+
+    /// Waits for "IVR listening" while the server is alive; its log tail if it dies or hangs.
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        loop {
+            if self.log_so_far().contains("IVR listening") {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "ivr exited before listening ({status}):\n{}",
+                    self.log_tail()
+                );
+            }
+            assert!(
+                start.elapsed() < READY_WITHIN,
+                "ivr not listening after {READY_WITHIN:?}:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The last 40 lines of the log.
+    fn log_tail(&self) -> String {
+        let log = self.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// Starts the server with its standard error on a pipe of `UNREAD_PIPE_BYTES` that nobody
@@ -130,10 +187,7 @@ impl Ivr {
             {
                 return ivr;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "ivr never answered OPTIONS"
-            );
+            assert!(start.elapsed() < READY_WITHIN, "ivr never answered OPTIONS");
         }
     }
 
@@ -151,6 +205,7 @@ impl Ivr {
             .env("IVR_SIP__LISTEN", format!("127.0.0.1:{port}"))
             .env("IVR_RTP__PORTS", format!("{}-{}", rtp.0, rtp.1))
             .env("RUST_LOG", "debug")
+            .env("IVR_PROMPTS__CACHE_DIR", prompt_cache())
             .stdout(Stdio::null())
             .stderr(stderr);
         // A copy of the users: a good login replaces a legacy hash in the file, and the PIN key
@@ -163,7 +218,7 @@ impl Ivr {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start ivr");
+        let child = Peer::spawn(&mut cmd).expect("start ivr");
         Ivr {
             child,
             port,
@@ -263,8 +318,6 @@ impl Ivr {
 
 impl Drop for Ivr {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("--- ivr log ---\n{}", self.log_text());
         }

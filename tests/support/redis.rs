@@ -1,12 +1,13 @@
 //! A real redis-server on a port of its own, in memory only, stopped on drop.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::process::Peer;
 use super::{free_port, require_tool, TempDir};
 
 pub struct Redis {
-    child: Option<Child>,
+    child: Option<Peer>,
     pub port: u16,
     dir: TempDir,
 }
@@ -29,15 +30,16 @@ impl Redis {
 
     /// Starts it again on the same port (after `stop`), empty.
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
+        let child = Peer::spawn(
+            Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&self.dir.0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("start redis-server");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.cli(&["PING"]).trim() != "PONG" {

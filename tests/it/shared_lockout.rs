@@ -1,0 +1,89 @@
+//! The lockout in a real Redis, as two nodes share it: failures on either count toward one
+//! limit, keys name no account, and an outage leaves each node counting alone (degraded) until
+//! Redis is back.
+
+use crate::support;
+
+use std::time::Duration;
+
+use ivr::directory::lockout::{FailureCounter, Policy};
+use ivr::directory::shared_lockout::RedisCounter;
+use support::redis::Redis;
+
+const KEY: &[u8] = b"a key every node shares";
+const ACCOUNT: &str = "12345678";
+
+fn node(redis: &Redis) -> RedisCounter {
+    let policy = Policy {
+        max_failures: 5,
+        window: Duration::from_secs(900),
+        lock_for: Duration::from_secs(900),
+    };
+    RedisCounter::new("account", &redis.url(), KEY, policy).unwrap()
+}
+
+#[tokio::test]
+async fn failures_on_two_nodes_count_toward_one_limit_under_keys_that_hide_the_account() {
+    let redis = Redis::start("redis-shared");
+    let (a, b) = (node(&redis), node(&redis));
+    for attempt in 1..=4 {
+        let node = if attempt % 2 == 1 { &a } else { &b };
+        assert!(!node.record_failure(ACCOUNT).await, "attempt {attempt}");
+    }
+    assert!(!a.is_locked(ACCOUNT).await && !b.is_locked(ACCOUNT).await);
+    assert!(
+        a.record_failure(ACCOUNT).await,
+        "the fifth, on either node, locks"
+    );
+    assert!(b.is_locked(ACCOUNT).await, "the other node sees the lock");
+    assert!(
+        !b.is_locked("87654321").await,
+        "other accounts are untouched"
+    );
+    let keys = redis.cli(&["KEYS", "*"]);
+    assert!(keys.contains("ivr:lockout:account:lock:"), "{keys}");
+    assert!(!keys.contains(ACCOUNT), "no key names the account: {keys}");
+    let ttl: i64 = redis
+        .cli(&["PTTL", keys.lines().next().unwrap().trim()])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > 890_000,
+        "the lock expires with the policy's period: {ttl} ms"
+    );
+    assert!(!a.degraded() && !b.degraded());
+}
+
+#[tokio::test]
+async fn while_redis_is_down_each_node_counts_alone_then_goes_back_to_redis() {
+    let mut redis = Redis::start("redis-outage");
+    let a = node(&redis);
+    assert!(!a.record_failure(ACCOUNT).await);
+    redis.stop();
+    // Never unlimited tries: the node's own count locks after five.
+    for attempt in 1..=4 {
+        assert!(!a.record_failure(ACCOUNT).await, "attempt {attempt}");
+    }
+    assert!(a.degraded(), "the outage is visible");
+    assert!(a.record_failure(ACCOUNT).await, "locked by the local count");
+    assert!(a.is_locked(ACCOUNT).await);
+    redis.restart();
+    // The back-off after a failure is 2 s; then Redis counts again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let other = "55555555";
+    assert!(!a.record_failure(other).await);
+    assert!(!a.degraded(), "counting resumed in Redis");
+    assert!(
+        redis
+            .cli(&["KEYS", "ivr:lockout:account:fail:*"])
+            .lines()
+            .count()
+            == 1,
+        "the new failure is in Redis"
+    );
+    assert!(
+        a.is_locked(ACCOUNT).await,
+        "the lock taken alone still holds"
+    );
+}
