@@ -1,6 +1,7 @@
 //! Settings: defaults, checks at load, and secrets kept out of files and messages.
 
 use super::*;
+use crate::media::codec::Codec;
 
 fn with_auth0(domain: &str) -> Settings {
     let mut s = Settings::default();
