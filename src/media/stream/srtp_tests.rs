@@ -4,7 +4,9 @@
 use super::*;
 use crate::media::pacer::Pacer;
 use crate::media::srtp::{Inbound, InboundKey, MasterKey, Outbound, Suite};
+use crate::metrics::Reason;
 use crate::testing::free_port_pool;
+use rtp_rs::RtpPacketBuilder;
 
 fn inbound(master: &MasterKey) -> Inbound {
     let key = InboundKey {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::media::pacer::Pacer;
 use crate::testing::{free_port_pool, write_wav, TempDir};
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use std::path::Path;
 
 /// A library with one 5-frame prompt.
