@@ -18,7 +18,17 @@ use tokio::sync::{mpsc, oneshot};
 use crate::directory::Directory;
 use crate::media::ports::PortPool;
 use crate::metrics::METRICS;
-use crate::server::Control;
+
+/// What the process asks of the server.
+#[derive(Debug)]
+pub enum Control {
+    /// The first stop signal: no new calls, the others go on for the grace.
+    Drain,
+    /// A second stop signal: every call ends now.
+    Now,
+    /// Re-read what can change live; the answer, when someone waits for it.
+    Reload(Option<oneshot::Sender<Result<(), String>>>),
+}
 
 /// What the endpoint reads from the running server.
 #[derive(Clone)]

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{media_params, ActiveCall, Switchboard};
+use super::call::ActiveCall;
+use super::media_wiring::media_params;
+use super::switchboard::{rejection, Switchboard};
 use crate::config::InbandMode;
 use crate::ivr::call::{CallRequest, TransferRequest};
 use crate::ivr::script::TransferMode;
@@ -266,10 +268,10 @@ impl Switchboard {
                 }
                 UaCommand::Answer { call: leg, sdp }
             }
-            Some(Err(r)) => super::rejection(leg, r),
+            Some(Err(r)) => rejection(leg, r),
             None => match negotiate::offer(&codecs, &bridge.local) {
                 Ok(sdp) => UaCommand::Answer { call: leg, sdp },
-                Err(r) => super::rejection(leg, r),
+                Err(r) => rejection(leg, r),
             },
         };
         self.command(command);
