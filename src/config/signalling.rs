@@ -104,17 +104,13 @@ impl SipSettings {
 impl Default for SipSettings {
     fn default() -> Self {
         let timers = Timers::default();
-        let mut codecs = vec![Codec::Pcmu, Codec::Pcma];
-        if cfg!(feature = "opus") {
-            codecs.insert(0, Codec::Opus);
-        }
         SipSettings {
             listen: "0.0.0.0:5060".parse().expect("literal address"),
             public_addr: PublicAddr::default(),
             t1_ms: millis(timers.t1),
             t2_ms: millis(timers.t2),
             t4_ms: millis(timers.t4),
-            codecs,
+            codecs: Codec::default_preference(),
             // No version: a scanner learns nothing to look vulnerabilities up by.
             user_agent: "ivr".into(),
             answer_delay_ms: 0,

@@ -7,19 +7,38 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
 use crate::media::dtmf::DigitSource;
-use crate::media::prompt::{Prompt, PromptLibrary};
+use crate::media::prompt::{in_folder, Prompt, PromptLibrary};
 use crate::media::stream::{MediaCommand, MediaEvent};
 use crate::sip::refer::TransferOutcome;
-
-use super::script::{in_folder, TransferMode};
 
 /// The caller is gone (or the call was ended): nothing more can be said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gone;
+
+/// How a transfer reaches its target; the flow file names it, the server carries it out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// Blind transfer: the caller is asked (REFER) to call the target itself.
+    #[default]
+    Refer,
+    /// We call the target and relay the audio between the two calls.
+    Bridge,
+}
+
+impl TransferMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferMode::Refer => "refer",
+            TransferMode::Bridge => "bridge",
+        }
+    }
+}
 
 /// One question's rules for reading keys (Tropo's `ask`, Asterisk's `Read`).
 #[derive(Debug, Clone)]

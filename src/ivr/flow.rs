@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
 
+use super::call::TransferMode;
 use super::call::{Answer, Call, Gone, TransferRequest};
-use super::script::{Action, Script, TransferMode};
+use super::script::{Action, Script};
 use super::webhook::{self, Spoken, WebhookRequest};
 use crate::directory::{Directory, Masked, User, Verification};
 use crate::media::prompt::Prompt;

@@ -10,10 +10,10 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::call::Ask;
+use super::call::{Ask, TransferMode};
 use super::numbers::Grammar;
 use crate::media::dtmf::is_digit;
-use crate::media::prompt::PromptLibrary;
+use crate::media::prompt::{in_folder, PromptLibrary};
 use crate::sip::refer;
 
 #[derive(Debug, Deserialize)]
@@ -151,25 +151,6 @@ pub struct Transfer {
 impl Transfer {
     pub fn mode(&self) -> TransferMode {
         self.mode.as_ref().map(|m| *m.get_ref()).unwrap_or_default()
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferMode {
-    /// Blind transfer: the caller is asked (REFER) to call the target itself.
-    #[default]
-    Refer,
-    /// We call the target and relay the audio between the two calls.
-    Bridge,
-}
-
-impl TransferMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransferMode::Refer => "refer",
-            TransferMode::Bridge => "bridge",
-        }
     }
 }
 
@@ -415,14 +396,5 @@ impl Script {
     /// How numbers are said in the language whose prompts are in `folder` (`None`: the base).
     pub fn grammar(&self, folder: Option<&str>) -> Option<&Grammar> {
         self.grammars.get(folder.unwrap_or_default())
-    }
-}
-
-/// A prompt's name in a language's folder (`es` + `num/7` → `es/num/7`).
-pub fn in_folder(folder: &str, name: &str) -> String {
-    if folder.is_empty() {
-        name.to_string()
-    } else {
-        format!("{folder}/{name}")
     }
 }

@@ -33,6 +33,16 @@ impl From<Codec> for String {
 }
 
 impl Codec {
+    /// What the IVR offers and prefers when `sip.codecs` is not set: Opus first when built in,
+    /// then G.711 µ-law and A-law (every phone has one of them).
+    pub fn default_preference() -> Vec<Codec> {
+        let mut codecs = vec![Codec::Pcmu, Codec::Pcma];
+        if cfg!(feature = "opus") {
+            codecs.insert(0, Codec::Opus);
+        }
+        codecs
+    }
+
     pub fn from_name(name: &str) -> Result<Codec> {
         match name.to_ascii_lowercase().as_str() {
             "pcmu" => Ok(Codec::Pcmu),

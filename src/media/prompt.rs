@@ -125,6 +125,15 @@ impl PromptLibrary {
     }
 }
 
+/// A prompt's name in a language's folder (`es` + `num/7` → `es/num/7`).
+pub fn in_folder(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_string()
+    } else {
+        format!("{folder}/{name}")
+    }
+}
+
 fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

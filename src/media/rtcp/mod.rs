@@ -2,6 +2,7 @@
 //! it learns from the caller's reports. Sans I/O: the stream hands in packets and times, and
 //! takes back bytes to send and the call's quality figures.
 
+pub mod ntp;
 pub mod packet;
 pub mod reception;
 pub mod session;

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::ntp::ntp_middle;
 use super::packet::ReportBlock;
-use super::session::ntp_middle;
 use crate::media::loss::Loss;
 
 /// Two arrivals further apart in transit than this are a restarted clock, not jitter.

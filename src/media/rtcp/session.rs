@@ -8,13 +8,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 
+use super::ntp::{ntp, ntp_middle};
 use super::packet::{self, Malformed, Part, SenderInfo, Writer};
 use super::reception::Reception;
 
 /// RFC 3550's minimum interval, which a two-party call with 64 kbit/s of audio sits at.
 const INTERVAL: Duration = Duration::from_secs(5);
-/// Seconds between 1900 (NTP's epoch) and 1970.
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 /// What the call's RTCP tells of it, for its end line, record and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -206,20 +205,6 @@ pub fn millis(d: Duration) -> f64 {
 /// `interval` times a random factor in [0.5, 1.5), so calls that started together spread out.
 fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
-}
-
-/// The 64-bit NTP timestamp of a wall-clock time.
-pub fn ntp(at: SystemTime) -> u64 {
-    let since = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let fraction = (u64::from(since.subsec_nanos()) << 32) / 1_000_000_000;
-    (since.as_secs() + NTP_UNIX_OFFSET) << 32 | fraction
-}
-
-/// The middle 32 bits of an NTP timestamp, as LSR carries it.
-pub fn ntp_middle(ntp: u64) -> u32 {
-    (ntp >> 16) as u32
 }
 
 #[cfg(test)]

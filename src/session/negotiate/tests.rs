@@ -101,7 +101,7 @@ fn opus_only_without_opus_in_preferences_is_488_incompatible() {
 
 #[test]
 fn default_preferences_without_the_feature_refuse_opus_only() {
-    let prefs = crate::config::Settings::default().sip.codecs;
+    let prefs = Codec::default_preference();
     let offer = sdp("m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n");
     let result = answer(&offer, &prefs, &local());
     if cfg!(feature = "opus") {
