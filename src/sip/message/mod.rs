@@ -3,14 +3,13 @@
 //! and requests back as text. A message too broken for rsip can still get an answer when its
 //! Via, From, To, Call-ID and CSeq lines can be found.
 
-use std::fmt::Write;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, SipMessage};
 
-use super::framing;
+use crate::sip::framing;
 
 #[derive(Debug, Clone)]
 pub struct Via {
@@ -261,34 +260,6 @@ impl<'a> Gathered<'a> {
     }
 }
 
-fn split_list(values: Vec<&str>) -> Vec<String> {
-    values
-        .iter()
-        .flat_map(|v| split_top_level(v))
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect()
-}
-
-/// Splits a header list at commas that are outside quotes and angle brackets.
-fn split_top_level(value: &str) -> Vec<&str> {
-    let (mut parts, mut start, mut quoted, mut angle) = (Vec::new(), 0, false, false);
-    for (i, c) in value.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                parts.push(&value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&value[start..]);
-    parts
-}
-
 fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'static str> {
     let h = Gathered::from_headers(&r.headers);
     let mut vias = split_list(h.vias);
@@ -367,271 +338,13 @@ fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
     })
 }
 
-/// `Session-Expires: 1800;refresher=uac`: the interval and the refresher, if named.
-fn parse_session_expires(value: &str) -> Option<(u32, Option<String>)> {
-    let mut parts = value.split(';');
-    let delta = parts.next()?.trim().parse().ok()?;
-    let refresher = parts.find_map(|p| {
-        let (name, v) = p.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("refresher")
-            .then(|| v.trim().to_ascii_lowercase())
-    });
-    Some((delta, refresher))
-}
+mod header_values;
+mod reply;
 
-fn parse_cseq(value: &str) -> Option<(u32, Method)> {
-    let mut parts = value.split_ascii_whitespace();
-    let number = parts.next()?.parse().ok()?;
-    let method = parts.next()?.parse().ok()?;
-    Some((number, method))
-}
-
-/// `SIP/2.0/UDP host:port;branch=...;rport`
-pub fn parse_via(value: &str) -> Option<Via> {
-    let value = value.trim();
-    let (protocol, rest) = value.split_once(char::is_whitespace)?;
-    let transport = protocol.rsplit('/').next()?.to_ascii_uppercase();
-    let mut params = rest.split(';');
-    let sent_by = params.next()?.trim();
-    let (host, port) = split_host_port(sent_by)?;
-    let mut via = Via {
-        transport,
-        host,
-        port,
-        branch: String::new(),
-        rport: false,
-    };
-    for param in params {
-        let (name, val) = param.split_once('=').unwrap_or((param, ""));
-        match name.trim().to_ascii_lowercase().as_str() {
-            "branch" => via.branch = val.trim().to_string(),
-            "rport" => via.rport = true,
-            _ => {}
-        }
-    }
-    Some(via)
-}
-
-pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().ok()?),
-            None if after.is_empty() => None,
-            None => return None,
-        };
-        return Some((host.to_string(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) => Some((host.to_string(), Some(port.parse().ok()?))),
-        None if !s.is_empty() => Some((s.to_string(), None)),
-        None => None,
-    }
-}
-
-/// RFC 3261 §18.2.1 and RFC 3581: record where the request really came from.
-fn stamp_via(raw: &str, via: &Via, source: SocketAddr) -> String {
-    let mut out = String::with_capacity(raw.len() + 40);
-    let mut params = raw.split(';');
-    out.push_str(params.next().unwrap_or_default());
-    for p in params {
-        let name = p
-            .split('=')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if name == "received" || name == "rport" {
-            continue;
-        }
-        out.push(';');
-        out.push_str(p);
-    }
-    if via.host != source.ip().to_string() || via.rport {
-        let _ = write!(out, ";received={}", source.ip());
-    }
-    if via.rport {
-        let _ = write!(out, ";rport={}", source.port());
-    }
-    out
-}
-
-fn tag_of(value: &str) -> Option<String> {
-    let params = match value.rfind('>') {
-        Some(i) => &value[i + 1..],
-        None => value,
-    };
-    params
-        .split(';')
-        .skip(usize::from(!value.contains('>')))
-        .find_map(|p| {
-            let (name, val) = p.split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("tag")
-                .then(|| val.trim().to_string())
-        })
-}
-
-/// The URI inside a name-addr (`"Bob" <sip:bob@h>;x`) or an addr-spec (`sip:bob@h;x`).
-/// The user part of a SIP URI (`sip:5551234@host;…` → `5551234`), or a tel URI's number
-/// (`tel:+15551234;…`); empty when there is none.
-pub fn uri_user(uri: &str) -> &str {
-    let (scheme, rest) = uri.split_once(':').unwrap_or(("", uri));
-    if scheme.eq_ignore_ascii_case("tel") {
-        return rest.split(';').next().unwrap_or_default();
-    }
-    rest.split_once('@').map_or("", |(user, _)| user)
-}
-
-pub fn uri_of(value: &str) -> Option<String> {
-    let value = split_top_level(value).first()?.trim();
-    if let Some(start) = value.find('<') {
-        let end = value[start..].find('>')? + start;
-        return Some(value[start + 1..end].to_string());
-    }
-    let uri = value.split(';').next()?.trim();
-    (!uri.is_empty() && uri != "*").then(|| uri.to_string())
-}
-
-/// A response to `req`. `to_tag` is added to To unless it already has one.
-pub fn response(
-    req: &Request,
-    status: u16,
-    reason: &str,
-    to_tag: Option<&str>,
-    extra: &[(&str, &str)],
-    body: Option<(&str, &[u8])>,
-) -> Bytes {
-    let mut out = String::with_capacity(512);
-    let _ = write!(out, "SIP/2.0 {status} {reason}\r\n");
-    for via in &req.vias {
-        let _ = write!(out, "Via: {via}\r\n");
-    }
-    let _ = write!(out, "From: {}\r\n", req.from);
-    match (to_tag, &req.to_tag) {
-        (Some(tag), None) => {
-            let _ = write!(out, "To: {};tag={tag}\r\n", req.to);
-        }
-        _ => {
-            let _ = write!(out, "To: {}\r\n", req.to);
-        }
-    }
-    let _ = write!(
-        out,
-        "Call-ID: {}\r\nCSeq: {} {}\r\n",
-        req.call_id, req.cseq, req.cseq_method
-    );
-    finish(out, extra, body)
-}
-
-pub fn finish(mut out: String, extra: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Bytes {
-    for (name, value) in extra {
-        let _ = write!(out, "{name}: {value}\r\n");
-    }
-    let mut bytes = match body {
-        Some((content_type, body)) => {
-            let _ = write!(
-                out,
-                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            let mut b = out.into_bytes();
-            b.extend_from_slice(body);
-            b
-        }
-        None => {
-            out.push_str("Content-Length: 0\r\n\r\n");
-            out.into_bytes()
-        }
-    };
-    bytes.shrink_to_fit();
-    Bytes::from(bytes)
-}
-
-fn unusable(bytes: &[u8], why: &str, source: SocketAddr) -> Unusable {
-    Unusable {
-        why: why.to_string(),
-        reply: fallback_reply(bytes, why, source, None),
-    }
-}
-
-/// 413 for a request whose header block (`head`) declares a body over the message limit.
-pub fn too_large_reply(head: &[u8], source: SocketAddr) -> Option<Bytes> {
-    let status = Some((413, "Request Entity Too Large"));
-    fallback_reply(head, "message over the size limit", source, status)
-}
-
-/// Answers a request rsip refused by copying its raw Via, From, To, Call-ID and CSeq lines:
-/// `status`, else 501 for an unknown method and 400 for anything else. Responses are never
-/// answered.
-fn fallback_reply(
-    bytes: &[u8],
-    why: &str,
-    source: SocketAddr,
-    status: Option<(u16, &str)>,
-) -> Option<Bytes> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next()?;
-    let mut words = request_line.split(' ');
-    let method = words.next()?;
-    if method.starts_with("SIP/") || method == "ACK" || words.next_back()? != "SIP/2.0" {
-        return None;
-    }
-    if !method
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
-    {
-        return None;
-    }
-    let mut vias = Vec::new();
-    let (mut from, mut to, mut call_id, mut cseq) = (None, None, None, None);
-    for line in lines.take_while(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "via" | "v" => vias.extend(value.split(',').map(str::trim)),
-            "from" | "f" => from = Some(value),
-            "to" | "t" => to = Some(value),
-            "call-id" | "i" => call_id = Some(value),
-            "cseq" => cseq = Some(value),
-            _ => {}
-        }
-    }
-    let top = parse_via(vias.first()?)?;
-    let (from, to, call_id, cseq) = (from?, to?, call_id?, cseq?);
-    let known = SIP_METHODS.contains(&method);
-    let (status, reason) = match status {
-        Some(given) => given,
-        None if known => (400, "Bad Request"),
-        None => (501, "Not Implemented"),
-    };
-    let mut out = format!("SIP/2.0 {status} {reason}\r\n");
-    let _ = write!(out, "Via: {}\r\n", stamp_via(vias[0], &top, source));
-    for via in &vias[1..] {
-        let _ = write!(out, "Via: {via}\r\n");
-    }
-    let tag = if tag_of(to).is_some() { "" } else { ";tag=bad" };
-    let _ = write!(
-        out,
-        "From: {from}\r\nTo: {to}{tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
-    );
-    // The parser's own words tell a scanner which library it is talking to: say less.
-    let warning = if why.starts_with("rsip") {
-        "399 ivr \"Malformed request\"".to_string()
-    } else {
-        format!("399 ivr \"{}\"", why.replace(['"', '\r', '\n'], "'"))
-    };
-    let extra: &[(&str, &str)] = if known {
-        &[("Warning", &warning)]
-    } else {
-        &[("Allow", ALLOW)]
-    };
-    Some(finish(out, extra, None))
-}
+use header_values::{parse_cseq, parse_session_expires, split_list, stamp_via, tag_of};
+pub use header_values::{parse_via, split_host_port, uri_of, uri_user};
+use reply::unusable;
+pub use reply::{finish, response, too_large_reply};
 
 #[cfg(test)]
 mod tests;
