@@ -16,6 +16,7 @@ mod transfer;
 mod trunk;
 use crate::sip::admission::AdmissionLimits;
 use crate::sip::allow::AllowList;
+use crate::sip::transaction::Timers;
 
 const CALLER: &str = "192.0.2.1:5070";
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
