@@ -61,6 +61,8 @@ if [ -n "$stale" ]; then
 fi
 
 cargo fmt --all -- --check
+# No file over 500 lines, no import circle, no layer reaching up (CONTRIBUTING.md).
+python3 tests/shape/check.py
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --features opus -- -D warnings
 

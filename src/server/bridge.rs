@@ -4,23 +4,20 @@
 //! that is busy, refuses, or does not answer in time sends the flow to `on_transfer_failed`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::call::ActiveCall;
+use super::call::{ActiveCall, Bridge};
 use super::media_wiring::media_params;
 use super::switchboard::{rejection, Switchboard};
 use crate::config::InbandMode;
 use crate::ivr::call::TransferMode;
 use crate::ivr::call::{CallRequest, TransferRequest};
-use crate::media::codec::Codec;
-use crate::media::ports::PortLease;
-use crate::media::relay::{self, RelayEnd};
+use crate::media::relay::{self};
 use crate::media::stream::{MediaCommand, MediaEvent, RtpStream};
 use crate::records;
-use crate::session::negotiate::{self, Encryption, LocalMedia};
+use crate::session::negotiate::{self, Encryption};
 use crate::sip::dial::DialRequest;
 use crate::sip::locate::Place;
 use crate::sip::message::split_host_port;
@@ -30,23 +27,6 @@ use crate::sip::ua::{CallRef, DialProgress, UaCommand};
 
 /// The length of `prompts/ringback.wav`: it is queued often enough to cover the ring time.
 const RINGBACK_SECONDS: u64 = 6;
-
-/// A caller's bridge to a target we call.
-pub(super) struct Bridge {
-    pub target: String,
-    /// The call we placed, once the user agent has named it.
-    pub leg: Option<CallRef>,
-    codec: Codec,
-    /// Our media toward the target.
-    local: LocalMedia,
-    /// Held until the target's stream starts with it.
-    lease: Option<PortLease>,
-    relay: Option<RelayEnd>,
-    agent_media: Option<mpsc::UnboundedSender<MediaCommand>>,
-    pub answered_ms: Option<u64>,
-    /// What the INVITE will carry once the target is located.
-    pending: Option<DialRequest>,
-}
 
 /// Where a `sip:` URI's host is, as something to locate.
 fn place_of(target: &str) -> Option<Place> {
@@ -379,9 +359,6 @@ fn tell_flow(active: &ActiveCall, outcome: TransferOutcome) {
         let _ = flow.send(outcome);
     }
 }
-
-/// The locator a bridge's target is found with, shared with the tasks that ask it.
-pub(super) type SharedLocator = Arc<crate::sip::locate::Locator>;
 
 #[cfg(test)]
 mod tests {

@@ -7,15 +7,18 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::bridge;
 use crate::ivr::flow::{FlowEnv, Report};
 use crate::media::codec::Codec;
+use crate::media::ports::PortLease;
+use crate::media::relay::RelayEnd;
 use crate::media::rtcp::millis;
 use crate::media::stream::{MediaCommand, MediaEvent, RtpCounts};
 use crate::records::{self, CallRecord};
 use crate::session::negotiate::LocalMedia;
+use crate::sip::dial::DialRequest;
 use crate::sip::message::uri_user;
 use crate::sip::refer::TransferOutcome;
+use crate::sip::ua::CallRef;
 use crate::sip::ua::EndReason;
 
 pub(super) struct ActiveCall {
@@ -39,7 +42,24 @@ pub(super) struct ActiveCall {
     pub(super) transfers: Option<mpsc::UnboundedSender<TransferOutcome>>,
     /// The codec the caller's stream speaks, which a bridged transfer offers the target.
     pub(super) codec: Codec,
-    pub(super) bridge: Option<bridge::Bridge>,
+    pub(super) bridge: Option<Bridge>,
+}
+
+/// A caller's bridge to a target we call.
+pub(super) struct Bridge {
+    pub(super) target: String,
+    /// The call we placed, once the user agent has named it.
+    pub(super) leg: Option<CallRef>,
+    pub(super) codec: Codec,
+    /// Our media toward the target.
+    pub(super) local: LocalMedia,
+    /// Held until the target's stream starts with it.
+    pub(super) lease: Option<PortLease>,
+    pub(super) relay: Option<RelayEnd>,
+    pub(super) agent_media: Option<mpsc::UnboundedSender<MediaCommand>>,
+    pub(super) answered_ms: Option<u64>,
+    /// What the INVITE will carry once the target is located.
+    pub(super) pending: Option<DialRequest>,
 }
 
 impl ActiveCall {

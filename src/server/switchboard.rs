@@ -11,7 +11,7 @@ use anyhow::Result;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::call::{caller_id, dialled_user, ActiveCall};
-use super::{bridge, Control, Reloaded, Reloader, NEVER};
+use super::{Control, Reloaded, Reloader, NEVER};
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::ivr::call::CallRequest;
@@ -29,6 +29,9 @@ use crate::sip::locate::TrunkLocator;
 use crate::sip::message::{self, uri_user};
 use crate::sip::tls::Certificates;
 use crate::sip::ua::{CallRef, Decline, UaCommand, UaEvent, Warning};
+
+/// The locator a bridge's target is found with, shared with the tasks that ask it.
+pub(super) type SharedLocator = Arc<crate::sip::locate::Locator>;
 
 pub(super) struct Switchboard {
     pub(super) settings: Settings,
@@ -53,7 +56,7 @@ pub(super) struct Switchboard {
     pub(super) trunk_locator: TrunkLocator,
     /// Bridged transfers: the call placed → the caller's call.
     pub(super) legs: HashMap<CallRef, CallRef>,
-    pub(super) locator: bridge::SharedLocator,
+    pub(super) locator: SharedLocator,
     pub(super) located: mpsc::UnboundedSender<(CallRef, Located)>,
     pub(super) transfer_credentials: Option<crate::sip::dial::Credentials>,
 }
