@@ -1,27 +1,41 @@
-//! A SIP IVR in one binary. The layers, bottom to top; each uses only those below it:
+//! A SIP IVR in one binary. The modules below are listed bottom to top, and each uses only
+//! those above it in this list (`tests/shape/check.py` holds the code to that):
 //!
-//! 1. `sip`: transport, framing, transactions, dialogs, admission control, and the sans-I/O
-//!    user agent with its driver.
-//! 2. `media`: codecs, prompts, RTP streams, keys (RFC 4733 and in-band), the media clock.
-//! 3. `session`: SDP offer/answer (it uses media's codec table).
-//! 4. `directory`: who the caller is (local, Auth0, lockout) and the money it holds.
-//! 5. `ivr`: the per-call API and the conversation.
-//! 6. `server` wires them together and `config` reads the settings for all of them; the
-//!    binary (`main.rs`, `cli/`) sits on top. `http` is the shared HTTPS client; `metrics`
-//!    is a leaf every layer may count into, as every layer may log through `tracing`, whose
-//!    lines the binary hands to `log_queue`.
+//! - leaves every layer may use: `metrics` (counters and histograms), `http` (the one HTTPS
+//!   client, for Auth0 and webhooks) and `log_queue` (where the binary's log lines wait for
+//!   their writer thread);
+//! - `sip`: transport, framing, messages, transactions, dialogs, admission control, and the
+//!   sans-I/O user agent with its driver;
+//! - `media`: codecs, prompts, RTP streams, keys (RFC 4733 and in-band), SRTP, RTCP and the
+//!   pacer threads that are the media clock;
+//! - `session`: SDP offer/answer (it uses media's codec table);
+//! - `directory`: who the caller is (local, Auth0), the lockout in front, and money amounts;
+//! - `ivr`: the per-call API (`call`), the flow file as data (`script`), the engine that runs
+//!   it (`flow`) and its webhooks;
+//! - `records` (call records) and `ops` (the operator's HTTP endpoint);
+//! - `server`, which wires all of them together for each call, and `config`, which reads the
+//!   settings for all of them;
+//! - then the binary: `main.rs` and `cli/`.
 
-pub mod config;
-pub mod directory;
 pub mod http;
-pub mod ivr;
 pub mod log_queue;
-pub mod media;
 pub mod metrics;
+
+pub mod sip;
+
+pub mod media;
+
+pub mod session;
+
+pub mod directory;
+
+pub mod ivr;
+
 pub mod ops;
 pub mod records;
+
+pub mod config;
 pub mod server;
-pub mod session;
-pub mod sip;
+
 #[cfg(test)]
 mod testing;
