@@ -1,6 +1,5 @@
-//! What sharing the lockout in Redis adds to a login: a wrong PIN costs one `is_locked` per
-//! counter before the directory is asked and one `record_failure` after, a right PIN one
-//! `is_locked` and one `reset`. Measured one at a time (the latency a caller waits) and 64 at
+//! What sharing the lockout in Redis adds to a login: a wrong PIN costs one `attempt` per
+//! counter, counted before the directory is asked; a right PIN one `attempt` and one `reset`. Measured one at a time (the latency a caller waits) and 64 at
 //! once (what a node sustains), in memory and against a real redis-server on loopback.
 //! Run: `bash bench/lockout.sh` (starts redis-server; prints figures, no pass or fail).
 
@@ -21,11 +20,9 @@ fn policy() -> Policy {
     }
 }
 
-/// One wrong-PIN login's counter work: checked, then counted.
+/// One wrong-PIN login's counter work: checked and counted in one step.
 async fn wrong_pin(counter: &dyn FailureCounter, account: &str) {
-    if !counter.is_locked(account).await {
-        counter.record_failure(account).await;
-    }
+    counter.attempt(account).await;
 }
 
 async fn measure(name: &str, counter: Arc<dyn FailureCounter>) {

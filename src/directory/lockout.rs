@@ -3,6 +3,10 @@
 //! for everyone or throttle the whole IVR. We count failures per account and per caller ID, and
 //! refuse further attempts for a while without asking the backend.
 //!
+//! An attempt is counted *before* the backend is asked, atomically, and taken back when it
+//! proves not to be a wrong guess (a good PIN, an outage): twenty wrong PINs keyed at once on
+//! one account against a slow backend reach it five times, not twenty.
+//!
 //! The counters live in memory behind `FailureCounter`; with several IVR nodes, Redis takes
 //! their place (`shared_lockout`).
 
@@ -24,6 +28,13 @@ pub trait FailureCounter: Send + Sync {
     /// Counts a failure; true when the key is now locked.
     fn record_failure<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool>;
     fn reset<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()>;
+    /// Counts an attempt before the backend is asked: `None` when the key is locked (nothing
+    /// is counted), else whether this attempt locked it. Atomic: concurrent attempts on one key
+    /// never pass the threshold.
+    fn attempt<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<bool>>;
+    /// Takes back one counted attempt that proved not to be a wrong guess. A lock the attempt
+    /// set stays: it only ever errs towards fewer guesses.
+    fn release<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()>;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +94,16 @@ impl FailureCounter for InMemoryCounter {
         self.forget(key);
         Box::pin(async {})
     }
+
+    fn attempt<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<bool>> {
+        let counted = self.try_attempt(key);
+        Box::pin(async move { counted })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()> {
+        self.take_back(key);
+        Box::pin(async {})
+    }
 }
 
 impl InMemoryCounter {
@@ -98,11 +119,41 @@ impl InMemoryCounter {
             .is_some_and(|until| now < until)
     }
 
+    /// `attempt`, under the one lock: refused when locked, else counted.
+    pub fn try_attempt(&self, key: &str) -> Option<bool> {
+        let now = Instant::now();
+        // A poisoned lock counts nothing and refuses: never unlimited tries.
+        let mut entries = self.entries.lock().ok()?;
+        let locked = entries
+            .by_key
+            .get(key)
+            .and_then(|e| e.locked_until)
+            .is_some_and(|until| now < until);
+        if locked {
+            return None;
+        }
+        Some(self.count(&mut entries, key, now))
+    }
+
+    /// `release`: the newest counted failure is forgotten.
+    pub fn take_back(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if let Some(entry) = entries.by_key.get_mut(key) {
+                entry.failures.pop_back();
+            }
+        }
+    }
+
     pub fn failure(&self, key: &str) -> bool {
         let now = Instant::now();
         let Ok(mut entries) = self.entries.lock() else {
             return false;
         };
+        self.count(&mut entries, key, now)
+    }
+
+    /// Counts one failure; true when it locked the key.
+    fn count(&self, entries: &mut Entries, key: &str, now: Instant) -> bool {
         if entries.by_key.len() >= entries.prune_at {
             let policy = self.policy;
             entries.by_key.retain(|_, e| {
@@ -163,25 +214,34 @@ impl Directory for Guarded {
 
     fn verify<'a>(&'a self, account: &'a str, pin: &'a str, caller: &'a str) -> VerifyFuture<'a> {
         Box::pin(async move {
-            if self.accounts.is_locked(account).await || self.callers.is_locked(caller).await {
+            let refused = || {
                 let account = Masked(account);
                 tracing::info!(%account, %caller, "refused by our lockout, backend not asked");
-                return Verification::Locked;
-            }
+                Verification::Locked
+            };
+            let Some(account_locked) = self.accounts.attempt(account).await else {
+                return refused();
+            };
+            let Some(caller_locked) = self.callers.attempt(caller).await else {
+                self.accounts.release(account).await;
+                return refused();
+            };
             let result = self.inner.verify(account, pin, caller).await;
             match &result {
                 Verification::Verified(_) => {
                     self.accounts.reset(account).await;
+                    self.callers.release(caller).await;
                 }
                 Verification::WrongCredentials => {
-                    let account_locked = self.accounts.record_failure(account).await;
-                    let caller_locked = self.callers.record_failure(caller).await;
                     if account_locked || caller_locked {
                         let account = Masked(account);
                         tracing::warn!(%account, %caller, account_locked, caller_locked, "too many wrong PINs: locked");
                     }
                 }
-                Verification::Locked | Verification::Unavailable(_) => {}
+                Verification::Locked | Verification::Unavailable(_) => {
+                    self.accounts.release(account).await;
+                    self.callers.release(caller).await;
+                }
             }
             result
         })
@@ -267,6 +327,84 @@ mod tests {
             5,
             "locked attempts never reach the backend"
         );
+    }
+
+    /// A backend that takes 1.5 s to answer, as Auth0 can.
+    struct Slow(Verification, std::sync::atomic::AtomicUsize);
+
+    impl Directory for Slow {
+        fn verify<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> VerifyFuture<'a> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let v = self.0.clone();
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                v
+            })
+        }
+    }
+
+    fn guarded(backend: Arc<dyn Directory>) -> Arc<Guarded> {
+        Arc::new(Guarded::new(
+            backend,
+            Arc::new(InMemoryCounter::new(policy())),
+            Arc::new(InMemoryCounter::new(Policy {
+                max_failures: 20,
+                ..policy()
+            })),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn twenty_wrong_pins_keyed_at_once_reach_a_slow_backend_five_times() {
+        let backend = Arc::new(Slow(Verification::WrongCredentials, Default::default()));
+        let guarded = guarded(backend.clone());
+        let tries: Vec<_> = (0..20)
+            .map(|i| {
+                let guarded = guarded.clone();
+                tokio::spawn(
+                    async move { guarded.verify("12345", &format!("{i:04}"), "555").await },
+                )
+            })
+            .collect();
+        let mut wrong = 0;
+        for attempt in tries {
+            match attempt.await.unwrap() {
+                Verification::WrongCredentials => wrong += 1,
+                other => assert_eq!(other, Verification::Locked),
+            }
+        }
+        assert_eq!(wrong, 5);
+        assert_eq!(backend.1.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn outages_and_good_pins_use_up_no_guesses() {
+        let outage = Arc::new(Slow(
+            Verification::Unavailable("down".into()),
+            Default::default(),
+        ));
+        let accounts = Arc::new(InMemoryCounter::new(policy()));
+        let callers = Arc::new(InMemoryCounter::new(policy()));
+        let down = Guarded::new(outage, accounts.clone(), callers.clone());
+        for _ in 0..10 {
+            assert!(matches!(
+                down.verify("12345", "0000", "555").await,
+                Verification::Unavailable(_)
+            ));
+        }
+        let wrong = Guarded::new(
+            Arc::new(Fixed(Verification::WrongCredentials, Default::default())),
+            accounts.clone(),
+            callers.clone(),
+        );
+        for _ in 0..4 {
+            assert_eq!(
+                wrong.verify("12345", "0000", "555").await,
+                Verification::WrongCredentials,
+                "the outage counted nothing"
+            );
+        }
+        assert!(!accounts.locked("12345") && !callers.locked("555"));
     }
 
     #[tokio::test(start_paused = true)]

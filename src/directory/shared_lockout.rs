@@ -35,6 +35,27 @@ end
 return 0
 ";
 
+/// An attempt before the backend is asked: refused (-1) while locked, else counted as RECORD
+/// counts a failure, in one step so that concurrent attempts on every node share the count.
+const ATTEMPT: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if n >= tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
+/// An attempt taken back: one count less, never below nothing.
+const RELEASE: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+";
+
 pub struct RedisCounter {
     /// `account` or `caller`: part of every key.
     kind: &'static str,
@@ -43,6 +64,8 @@ pub struct RedisCounter {
     connection: OnceCell<ConnectionManager>,
     key: Vec<u8>,
     record: Script,
+    attempt: Script,
+    release: Script,
     /// Counts while Redis is away; its locks hold even once Redis is back.
     local: InMemoryCounter,
     away_until: Mutex<Option<Instant>>,
@@ -64,6 +87,8 @@ impl RedisCounter {
             connection: OnceCell::new(),
             key: key.to_vec(),
             record: Script::new(RECORD),
+            attempt: Script::new(ATTEMPT),
+            release: Script::new(RELEASE),
             local: InMemoryCounter::new(policy),
             away_until: Mutex::new(None),
             degraded: AtomicBool::new(false),
@@ -170,6 +195,43 @@ impl RedisCounter {
     }
 }
 
+impl RedisCounter {
+    async fn shared_attempt(&self, key: &str) -> Option<Option<bool>> {
+        let mut c = self.connection().await?;
+        let (fail, lock) = self.keys(key);
+        let result: redis::RedisResult<i64> = self
+            .attempt
+            .key(&fail)
+            .key(&lock)
+            .arg(millis(self.policy.window))
+            .arg(self.policy.max_failures)
+            .arg(millis(self.policy.lock_for))
+            .invoke_async(&mut c)
+            .await;
+        match result {
+            Ok(answer) => {
+                self.came_back();
+                Some((answer >= 0).then_some(answer == 1))
+            }
+            Err(e) => {
+                self.went_away(&e);
+                None
+            }
+        }
+    }
+
+    async fn shared_release(&self, key: &str) {
+        if let Some(mut c) = self.connection().await {
+            let (fail, _) = self.keys(key);
+            let result: redis::RedisResult<i64> =
+                self.release.key(&fail).invoke_async(&mut c).await;
+            if let Err(e) = result {
+                self.went_away(&e);
+            }
+        }
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -187,6 +249,26 @@ impl FailureCounter for RedisCounter {
                 Some(locked) => locked,
                 None => self.local.failure(key),
             }
+        })
+    }
+
+    fn attempt<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<bool>> {
+        Box::pin(async move {
+            // A lock counted alone while Redis was away holds once it is back.
+            if self.local.locked(key) {
+                return None;
+            }
+            match self.shared_attempt(key).await {
+                Some(counted) => counted,
+                None => self.local.try_attempt(key),
+            }
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()> {
+        Box::pin(async move {
+            self.local.take_back(key);
+            self.shared_release(key).await;
         })
     }
 

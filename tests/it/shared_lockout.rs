@@ -23,6 +23,58 @@ fn node(redis: &Redis) -> RedisCounter {
 }
 
 #[tokio::test]
+async fn attempts_at_once_on_two_nodes_pass_the_limit_never_and_released_ones_come_back() {
+    let redis = Redis::start("redis-attempts");
+    let (a, b) = (node(&redis), node(&redis));
+    let tries = (0..20).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.attempt(ACCOUNT)
+    });
+    let counted = join_all(tries).await;
+    assert_eq!(
+        counted.iter().filter(|c| c.is_some()).count(),
+        5,
+        "{counted:?}"
+    );
+    assert_eq!(
+        counted.iter().filter(|c| **c == Some(true)).count(),
+        1,
+        "one locked it"
+    );
+    assert!(a.is_locked(ACCOUNT).await && b.is_locked(ACCOUNT).await);
+    // Taken back (an outage, a good PIN): the count goes down on every node.
+    let other = "87654321";
+    for _ in 0..4 {
+        assert_eq!(a.attempt(other).await, Some(false));
+    }
+    b.release(other).await;
+    assert_eq!(a.attempt(other).await, Some(false), "four again, not five");
+    assert_eq!(b.attempt(other).await, Some(true), "the fifth locks");
+}
+
+/// Polls every future together on this task, as concurrent logins would arrive.
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut running: Vec<_> = futures.map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (future, result) in running.iter_mut().zip(done.iter_mut()) {
+            if result.is_none() {
+                if let std::task::Poll::Ready(v) = future.as_mut().poll(cx) {
+                    *result = Some(v);
+                }
+            }
+        }
+        if done.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
 async fn failures_on_two_nodes_count_toward_one_limit_under_keys_that_hide_the_account() {
     let redis = Redis::start("redis-shared");
     let (a, b) = (node(&redis), node(&redis));

@@ -47,6 +47,14 @@ impl Algorithm {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The hash's strength: a challenge may not ask for less than one seen before.
+    pub fn strength(self) -> u8 {
+        match self {
+            Algorithm::Md5 | Algorithm::Md5Sess => 0,
+            Algorithm::Sha256 | Algorithm::Sha256Sess => 1,
+        }
+    }
+
     pub fn sess(self) -> bool {
         matches!(self, Algorithm::Md5Sess | Algorithm::Sha256Sess)
     }

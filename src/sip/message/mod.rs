@@ -20,6 +20,15 @@ pub struct Via {
     pub rport: bool,
 }
 
+impl Via {
+    /// What names a server transaction (RFC 3261 §17.2.3): the branch and the sent-by that
+    /// made it. A request that reuses a branch from another sent-by is a new transaction.
+    pub fn transaction_key(&self) -> String {
+        let port = self.port.map_or(String::new(), |p| p.to_string());
+        format!("{} {}:{port}", self.branch, self.host.to_ascii_lowercase())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: Method,

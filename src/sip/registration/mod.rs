@@ -115,6 +115,22 @@ impl Registration {
         }
     }
 
+    /// Whether a challenge inside a call from this trunk may be answered with its credentials:
+    /// its realm is the one the registrar named (the trunk's domain before any challenge), and
+    /// it is no weaker than the registrar's (`qop=auth` kept, an algorithm as strong). Anything
+    /// else may be a stranger fishing for a digest to crack offline.
+    pub fn may_answer(&self, challenge: &Challenge) -> bool {
+        match &self.credentials {
+            Some(seen) => {
+                let seen = &seen.challenge;
+                challenge.realm == seen.realm
+                    && (challenge.qop_auth || !seen.qop_auth)
+                    && challenge.algorithm.strength() >= seen.algorithm.strength()
+            }
+            None => challenge.realm.eq_ignore_ascii_case(&self.trunk.domain) && challenge.qop_auth,
+        }
+    }
+
     pub fn status(&self) -> Status {
         self.status
     }

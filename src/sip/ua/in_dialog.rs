@@ -50,7 +50,7 @@ impl UserAgent {
         tx.respond(trying.clone(), 100, now);
         let offer = (!req.body.is_empty()).then(|| req.body.clone());
         tracing::info!(call_id = %req.call_id, with_sdp = offer.is_some(), "re-INVITE");
-        let branch = req.top_via.branch.clone();
+        let branch = req.top_via.transaction_key();
         call.branches.push(branch.clone());
         call.state = State::Reoffered;
         call.invite = Some((req, tx));

@@ -75,7 +75,7 @@ impl UserAgent {
             transport,
             offer: (!req.body.is_empty()).then(|| req.body.clone()),
         });
-        let branch = req.top_via.branch.clone();
+        let branch = req.top_via.transaction_key();
         self.invites.insert(branch.clone(), call_ref);
         self.dialogs
             .insert((req.call_id.clone(), local_tag), call_ref);
@@ -232,9 +232,13 @@ impl UserAgent {
         source: SocketAddr,
         transport: Transport,
     ) {
-        let Some(&call_ref) = self.invites.get(&req.top_via.branch) else {
+        let Some(&call_ref) = self.invites.get(&req.top_via.transaction_key()) else {
             return self.no_such_call(now, req, source, transport);
         };
+        // Only the INVITE's sender may cancel it, as only it may retransmit it.
+        if self.calls.get(&call_ref).map(|c| c.dialog.source.ip()) != Some(source.ip()) {
+            return self.no_such_call(now, req, source, transport);
+        }
         self.answer_plain(now, req, source, transport, (200, "OK"), &[]);
         let ringing = self.calls.get(&call_ref).is_some_and(|c| {
             matches!(c.state, State::Offered | State::Ringing { .. })
@@ -253,7 +257,10 @@ impl UserAgent {
     }
 
     pub(super) fn on_ack(&mut self, now: Instant, req: &Request) {
-        let call_ref = match (req.to_tag.as_ref(), self.invites.get(&req.top_via.branch)) {
+        let call_ref = match (
+            req.to_tag.as_ref(),
+            self.invites.get(&req.top_via.transaction_key()),
+        ) {
             // ACK to a failure shares the INVITE's branch.
             (_, Some(&r)) => r,
             (Some(tag), None) => match self.dialogs.get(&(req.call_id.clone(), tag.clone())) {

@@ -69,7 +69,7 @@ impl UserAgent {
         if req.method == Method::Ack {
             return;
         }
-        let key = (req.top_via.branch.clone(), req.method.to_string());
+        let key = (req.top_via.transaction_key(), req.method.to_string());
         let mut server = NonInviteServer::new(self.config.timers, transport.reliable());
         server.respond(bytes, status, now);
         self.servers.insert(key.clone(), (server, None));
@@ -83,10 +83,17 @@ impl UserAgent {
         source: SocketAddr,
         transport: Transport,
     ) {
-        let branch = req.top_via.branch.clone();
-        // Retransmissions first: they must never reach the layer above twice.
+        let branch = req.top_via.transaction_key();
+        // Retransmissions first: they must never reach the layer above twice. A retransmission
+        // comes from the address the request came from (a new TCP connection may change the
+        // port); the same branch and sent-by from another address is a stranger replaying what
+        // it saw, and gets nothing (not the call's 200, with its tag and keys).
         if req.method == Method::Invite {
             if let Some(call) = self.invites.get(&branch).and_then(|r| self.calls.get(r)) {
+                if call.dialog.source.ip() != source.ip() {
+                    tracing::debug!(%source, "an INVITE's branch from another source: dropped");
+                    return;
+                }
                 if let Some(bytes) = call
                     .invite
                     .as_ref()

@@ -88,6 +88,17 @@ impl UserAgent {
             tracing::info!(call_id = %call.dialog.call_id, "BYE challenged by a peer we hold no credentials for");
             return;
         };
+        // The call came from the trunk's address, but its Contact (where the BYE went) is the
+        // caller's word: credentials go only to the trunk's own servers.
+        let bye_went_to = call.bye.as_ref().map(|(_, dest)| dest.addr.ip());
+        if !bye_went_to.is_some_and(|ip| registration.trunk().is_from(ip)) {
+            tracing::warn!(call_id = %call.dialog.call_id, "BYE challenged by an address that is not our trunk's: not answered");
+            return;
+        }
+        if !registration.may_answer(&challenge) {
+            tracing::warn!(call_id = %call.dialog.call_id, realm = %challenge.realm, "BYE challenged for another realm or more weakly than the trunk: not answered");
+            return;
+        }
         if call.bye_authorized {
             tracing::warn!(call_id = %call.dialog.call_id, "BYE refused with our trunk credentials");
             return;

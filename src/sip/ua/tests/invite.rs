@@ -257,3 +257,49 @@ fn a_sips_target_over_plain_udp_gets_416() {
     assert_eq!(phone.statuses(), [416]);
     assert!(phone.events().is_empty(), "no call is offered");
 }
+
+#[test]
+fn a_stranger_replaying_a_live_invites_branch_gets_neither_its_200_nor_its_cancel() {
+    let mut phone = Phone::new(config());
+    let (call, sent) = phone.answer_new_call();
+    assert_eq!(sent, [100, 200]);
+    // The caller itself retransmitting its INVITE gets the 200 again.
+    phone.invite("inv1", SDP);
+    assert_eq!(phone.statuses(), [200]);
+    // The same INVITE, branch and sent-by and all, from another address: nothing.
+    let caller = phone.source;
+    phone.source = "203.0.113.66:5060".parse().unwrap();
+    phone.invite("inv1", SDP);
+    assert!(phone.sent().is_empty(), "the stranger got an answer");
+    assert!(phone.events().is_empty());
+    // Its CANCEL of that INVITE finds no transaction of its own.
+    phone.request("CANCEL", "inv1", "", "");
+    assert_eq!(phone.statuses(), [481]);
+    assert!(phone.events().is_empty(), "the call goes on");
+    phone.source = caller;
+    phone.ack("");
+    assert_eq!(phone.events(), [UaEvent::Confirmed { call, answer: None }]);
+}
+
+#[test]
+fn the_same_branch_from_another_sent_by_is_a_new_transaction() {
+    let mut phone = Phone::new(config());
+    let (_, sent) = phone.answer_new_call();
+    assert_eq!(sent, [100, 200]);
+    let other = "198.51.100.77:5062";
+    phone.source = other.parse().unwrap();
+    let text = format!(
+        "INVITE sip:ivr@198.51.100.5 SIP/2.0\nVia: SIP/2.0/UDP {other};branch=z9hG4bKinv1\nFrom: <sip:bob@198.51.100.77>;tag=bob\nTo: <sip:ivr@198.51.100.5>\nCall-ID: other-1\nCSeq: 1 INVITE\nContact: <sip:bob@{other}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{SDP}",
+        SDP.len()
+    );
+    phone.send(&text);
+    assert_eq!(
+        phone.statuses(),
+        [100],
+        "a call of its own, not the first call's 200"
+    );
+    assert!(matches!(
+        phone.events().as_slice(),
+        [UaEvent::Incoming { call_id, .. }] if call_id == "other-1"
+    ));
+}
