@@ -122,6 +122,12 @@ const SIP_METHODS: &[&str] = &[
 /// The SIP port when a URI or Via names none (RFC 3261 §19.1.2).
 pub const DEFAULT_PORT: u16 = 5060;
 
+/// The longest branch or Call-ID kept: real ones are tens of bytes, and a stranger's 30 KB ones
+/// would otherwise sit in our transaction tables.
+pub const MAX_ID_LEN: usize = 256;
+/// The longest From or To tag kept.
+pub const MAX_TAG_LEN: usize = 128;
+
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY";
 
 /// rsip reads only sip: and sips: Request-URIs, and not those whose host is an IPv6
@@ -286,14 +292,24 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         Some(v) => Some(v.trim().parse().map_err(|_| "bad Max-Forwards")?),
         None => None,
     };
+    if top_via.branch.len() > MAX_ID_LEN || call_id.trim().len() > MAX_ID_LEN {
+        return Err("a branch or Call-ID longer than 256 bytes");
+    }
+    let (from_tag, to_tag) = (tag_of(from), tag_of(to));
+    if [&from_tag, &to_tag]
+        .iter()
+        .any(|t| t.as_ref().is_some_and(|t| t.len() > MAX_TAG_LEN))
+    {
+        return Err("a tag longer than 128 bytes");
+    }
     Ok(Request {
         method: r.method,
         uri: r.uri.to_string(),
         top_via,
         vias,
-        from_tag: tag_of(from),
+        from_tag,
         from: from.trim().to_string(),
-        to_tag: tag_of(to),
+        to_tag,
         to: to.trim().to_string(),
         call_id: call_id.trim().to_string(),
         cseq,

@@ -51,6 +51,13 @@ impl UserAgent {
         let offer = (!req.body.is_empty()).then(|| req.body.clone());
         tracing::info!(call_id = %req.call_id, with_sdp = offer.is_some(), "re-INVITE");
         let branch = req.top_via.transaction_key();
+        // The INVITE transaction this one replaces is over: forget it now, not at the call's
+        // end, so a call re-INVITEd a thousand times holds one.
+        if let Some((old, _)) = &call.invite {
+            let old = old.top_via.transaction_key();
+            call.branches.retain(|b| *b != old);
+            self.invites.remove(&old);
+        }
         call.branches.push(branch.clone());
         call.state = State::Reoffered;
         call.invite = Some((req, tx));

@@ -12,6 +12,10 @@ use crate::sip::message::{self, Request};
 use crate::sip::transaction::NonInviteServer;
 use crate::sip::transport::{Destination, Transport};
 
+/// Non-INVITE server transactions remembered at once (each lives 64·T1 after its answer): a
+/// few megabytes at most, whatever a stranger sends.
+pub(super) const MAX_SERVER_TRANSACTIONS: usize = 8192;
+
 impl UserAgent {
     pub(super) fn contact(&self, transport: Transport) -> String {
         let suffix = match transport {
@@ -67,6 +71,11 @@ impl UserAgent {
             bytes.clone(),
         );
         if req.method == Method::Ack {
+            return;
+        }
+        if self.servers.len() >= MAX_SERVER_TRANSACTIONS {
+            // A flood of requests each on a new branch: answered, but remembered no more, so
+            // their retransmissions get a fresh answer instead of memory held for 32 s each.
             return;
         }
         let key = (req.top_via.transaction_key(), req.method.to_string());

@@ -12,6 +12,7 @@ mod invite;
 mod prack;
 mod session;
 mod softphone;
+mod strangers;
 mod transfer;
 mod trunk;
 use crate::sip::admission::AdmissionLimits;
