@@ -186,6 +186,20 @@ impl InMemoryCounter {
     }
 }
 
+/// A caller's lockout key as a log may show it: a network address whole, a caller ID masked
+/// like an account (`id:*********34`).
+struct Shown<'a>(&'a str);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.strip_prefix("id:") {
+            Some(id) => write!(f, "id:{}", Masked(id)),
+            None if self.0.starts_with("net:") => f.write_str(self.0),
+            None => write!(f, "{}", Masked(self.0)),
+        }
+    }
+}
+
 /// Any directory, behind per-account and per-caller failure limits.
 pub struct Guarded {
     inner: Arc<dyn Directory>,
@@ -216,6 +230,7 @@ impl Directory for Guarded {
         Box::pin(async move {
             let refused = || {
                 let account = Masked(account);
+                let caller = Shown(caller);
                 tracing::info!(%account, %caller, "refused by our lockout, backend not asked");
                 Verification::Locked
             };
@@ -234,7 +249,7 @@ impl Directory for Guarded {
                 }
                 Verification::WrongCredentials => {
                     if account_locked || caller_locked {
-                        let account = Masked(account);
+                        let (account, caller) = (Masked(account), Shown(caller));
                         tracing::warn!(%account, %caller, account_locked, caller_locked, "too many wrong PINs: locked");
                     }
                 }

@@ -47,12 +47,31 @@ pub struct Report {
     pub transferred_to: Option<String>,
 }
 
+/// Who is calling: the number the flow shows (webhooks, call records), and the key its wrong
+/// PINs are counted under. They differ for a stranger on the internet, who can write any number
+/// in From: its guesses count against its network address instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallingParty {
+    pub number: String,
+    pub lockout_key: String,
+}
+
+impl From<String> for CallingParty {
+    /// A party whose number is believed (a trunk's caller, a test's).
+    fn from(number: String) -> CallingParty {
+        CallingParty {
+            lockout_key: number.clone(),
+            number,
+        }
+    }
+}
+
 /// Runs the conversation until it ends, the call reaches its maximum length, or `closing`
 /// turns true (the server's shutdown grace is over): then goodbye and BYE.
 pub async fn run(
     mut call: Call,
     env: Arc<FlowEnv>,
-    caller: String,
+    caller: CallingParty,
     mut closing: watch::Receiver<bool>,
     report: Arc<Mutex<Report>>,
 ) {
@@ -113,7 +132,7 @@ fn note(report: &Mutex<Report>, change: impl FnOnce(&mut Report)) {
 async fn conversation(
     call: &mut Call,
     env: &FlowEnv,
-    caller: &str,
+    caller: &CallingParty,
     report: &Mutex<Report>,
 ) -> Result<(), Gone> {
     let script = &env.script;
@@ -130,7 +149,10 @@ async fn conversation(
         _ => return farewell(call, outcomes.no_answer.get_ref()).await,
     };
     let asked = std::time::Instant::now();
-    let verification = env.directory.verify(&account, &pin, caller).await;
+    let verification = env
+        .directory
+        .verify(&account, &pin, &caller.lockout_key)
+        .await;
     drop(pin);
     METRICS
         .directory_seconds
@@ -197,7 +219,7 @@ async fn conversation(
             }
         }
     }
-    menus(call, env, caller, &account, &user, report).await
+    menus(call, env, &caller.number, &account, &user, report).await
 }
 
 async fn menus(

@@ -9,6 +9,7 @@ use super::call::ActiveCall;
 use super::media_wiring::{encryption_name, media_params};
 use super::switchboard::{rejection, Switchboard};
 use crate::ivr::call::Call;
+use crate::ivr::flow::CallingParty;
 use crate::ivr::flow::{self, FlowEnv};
 use crate::media::ports::PortLease;
 use crate::media::srtp::MasterKey;
@@ -23,7 +24,7 @@ impl Switchboard {
     pub(super) fn on_incoming(
         &mut self,
         call: CallRef,
-        caller: String,
+        caller: CallingParty,
         transport: Transport,
         offer: Option<Vec<u8>>,
         mut record: CallRecord,

@@ -115,7 +115,7 @@ impl Switchboard {
                     transport,
                     addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                 },
-                caller: active.caller.clone(),
+                caller: active.caller.number.clone(),
                 offer,
                 credentials,
                 patience,

@@ -1,12 +1,14 @@
 //! One call as the switchboard holds it: its channels to the media and the flow, what it
 //! negotiated, and its record, written when the entry is dropped.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::ivr::flow::CallingParty;
 use crate::ivr::flow::{FlowEnv, Report};
 use crate::media::codec::Codec;
 use crate::media::ports::PortLease;
@@ -24,7 +26,7 @@ use crate::sip::ua::EndReason;
 pub(super) struct ActiveCall {
     pub(super) call_id: String,
     /// The caller ID (From user part), for the directory's limits and the webhook.
-    pub(super) caller: String,
+    pub(super) caller: CallingParty,
     pub(super) media: mpsc::UnboundedSender<MediaCommand>,
     /// Handed to the flow when the call is confirmed.
     pub(super) media_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
@@ -109,6 +111,34 @@ impl Drop for ActiveCall {
 }
 
 /// The user part of the From URI, kept to characters a phone number or SIP user can have.
+/// Who is calling, as the flow and the lockout see it: the caller ID (P-Asserted-Identity
+/// first) for everything, but for counting wrong PINs only when the source vouches for it; a
+/// stranger's guesses count against its address (its /64 for IPv6), which it cannot change per
+/// call as it can its From.
+pub(super) fn calling_party(
+    from: &str,
+    asserted: Option<&str>,
+    source: IpAddr,
+    vouched: bool,
+) -> CallingParty {
+    let number = caller_id(from);
+    let lockout_key = if vouched {
+        format!("id:{}", caller_id(asserted.unwrap_or(from)))
+    } else {
+        match source {
+            IpAddr::V4(v4) => format!("net:{v4}"),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("net:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    };
+    CallingParty {
+        number,
+        lockout_key,
+    }
+}
+
 pub(super) fn caller_id(from: &str) -> String {
     let uri = crate::sip::message::uri_of(from).unwrap_or_default();
     let clean: String = uri_user(&uri)
@@ -126,4 +156,48 @@ pub(super) fn caller_id(from: &str) -> String {
 /// The number dialled: the Request-URI's user part, kept short.
 pub(super) fn dialled_user(uri: &str) -> String {
     uri_user(uri).chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(from: &str, asserted: Option<&str>, source: &str, vouched: bool) -> String {
+        calling_party(from, asserted, source.parse().unwrap(), vouched).lockout_key
+    }
+
+    #[test]
+    fn a_strangers_guesses_count_against_its_address_whatever_its_from_says() {
+        let first = key("<sip:+15550001@x>", None, "203.0.113.7", false);
+        assert_eq!(first, "net:203.0.113.7");
+        assert_eq!(key("<sip:+15559999@x>", None, "203.0.113.7", false), first);
+        assert_ne!(key("<sip:+15550001@x>", None, "203.0.113.8", false), first);
+        let party = calling_party(
+            "<sip:+15550001@x>",
+            None,
+            "203.0.113.7".parse().unwrap(),
+            false,
+        );
+        assert_eq!(
+            party.number, "+15550001",
+            "the number shown is still the From"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_stranger_is_counted_by_its_64() {
+        let a = key("<sip:1@x>", None, "2001:db8:1:2::1", false);
+        assert_eq!(a, "net:2001:db8:1:2::/64");
+        assert_eq!(key("<sip:2@x>", None, "2001:db8:1:2:ffff::9", false), a);
+        assert_ne!(key("<sip:1@x>", None, "2001:db8:1:3::1", false), a);
+    }
+
+    #[test]
+    fn a_trunks_callers_count_by_their_asserted_identity_then_their_from() {
+        let trunk = "198.51.100.1";
+        let alice = key("<sip:+15550001@x>", Some("<sip:+15557777@x>"), trunk, true);
+        assert_eq!(alice, "id:+15557777");
+        assert_eq!(key("<sip:+15550001@x>", None, trunk, true), "id:+15550001");
+        assert_ne!(key("<sip:+15550002@x>", None, trunk, true), alice);
+    }
 }

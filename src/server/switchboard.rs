@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use anyhow::Result;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::call::{caller_id, dialled_user, ActiveCall};
+use super::call::{calling_party, dialled_user, ActiveCall};
 use super::{Control, Reloaded, Reloader, NEVER};
 use crate::config::Settings;
 use crate::directory::Directory;
@@ -215,7 +215,10 @@ impl Switchboard {
                 to,
                 transport,
                 offer,
+                source,
+                vouched,
             } => {
+                let caller = calling_party(&from, asserted.as_deref(), source.ip(), vouched);
                 let record = CallRecord {
                     call_id: call_id.clone(),
                     caller: from.clone(),
@@ -238,7 +241,7 @@ impl Switchboard {
                     return self.command(UaCommand::Decline { call, decline });
                 };
                 tracing::info!(call_id = %record.call_id, dialled = %record.dialled, flow = %flow.name, "routed");
-                self.on_incoming(call, caller_id(&from), transport, offer, record, flow)
+                self.on_incoming(call, caller, transport, offer, record, flow)
             }
             UaEvent::Reinvite { call, offer } if self.legs.contains_key(&call) => {
                 self.leg_reoffer(call, offer)

@@ -121,7 +121,13 @@ async fn converse_at(
     );
     let (_never_closing, closing) = tokio::sync::watch::channel(false);
     let report = Arc::default();
-    let flow = tokio::spawn(run(call, env, "5551234".into(), closing, report));
+    let flow = tokio::spawn(run(
+        call,
+        env,
+        String::from("5551234").into(),
+        closing,
+        report,
+    ));
     let mut keys: VecDeque<(String, String)> = keys
         .iter()
         .map(|(p, k)| (p.to_string(), k.to_string()))

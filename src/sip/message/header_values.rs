@@ -162,3 +162,15 @@ pub fn uri_of(value: &str) -> Option<String> {
     let uri = value.split(';').next()?.trim();
     (!uri.is_empty() && uri != "*").then(|| uri.to_string())
 }
+
+/// The user part of a From or To with all but its last two characters hidden, for logs at info
+/// level: enough to tell calls apart, not a caller's number.
+pub fn masked_user(value: &str) -> String {
+    let uri = uri_of(value).unwrap_or_default();
+    let user = uri_user(&uri);
+    let shown = user.chars().count().saturating_sub(2);
+    user.chars()
+        .enumerate()
+        .map(|(i, c)| if i < shown { '*' } else { c })
+        .collect()
+}

@@ -366,8 +366,8 @@ fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
 mod header_values;
 mod reply;
 
+pub use header_values::{masked_user, parse_via, split_host_port, uri_of, uri_user};
 use header_values::{parse_cseq, parse_session_expires, split_list, stamp_via, tag_of};
-pub use header_values::{parse_via, split_host_port, uri_of, uri_user};
 use reply::unusable;
 pub use reply::{finish, response, too_large_reply};
 

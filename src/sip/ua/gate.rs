@@ -22,6 +22,11 @@ struct Refused {
 }
 
 impl UserAgent {
+    /// Whether `ip` is a trunk or on `sip.allow`: a source whose caller IDs may be believed.
+    pub(super) fn vouches(&self, ip: std::net::IpAddr) -> bool {
+        (!self.config.allow.is_open() && self.config.allow.permits(ip)) || self.is_trunk(ip)
+    }
+
     /// Whether a new INVITE may become a call; when not, it has been answered (or ignored).
     pub(super) fn may_call(
         &mut self,

@@ -64,7 +64,9 @@ impl UserAgent {
         let trying = message::response(&req, 100, "Trying", None, &[], None);
         tx.respond(trying.clone(), 100, now);
         self.send(Self::reply_destination(&req, source, transport), trying);
-        tracing::info!(call_id = %req.call_id, from = %req.from, %source, ?transport, "call offered");
+        let caller = message::masked_user(&req.from);
+        tracing::info!(call_id = %req.call_id, %caller, %source, ?transport, "call offered");
+        tracing::debug!(call_id = %req.call_id, from = %req.from, "the caller's From in full");
         self.events.push_back(UaEvent::Incoming {
             call: call_ref,
             call_id: req.call_id.clone(),
@@ -74,6 +76,8 @@ impl UserAgent {
             to: req.to.clone(),
             transport,
             offer: (!req.body.is_empty()).then(|| req.body.clone()),
+            source,
+            vouched: self.vouches(source.ip()),
         });
         let branch = req.top_via.transaction_key();
         self.invites.insert(branch.clone(), call_ref);

@@ -33,6 +33,11 @@ pub enum UaEvent {
         to: String,
         transport: Transport,
         offer: Option<Vec<u8>>,
+        /// Where the INVITE came from.
+        source: SocketAddr,
+        /// The source is a trunk or on `sip.allow`: its From and P-Asserted-Identity may be
+        /// believed. Anyone else can write any number there.
+        vouched: bool,
     },
     /// A re-INVITE wants an answer (or an offer, when it has no SDP).
     Reinvite {
