@@ -3,12 +3,12 @@
 //! the directory answered its last login, a port free) and `POST /reload`, each a short answer
 //! a load balancer or an orchestrator can act on.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -38,6 +38,8 @@ pub struct Status {
     pub control: mpsc::UnboundedSender<Control>,
     /// The directory new calls verify against (a reload may replace it).
     pub directory: Arc<RwLock<Arc<dyn Directory>>>,
+    /// Set while a reload runs: a second asks again later instead of queueing behind it.
+    pub reloading: Arc<AtomicBool>,
 }
 
 /// Binds `listen` and serves until the process ends.
@@ -53,6 +55,7 @@ pub async fn serve(listen: SocketAddr, status: Status) -> Result<()> {
         .route("/reload", post(reload))
         .with_state(status);
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("operations endpoint stopped: {e}");
         }
@@ -73,17 +76,43 @@ async fn metrics(State(status): State<Status>) -> impl IntoResponse {
     )
 }
 
-/// Reloads as SIGHUP does and says how it went.
-async fn reload(State(status): State<Status>) -> impl IntoResponse {
+/// Whether `POST /reload` is taken from `peer`: only from this machine, whatever address the
+/// endpoint listens on (it has no credentials of its own; `/metrics` and `/health` may be
+/// scraped from afar, a reload may not).
+pub fn may_reload(peer: IpAddr) -> bool {
+    peer.is_loopback()
+}
+
+/// Reloads as SIGHUP does and says how it went; one at a time.
+async fn reload(
+    State(status): State<Status>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> impl IntoResponse {
+    if !may_reload(peer.ip()) {
+        tracing::warn!(%peer, "POST /reload from another machine: refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "reload only from this machine".to_string(),
+        );
+    }
+    if status.reloading.swap(true, Ordering::AcqRel) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "a reload is running".to_string(),
+        );
+    }
     let (reply, answer) = oneshot::channel();
-    if status.control.send(Control::Reload(Some(reply))).is_err() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string());
-    }
-    match answer.await {
-        Ok(Ok(())) => (StatusCode::OK, "reloaded".to_string()),
-        Ok(Err(why)) => (StatusCode::UNPROCESSABLE_ENTITY, why),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string()),
-    }
+    let answer = if status.control.send(Control::Reload(Some(reply))).is_err() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string())
+    } else {
+        match answer.await {
+            Ok(Ok(())) => (StatusCode::OK, "reloaded".to_string()),
+            Ok(Err(why)) => (StatusCode::UNPROCESSABLE_ENTITY, why),
+            Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string()),
+        }
+    };
+    status.reloading.store(false, Ordering::Release);
+    answer
 }
 
 async fn live() -> impl IntoResponse {
@@ -108,4 +137,25 @@ fn json(code: StatusCode, state: &str) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         format!("{{\"status\":\"{state}\"}}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloads_are_taken_from_this_machine_only() {
+        for here in ["127.0.0.1", "127.8.0.3", "::1"] {
+            assert!(may_reload(here.parse().unwrap()), "{here}");
+        }
+        for away in [
+            "203.0.113.5",
+            "10.0.0.2",
+            "192.168.1.9",
+            "2001:db8::1",
+            "0.0.0.0",
+        ] {
+            assert!(!may_reload(away.parse().unwrap()), "{away}");
+        }
+    }
 }

@@ -90,9 +90,27 @@ impl RecordFile {
 }
 
 fn append(path: &PathBuf) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Callers' numbers and what they did: readable by the IVR's user alone.
     OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("opening cdr.file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_file_is_made_readable_by_its_owner_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::testing::TempDir::new("cdr");
+        let path = dir.path().join("calls.jsonl");
+        let _records = RecordFile::open(path.clone()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
 }

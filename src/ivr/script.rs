@@ -255,9 +255,9 @@ impl Script {
                     // Its answer may hold numbers and amounts.
                     needs_numbers = true;
                     let url = w.url.get_ref();
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    if !crate::http::url_allowed(url) {
                         errors.push(format!(
-                            "line {}: webhook url must be http(s)://",
+                            "line {}: webhook url must be https:// (http:// only to this machine)",
                             at(w.url.span())
                         ));
                     }

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::numbers::Grammar;
 
+/// The largest reply read: a page of things to say is a few hundred bytes.
+const MAX_REPLY: usize = 64 * 1024;
+/// The most things one reply may ask to say.
+const MAX_SAID: usize = 64;
+
 #[derive(Debug, Serialize)]
 pub struct WebhookRequest<'a> {
     pub call_id: &'a str,
@@ -54,10 +59,17 @@ pub async fn ask(
     if !response.status().is_success() {
         return Err(format!("webhook answered {}", response.status()));
     }
-    let reply: WebhookReply = response
-        .json()
+    let body = crate::http::read_capped(response, MAX_REPLY)
         .await
-        .map_err(|e| format!("webhook reply unreadable: {e}"))?;
+        .map_err(|e| format!("webhook reply refused: {e}"))?;
+    let reply: WebhookReply =
+        serde_json::from_slice(&body).map_err(|e| format!("webhook reply unreadable: {e}"))?;
+    if reply.say.len() > MAX_SAID {
+        return Err(format!(
+            "webhook asked to say {} things (at most {MAX_SAID})",
+            reply.say.len()
+        ));
+    }
     let mut said = Vec::new();
     for item in reply.say {
         let prompts = match item {

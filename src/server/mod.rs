@@ -117,6 +117,7 @@ pub async fn serve(
             draining: draining.clone(),
             control,
             directory: directory.clone(),
+            reloading: Arc::default(),
         };
         ops::serve(listen, status).await?;
     }

@@ -425,7 +425,16 @@ fn flow_errors_name_their_line() {
 }
 
 /// A one-shot web service on loopback: answers `reply` to the first POST and hands back its body.
-async fn webhook_server(reply: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+async fn webhook_server(reply: &str) -> (String, tokio::task::JoinHandle<String>) {
+    webhook_server_raw(format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+        reply.len()
+    ))
+    .await
+}
+
+/// As `webhook_server`, answering `response` byte for byte.
+async fn webhook_server_raw(response: String) -> (String, tokio::task::JoinHandle<String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/ivr", listener.local_addr().unwrap());
@@ -451,11 +460,8 @@ async fn webhook_server(reply: &'static str) -> (String, tokio::task::JoinHandle
                 }
             }
         };
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-            reply.len()
-        );
-        socket.write_all(response.as_bytes()).await.unwrap();
+        // The client may leave before reading all of it (a reply over its cap).
+        let _ = socket.write_all(response.as_bytes()).await;
         body
     });
     (url, task)
@@ -533,6 +539,52 @@ async fn a_failing_webhook_gets_a_spoken_apology() {
     let (heard, _) = converse_at(&flow_with_option_3(&url), alice(), &keys, None, false).await;
     server.await.unwrap();
     assert!(heard.contains(&"sorry_error".to_string()), "{heard:?}");
+}
+
+#[tokio::test]
+async fn a_webhook_redirect_is_not_followed_and_an_oversized_reply_is_not_read() {
+    let keys = [
+        ("enter_account", "12345#"),
+        ("enter_pin", "2468#"),
+        ("menu", "3"),
+        ("menu", "9"),
+    ];
+    // Where a 307 points: following it would re-POST the call's details there.
+    let (elsewhere, never_asked) = webhook_server(r#"{"say":[{"prompt":"payments"}]}"#).await;
+    let (url, server) = webhook_server_raw(format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {elsewhere}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    let (heard, _) = converse_at(&flow_with_option_3(&url), alice(), &keys, None, false).await;
+    server.await.unwrap();
+    assert!(heard.contains(&"sorry_error".to_string()), "{heard:?}");
+    assert!(
+        !heard.contains(&"payments".to_string()),
+        "the redirect was followed"
+    );
+    assert!(!never_asked.is_finished());
+    never_asked.abort();
+    // 100 KB of things to say: refused, not held.
+    let huge = format!(
+        r#"{{"say":[{}]}}"#,
+        vec![r#"{"prompt":"payments"}"#; 5000].join(",")
+    );
+    let (url, server) = webhook_server(&huge).await;
+    let (heard, _) = converse_at(&flow_with_option_3(&url), alice(), &keys, None, false).await;
+    server.await.unwrap();
+    assert!(heard.contains(&"sorry_error".to_string()), "{heard:?}");
+    assert!(!heard.contains(&"payments".to_string()));
+}
+
+#[test]
+fn a_webhook_over_plain_http_to_another_machine_is_refused_at_load() {
+    let error = Script::parse(
+        &flow_with_option_3("http://api.example.com/ivr"),
+        &prompts(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("webhook url must be https://"), "{error}");
 }
 
 #[tokio::test]
