@@ -214,8 +214,11 @@ fn baresip_reads_our_reports_and_we_read_its() {
     require_tool("baresip", "baresip");
     let ivr = Ivr::start("rtcp-baresip", &[]);
     let dir = TempDir::new("rtcp-baresip");
-    // baresip hangs up when its file ends; a call it ends itself prints the summary.
-    baresip::silence_wav(&dir.0.join("say.wav"), 12);
+    // baresip hangs up when its file ends; a call it ends itself prints the summary. Our first
+    // SR leaves within 7.5 s (RFC 3550's randomised interval) and baresip's next report up to
+    // 7.5 s after that: 20 s leaves room for a report that carries our SR's time back (12 s
+    // once came out without a round trip).
+    baresip::silence_wav(&dir.0.join("say.wav"), 20);
     let ctrl = free_port();
     baresip::config(&dir.0, free_port(), ctrl, &baresip::Secure::default());
     let config = dir.0.join("config");
@@ -234,7 +237,7 @@ fn baresip_reads_our_reports_and_we_read_its() {
             .stderr(Stdio::piped()),
     )
     .unwrap();
-    ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(25));
+    ivr.wait_for_log("reason=\"caller-bye\"", Duration::from_secs(35));
     std::thread::sleep(Duration::from_millis(500));
     let _ = baresip::command(ctrl, "quit", "");
     let out = phone.wait_with_output().unwrap();

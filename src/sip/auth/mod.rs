@@ -131,8 +131,13 @@ impl Authenticator {
         else {
             return self.challenge(source, now, false);
         };
-        if self.throttle.is_locked(source, now) {
+        if self.throttle.is_locked(source, &creds.username, now) {
             return Outcome::Locked;
+        }
+        if !self.algorithms.contains(&creds.algorithm) {
+            // Only what we offered: a client may not pick a weaker hash, or a -sess form we
+            // never asked for.
+            return self.challenge(source, now, false);
         }
         match self.nonces.check(&creds.nonce, source, now) {
             NonceCheck::Fresh => {}
@@ -153,8 +158,8 @@ impl Authenticator {
             && ha1.is_some()
             && creds.uri.eq_ignore_ascii_case(&request.uri);
         if !valid {
-            return if self.throttle.fail(source, now) {
-                tracing::warn!(%source, "wrong SIP credentials: source locked");
+            return if self.throttle.fail(source, &creds.username, now) {
+                tracing::warn!(%source, "wrong SIP credentials: source, network or user locked");
                 Outcome::Locked
             } else {
                 Outcome::Refused

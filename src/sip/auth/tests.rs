@@ -191,3 +191,22 @@ fn credentials_for_another_uri_or_realm_do_not_count() {
         Outcome::Challenge { .. }
     ));
 }
+
+#[test]
+fn an_algorithm_we_did_not_offer_is_challenged_again_not_checked() {
+    let t0 = Instant::now();
+    let mut auth = authenticator();
+    let mut offered = challenges(auth.check(&register(None), ip(ALICE), t0)).remove(1);
+    assert_eq!(offered.algorithm, Algorithm::Md5);
+    // The client names MD5-sess, which we never offered, and answers it correctly.
+    offered.algorithm = Algorithm::Md5Sess;
+    let outcome = auth.check(
+        &answer(&offered, "alice", "correct horse", 1),
+        ip(ALICE),
+        t0,
+    );
+    assert!(
+        matches!(outcome, Outcome::Challenge { .. }),
+        "a client may not choose its own algorithm: {outcome:?}"
+    );
+}
