@@ -17,7 +17,10 @@ WORKDIR /ivr
 COPY prompts ./prompts
 COPY sip-config ./sip-config
 # The PIN key is made on first start where the image's user may write; back the volume up.
-ENV IVR_HTTP__LISTEN=127.0.0.1:9090 IVR_CDR__FILE=/ivr/data/calls.jsonl IVR_DIRECTORY__PIN_KEY_FILE=/ivr/data/pin.key
+# An empty directory on the data volume: add accounts with `ivr users add` (.dockerignore keeps
+# every users file and key of the build machine out of the image).
+RUN printf '# Local directory: add accounts with `ivr users add <account>`.\n' > /ivr/data/users.toml && chown ivr /ivr/data/users.toml && chmod 600 /ivr/data/users.toml
+ENV IVR_HTTP__LISTEN=127.0.0.1:9090 IVR_CDR__FILE=/ivr/data/calls.jsonl IVR_DIRECTORY__PIN_KEY_FILE=/ivr/data/pin.key IVR_DIRECTORY__USERS=/ivr/data/users.toml
 USER ivr
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/usr/local/bin/ivr", "health"]
 STOPSIGNAL SIGTERM

@@ -20,7 +20,7 @@ trap cleanup EXIT
 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
 pids+=($!)
 for node in 1 2; do
-  cp sip-config/users.toml "$work/users-$node.toml"
+  cp sip-config/users.example.toml "$work/users-$node.toml"
   IVR_DIRECTORY__USERS="$work/users-$node.toml" IVR_SIP__LISTEN=127.0.0.1:1507$node IVR_RTP__PORTS=2${node}000-2${node}999 \
   IVR_LOCKOUT__REDIS_URL=redis://127.0.0.1:16379/0 IVR_LOCKOUT__KEY="bench key shared by the nodes" \
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \

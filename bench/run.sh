@@ -17,7 +17,7 @@ cargo build --release --quiet --example loadgen
 out=bench/results
 mkdir -p "$out"
 # A copy of the users: logins upgrade legacy PIN hashes in the file and a PIN key is made beside it.
-cp sip-config/users.toml "$out/users.toml"
+cp sip-config/users.example.toml "$out/users.toml"
 mode=${MODE:-rtp}
 ivr_env=()
 loadgen_args=(--target 127.0.0.1:5070)

@@ -14,7 +14,7 @@ ivr=${IVR:-./target/release/ivr}
 window=${WINDOW:-10}
 out=bench/results
 mkdir -p "$out"
-cp sip-config/users.toml "$out/users.toml"
+cp sip-config/users.example.toml "$out/users.toml"
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "| calls | IVR cores ($window s steady) | calls per core | syscalls per call per frame | context switches per second |"

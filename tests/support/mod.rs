@@ -212,7 +212,7 @@ impl Ivr {
         // is made beside it; neither may touch the repository.
         if !env.iter().any(|(k, _)| *k == "IVR_DIRECTORY__USERS") {
             let users = dir.0.join("users.toml");
-            std::fs::copy(project_dir().join("sip-config/users.toml"), &users).unwrap();
+            std::fs::copy(project_dir().join("sip-config/users.example.toml"), &users).unwrap();
             cmd.env("IVR_DIRECTORY__USERS", &users);
         }
         for (k, v) in env {
