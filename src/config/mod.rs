@@ -128,6 +128,15 @@ impl Settings {
         }
         self.sip.allow_list()?;
         self.sip.auth_settings()?;
+        // An address the settings name; a wildcard listen is checked when the server starts,
+        // once the outgoing interface is known.
+        let named = self.sip.public_addr.0.or_else(|| {
+            let ip = self.sip.listen.ip();
+            (!ip.is_unspecified()).then_some(ip)
+        });
+        if let Some(ip) = named {
+            self.sip.check_exposure(ip)?;
+        }
         self.transfer_credentials()?;
         let listen = self.sip.listen.ip();
         if let Some(public) = self.sip.public_addr.0 {

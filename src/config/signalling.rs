@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SipUserSettings;
 use crate::media::codec::Codec;
-use crate::sip::allow::AllowList;
+use crate::sip::allow::{is_public, AllowList};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::ConnectionLimits;
 
@@ -43,6 +43,9 @@ pub struct SipSettings {
     pub allow: Vec<String>,
     /// INVITEs from elsewhere get no answer instead of 403.
     pub allow_silent_drop: bool,
+    /// Serve a public address with no `allow` list and no `users`: anyone on the internet may
+    /// call and key PINs. Off, the IVR refuses to start that way.
+    pub open_to_internet: bool,
     /// The digest realm softphones answer challenges for.
     pub realm: String,
     /// Softphones that may call and register with credentials.
@@ -79,6 +82,17 @@ impl SipSettings {
     pub fn runtime_threads(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         self.runtime_threads_for(cores)
+    }
+
+    /// Refuses to serve `ip`, when it is public, to everyone unless the operator said so.
+    pub fn check_exposure(&self, ip: std::net::IpAddr) -> Result<()> {
+        if self.allow.is_empty() && self.users.is_empty() && !self.open_to_internet && is_public(ip)
+        {
+            anyhow::bail!(
+                "{ip} is reachable from the internet and sip.allow is empty with no [[sip.users]]: anyone could call and guess PINs. List your trunk's address ranges in sip.allow, add softphone users, or set sip.open_to_internet = true (IVR_SIP__OPEN_TO_INTERNET) if that is what you mean"
+            );
+        }
+        Ok(())
     }
 
     pub fn allow_list(&self) -> Result<AllowList> {
@@ -120,6 +134,7 @@ impl Default for SipSettings {
             tcp_connections_per_source: 64,
             allow: Vec::new(),
             allow_silent_drop: false,
+            open_to_internet: false,
             realm: "ivr".into(),
             users: Vec::new(),
             dns_server: None,

@@ -132,3 +132,23 @@ fn signalling_takes_a_quarter_of_the_cores_unless_told() {
     sip.threads = 3;
     assert_eq!(sip.runtime_threads_for(2), 3);
 }
+
+#[test]
+fn a_public_address_open_to_everyone_is_refused_unless_the_operator_says_so() {
+    let mut s = Settings::default();
+    // Data only: nothing is sent to this address.
+    s.sip.listen = "8.8.8.8:5060".parse().unwrap();
+    let error = s.validate().unwrap_err().to_string();
+    assert!(error.contains("sip.open_to_internet"), "{error}");
+    s.sip.open_to_internet = true;
+    s.validate().unwrap();
+    s.sip.open_to_internet = false;
+    s.sip.allow = vec!["198.51.100.0/24".into()];
+    s.validate().unwrap();
+    // Loopback and private addresses are not the internet.
+    for listen in ["127.0.0.1:5060", "10.1.2.3:5060", "192.168.1.2:5060"] {
+        let mut s = Settings::default();
+        s.sip.listen = listen.parse().unwrap();
+        s.validate().unwrap();
+    }
+}

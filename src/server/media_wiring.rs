@@ -1,7 +1,5 @@
 //! From a negotiated session to a stream's parameters, and the rules on where media may go.
 
-use std::net::IpAddr;
-
 use crate::config::InbandMode;
 use crate::media::codec::Codec;
 use crate::media::stream::MediaParams;
@@ -25,25 +23,6 @@ pub(super) fn media_params(n: &Negotiated, inband: InbandMode) -> MediaParams {
         srtp: n.srtp.clone(),
         rtcp_mux: n.rtcp_mux,
         remote_rtcp: n.remote_rtcp,
-    }
-}
-
-/// An address the internet can reach (not loopback, private, link-local or documentation).
-pub(super) fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_documentation())
-        }
-        IpAddr::V6(v6) => {
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80)
-        }
     }
 }
 

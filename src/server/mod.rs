@@ -12,7 +12,7 @@ mod call;
 mod media_wiring;
 mod switchboard;
 
-use media_wiring::is_public;
+use crate::sip::allow::is_public;
 use switchboard::Switchboard;
 
 use std::collections::HashMap;
@@ -125,8 +125,9 @@ pub async fn serve(
         listen = %transport.local_addr(), tls = ?settings.sip.tls_listen, %public, rtp_ports = pool.capacity(), prompts = prompts.len(),
         "IVR listening on UDP and TCP"
     );
+    settings.sip.check_exposure(public_ip)?;
     if settings.sip.allow.is_empty() && settings.sip.users.is_empty() && is_public(public_ip) {
-        tracing::warn!(%public_ip, "sip.allow is empty: anyone on the internet may start calls; list your trunk's address ranges");
+        tracing::warn!(%public_ip, "sip.open_to_internet: anyone on the internet may start calls");
     }
     let (events_tx, events) = mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::unbounded_channel();

@@ -145,7 +145,11 @@ fn a_user_added_while_the_server_runs_logs_in_on_the_next_call() {
     needs_root();
     let dir = TempDir::new("conv-new-user");
     let users = dir.0.join("users.toml");
-    std::fs::copy(support::project_dir().join("sip-config/users.example.toml"), &users).unwrap();
+    std::fs::copy(
+        support::project_dir().join("sip-config/users.example.toml"),
+        &users,
+    )
+    .unwrap();
     let listen = format!("127.0.0.1:{}", support::free_port());
     let env = [
         ("IVR_DIRECTORY__USERS", users.to_str().unwrap()),

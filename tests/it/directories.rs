@@ -79,7 +79,11 @@ async fn local_and_auth0_backends_behave_alike() {
     // A copy: a good login replaces the legacy hash in the file.
     let dir = support::TempDir::new("directories");
     let users = dir.0.join("users.toml");
-    std::fs::copy(support::project_dir().join("sip-config/users.example.toml"), &users).unwrap();
+    std::fs::copy(
+        support::project_dir().join("sip-config/users.example.toml"),
+        &users,
+    )
+    .unwrap();
     let key = Arc::new(PinKey::load(None, &dir.0.join("pin.key")).unwrap());
     behaves(
         guarded(Arc::new(LocalDirectory::load(&users, 0, key).unwrap())),
