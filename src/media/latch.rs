@@ -92,6 +92,13 @@ impl Latch {
         self.source.map(|s| s.addr)
     }
 
+    /// Nothing heard from the caller and the window after the ACK is over: the SDP's address
+    /// has had its 2 s of prompt and gets no more until it speaks (a forged SDP aims at a
+    /// third party, who never sends us RTP).
+    pub fn unheard_after_window(&self, now: Instant) -> bool {
+        self.source.is_none() && self.window_closes.is_some_and(|closes| now >= closes)
+    }
+
     /// Packets dropped because they came from someone other than the caller.
     pub fn foreign(&self) -> u64 {
         self.foreign

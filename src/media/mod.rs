@@ -11,6 +11,7 @@ pub mod pacer;
 pub mod ports;
 pub mod prompt;
 pub mod prompt_cache;
+pub mod reach;
 pub mod relay;
 pub mod rtcp;
 pub mod speech;

@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::call::ActiveCall;
+use super::call::{ActiveCall, Arrival};
 use super::media_wiring::{encryption_name, media_params};
 use super::switchboard::{rejection, Switchboard};
 use crate::ivr::call::Call;
-use crate::ivr::flow::CallingParty;
 use crate::ivr::flow::{self, FlowEnv};
 use crate::media::ports::PortLease;
 use crate::media::srtp::MasterKey;
@@ -24,12 +23,16 @@ impl Switchboard {
     pub(super) fn on_incoming(
         &mut self,
         call: CallRef,
-        caller: CallingParty,
-        transport: Transport,
+        arrival: Arrival,
         offer: Option<Vec<u8>>,
         mut record: CallRecord,
         flow_env: Arc<FlowEnv>,
     ) {
+        let Arrival {
+            caller,
+            source,
+            transport,
+        } = arrival;
         let call_id = record.call_id.clone();
         let Some(lease) = self.pool.lease() else {
             tracing::warn!(%call_id, "no free RTP port, refusing the call");
@@ -51,7 +54,11 @@ impl Switchboard {
                     if let Some(why) = &n.crypto_declined {
                         tracing::info!(%call_id, "plain RTP answered, a=crypto not used: {why}");
                     }
-                    (media_params(&n, self.settings.dtmf.inband), sdp, false)
+                    (
+                        media_params(&n, self.settings.dtmf.inband, Some(source)),
+                        sdp,
+                        false,
+                    )
                 }
                 Err(r) => {
                     tracing::info!(%call_id, "offer refused: {r:?}");
@@ -105,6 +112,7 @@ impl Switchboard {
             ActiveCall {
                 call_id,
                 caller,
+                signalled_from: source,
                 media,
                 media_events: Some(media_events),
                 local,
@@ -150,7 +158,8 @@ impl Switchboard {
             Some(offer) => match negotiate::answer(&offer, &self.codecs, &active.local) {
                 Ok((n, sdp)) => {
                     tracing::info!(call_id = %active.call_id, direction = n.direction.attribute(), "session updated");
-                    let params = media_params(&n, self.settings.dtmf.inband);
+                    let params =
+                        media_params(&n, self.settings.dtmf.inband, Some(active.signalled_from));
                     active.record.codec = n.codec.sdp_name();
                     active.codec = n.codec;
                     active.record.encryption = encryption_name(&params);
@@ -182,7 +191,8 @@ impl Switchboard {
             {
                 Some(Ok(n)) => {
                     tracing::info!(call_id = %active.call_id, codec = n.codec.sdp_name(), srtp = n.srtp.is_some(), "answer received in ACK");
-                    let params = media_params(&n, self.settings.dtmf.inband);
+                    let params =
+                        media_params(&n, self.settings.dtmf.inband, Some(active.signalled_from));
                     active.record.codec = n.codec.sdp_name();
                     active.codec = n.codec;
                     active.record.encryption = encryption_name(&params);

@@ -244,7 +244,7 @@ impl Switchboard {
         {
             Some(Ok((n, sdp))) => {
                 if let Some(media) = &bridge.agent_media {
-                    let _ = media.send(MediaCommand::Update(media_params(&n, inband)));
+                    let _ = media.send(MediaCommand::Update(media_params(&n, inband, None)));
                 }
                 UaCommand::Answer { call: leg, sdp }
             }
@@ -265,7 +265,7 @@ impl Switchboard {
         match negotiate::read_answer(answer, &[bridge.codec], &bridge.local) {
             Ok(n) => {
                 if let Some(media) = &bridge.agent_media {
-                    let params = media_params(&n, InbandMode::Off);
+                    let params = media_params(&n, InbandMode::Off, None);
                     let _ = media.send(MediaCommand::Update(params));
                 }
             }
@@ -303,7 +303,7 @@ impl Switchboard {
                 return false;
             }
         };
-        let params = media_params(&negotiated, InbandMode::Off);
+        let params = media_params(&negotiated, InbandMode::Off, None);
         if bridge.agent_media.is_none() {
             let (Some(lease), Some(relay)) = (bridge.lease.take(), bridge.relay.take()) else {
                 return false;

@@ -20,6 +20,7 @@ use crate::session::negotiate::LocalMedia;
 use crate::sip::dial::DialRequest;
 use crate::sip::message::uri_user;
 use crate::sip::refer::TransferOutcome;
+use crate::sip::transport::Transport;
 use crate::sip::ua::CallRef;
 use crate::sip::ua::EndReason;
 
@@ -27,6 +28,8 @@ pub(super) struct ActiveCall {
     pub(super) call_id: String,
     /// The caller ID (From user part), for the directory's limits and the webhook.
     pub(super) caller: CallingParty,
+    /// Where the caller's signalling comes from: its SDP may name media only where `reach` allows.
+    pub(super) signalled_from: IpAddr,
     pub(super) media: mpsc::UnboundedSender<MediaCommand>,
     /// Handed to the flow when the call is confirmed.
     pub(super) media_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
@@ -111,6 +114,13 @@ impl Drop for ActiveCall {
 }
 
 /// The user part of the From URI, kept to characters a phone number or SIP user can have.
+/// How a call arrived: who it is from, the address its signalling came from, and over what.
+pub(super) struct Arrival {
+    pub(super) caller: CallingParty,
+    pub(super) source: IpAddr,
+    pub(super) transport: Transport,
+}
+
 /// Who is calling, as the flow and the lockout see it: the caller ID (P-Asserted-Identity
 /// first) for everything, but for counting wrong PINs only when the source vouches for it; a
 /// stranger's guesses count against its address (its /64 for IPv6), which it cannot change per

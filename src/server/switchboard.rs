@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use anyhow::Result;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::call::{calling_party, dialled_user, ActiveCall};
+use super::call::{calling_party, dialled_user, ActiveCall, Arrival};
 use super::{Control, Reloaded, Reloader, NEVER};
 use crate::config::Settings;
 use crate::directory::Directory;
@@ -241,7 +241,12 @@ impl Switchboard {
                     return self.command(UaCommand::Decline { call, decline });
                 };
                 tracing::info!(call_id = %record.call_id, dialled = %record.dialled, flow = %flow.name, "routed");
-                self.on_incoming(call, caller, transport, offer, record, flow)
+                let arrival = Arrival {
+                    caller,
+                    source: source.ip(),
+                    transport,
+                };
+                self.on_incoming(call, arrival, offer, record, flow)
             }
             UaEvent::Reinvite { call, offer } if self.legs.contains_key(&call) => {
                 self.leg_reoffer(call, offer)

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::keys::{is_root, pcap_scenario};
-use support::raw::{retry_after, status, wait_rtp_ports_free, RawPhone};
+use support::raw::{header, retry_after, status, wait_rtp_ports_free, RawPhone};
 use support::{assert_conversation, assert_sipp_file_ok, require_tool, Ivr, TempDir};
 
 const ATTACKER: &str = "127.0.0.2";
@@ -194,6 +194,36 @@ fn a_never_acked_invite_sends_no_rtp_to_the_address_its_sdp_names() {
         .expect("the only port is free again");
     assert!(phone.hears_prompt(Duration::from_secs(3)));
     phone.bye(&call);
+}
+
+#[test]
+fn an_acked_call_whose_sdp_names_a_third_party_sends_it_two_seconds_at_most() {
+    let ivr = Ivr::start_with_ports("attack-reflect-acked", &[], 2);
+    let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
+    victim
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let forger = RawPhone::new(ATTACKER, &ivr);
+    forger.send_invite("reflect-2", Some(victim.local_addr().unwrap()));
+    let reply = forger
+        .final_response("reflect-2", Duration::from_secs(3))
+        .unwrap_or_default();
+    assert_eq!(status(&reply), 200, "{reply}");
+    forger.ack("reflect-2", header(&reply, "To").unwrap());
+    let acked = Instant::now();
+    let (mut early, mut late) = (0, 0);
+    let mut buf = [0u8; 2048];
+    while acked.elapsed() < Duration::from_secs(5) {
+        if victim.recv_from(&mut buf).is_ok() {
+            if acked.elapsed() < Duration::from_millis(2500) {
+                early += 1;
+            } else {
+                late += 1;
+            }
+        }
+    }
+    assert!(early <= 110, "{early} packets in the first 2.5 s");
+    assert_eq!(late, 0, "RTP went on to an address that never spoke");
 }
 
 #[test]

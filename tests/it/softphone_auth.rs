@@ -140,7 +140,10 @@ fn svcrack_finds_the_password_only_when_the_lockout_is_lifted() {
     assert!(!output.contains("| 250"), "{output}");
     // Five guesses evaluated: four refused, the fifth locks the source.
     assert_eq!(ivr.count("SIP credentials refused source="), 4);
-    assert_eq!(ivr.count("wrong SIP credentials: source locked"), 1);
+    assert_eq!(
+        ivr.count("wrong SIP credentials: source, network or user locked"),
+        1
+    );
 }
 
 #[test]

@@ -165,6 +165,12 @@ impl RawPhone {
             .and_then(|m| m.split(' ').next()?.parse().ok())
             .ok_or("no m=audio")?;
         self.send_in_dialog("ACK", call_id, &to, 1);
+        // A phone sends RTP from the start (the IVR stops talking after 2 s to an address it
+        // never hears from).
+        if let Ok(ivr) = self.target.parse::<std::net::SocketAddr>() {
+            let hello = pcmu_packet(0, PHONE_SSRC, PCMU_SILENCE);
+            let _ = self.rtp.send_to(&hello, (ivr.ip(), rtp_port));
+        }
         Ok(Answered {
             call_id: call_id.to_string(),
             to,

@@ -183,6 +183,8 @@ pub struct RtpStream {
     latch: Latch,
     /// Nothing is sent before the ACK, so a forged INVITE cannot aim our RTP at a stranger.
     confirmed: bool,
+    /// Set each visit: the caller has not been heard and its 2 s after the ACK are over.
+    unheard: bool,
     /// Boxed: the expanded keys are larger than the rest of the stream, and most calls are
     /// plain.
     crypto: Option<Box<CallCrypto>>,
@@ -257,6 +259,7 @@ impl RtpStream {
             params,
             liveness,
             confirmed: false,
+            unheard: false,
             crypto,
             srtp_refused: Default::default(),
             ssrc,

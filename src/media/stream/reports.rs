@@ -36,7 +36,8 @@ impl RtpStream {
         } else {
             (
                 &self.lease.rtcp,
-                self.rtcp_source.or(self.params.remote_rtcp),
+                self.rtcp_source
+                    .or(self.params.remote_rtcp.filter(|_| !self.unheard)),
             )
         };
         if let Some(target) = target {

@@ -15,6 +15,7 @@ impl RtpStream {
     /// Sends every frame whose deadline has passed: a short lag is caught up in a burst, a long
     /// one is skipped so the caller hears a gap rather than sped-up audio.
     pub(super) fn send_due(&mut self, now: Instant, packet: &mut [u8]) {
+        self.unheard = self.latch.unheard_after_window(now);
         let Some(elapsed) = now.checked_duration_since(self.start) else {
             return;
         };
@@ -80,13 +81,9 @@ impl RtpStream {
 
     /// Sends what the other side of a bridge sent since the last visit, restamped as ours.
     pub(super) fn send_relayed(&mut self, scratch: &mut Scratch) {
+        let target = self.target();
         let Some(relay) = &mut self.relay else { return };
         let mut starting = false;
-        let target = if self.params.send && self.confirmed {
-            self.latch.source().or(self.params.remote)
-        } else {
-            None
-        };
         while let Some((header, len)) = relay.end.to_send.pop_into(&mut scratch.received) {
             let Some(target) = target else { continue };
             let payload_type = match header.kind {
@@ -193,6 +190,11 @@ impl RtpStream {
         if !self.params.send || !self.confirmed {
             return None;
         }
-        self.latch.source().or(self.params.remote)
+        let named = if self.unheard {
+            None
+        } else {
+            self.params.remote
+        };
+        self.latch.source().or(named)
     }
 }
