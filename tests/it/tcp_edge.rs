@@ -165,3 +165,24 @@ fn pipelined_requests_are_all_answered() {
         "every pipelined OPTIONS answered"
     );
 }
+
+/// Out of file descriptors (EMFILE), accept fails at once for as long as connections wait in
+/// the kernel's queue: an acceptor that asks again at once takes a core from every call.
+#[test]
+fn out_of_file_descriptors_the_acceptor_pauses_instead_of_spinning() {
+    let ivr = Ivr::start_with_fd_limit("edge-emfile", &[], 64);
+    // More connections than it has descriptors left; they wait in the accept queue.
+    let held: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(ivr.addr()).ok())
+        .collect();
+    assert!(held.len() >= 60, "only {} connected", held.len());
+    ivr.wait_for_log("SIP TCP accept failed", Duration::from_secs(5));
+    let before = ivr.cpu_time();
+    thread::sleep(Duration::from_secs(3));
+    let used = ivr.cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(600),
+        "the server used {used:?} of CPU in 3 s while out of descriptors"
+    );
+    drop(held);
+}

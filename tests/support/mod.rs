@@ -136,7 +136,17 @@ impl Ivr {
         let dir = TempDir::new(tag);
         let log = dir.0.join("ivr.log");
         let stderr = std::fs::File::create(&log).unwrap();
-        let mut ivr = Self::spawn(dir, env, rtp_ports, stderr.into());
+        let mut ivr = Self::spawn(dir, env, rtp_ports, stderr.into(), None);
+        ivr.wait_ready();
+        ivr
+    }
+
+    /// Starts the server allowed `nofile` open files (`prlimit`), as a host that runs out.
+    pub fn start_with_fd_limit(tag: &str, env: &[(&str, &str)], nofile: u32) -> Ivr {
+        require_tool("prlimit", "util-linux");
+        let dir = TempDir::new(tag);
+        let stderr = std::fs::File::create(dir.0.join("ivr.log")).unwrap();
+        let mut ivr = Self::spawn(dir, env, 10, stderr.into(), Some(nofile));
         ivr.wait_ready();
         ivr
     }
@@ -173,7 +183,7 @@ impl Ivr {
     /// Starts the server with its standard error on a pipe of `UNREAD_PIPE_BYTES` that nobody
     /// reads (a stalled journald); ready once it answers OPTIONS. Its log is not kept.
     pub fn start_with_unread_stderr(tag: &str, env: &[(&str, &str)]) -> Ivr {
-        let ivr = Self::spawn(TempDir::new(tag), env, 10, Stdio::piped());
+        let ivr = Self::spawn(TempDir::new(tag), env, 10, Stdio::piped(), None);
         let pipe = ivr.child.stderr.as_ref().unwrap();
         let size = nix::fcntl::FcntlArg::F_SETPIPE_SZ(UNREAD_PIPE_BYTES as i32);
         nix::fcntl::fcntl(pipe, size).expect("shrink the stderr pipe");
@@ -196,11 +206,27 @@ impl Ivr {
         self.child.stderr.take()
     }
 
-    fn spawn(dir: TempDir, env: &[(&str, &str)], rtp_ports: u16, stderr: Stdio) -> Ivr {
+    fn spawn(
+        dir: TempDir,
+        env: &[(&str, &str)],
+        rtp_ports: u16,
+        stderr: Stdio,
+        nofile: Option<u32>,
+    ) -> Ivr {
         let port = free_port();
         let rtp = rtp_block(rtp_ports);
         let log = dir.0.join("ivr.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivr"));
+        // prlimit sets the limit and execs the server: the same process, the same group.
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_ivr"));
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_ivr")),
+        };
         cmd.current_dir(project_dir())
             .env("IVR_SIP__LISTEN", format!("127.0.0.1:{port}"))
             .env("IVR_RTP__PORTS", format!("{}-{}", rtp.0, rtp.1))

@@ -2,6 +2,8 @@
 //! the user-agent core through one channel; sending never blocks the core (UDP `try_send_to`,
 //! TCP through a per-connection writer task).
 
+mod accept;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,6 +121,7 @@ type Connections = Arc<Mutex<HashMap<SocketAddr, Link>>>;
 pub struct TransportHandle {
     udp: Arc<UdpSocket>,
     connections: Connections,
+    handshakes: accept::Handshakes,
     inbound: mpsc::Sender<Inbound>,
     local: SocketAddr,
     limits: ConnectionLimits,
@@ -148,6 +151,7 @@ impl TransportHandle {
         let handle = TransportHandle {
             udp,
             connections: Arc::default(),
+            handshakes: Arc::default(),
             inbound,
             local,
             limits,
@@ -305,68 +309,6 @@ impl TransportHandle {
                 return;
             }
         }
-    }
-
-    async fn tcp_acceptor(self, listener: TcpListener) {
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let peer = canonical(peer);
-                    if self.is_full(peer.ip()) {
-                        continue;
-                    }
-                    without_nagle(&stream);
-                    self.adopt(stream, peer, Transport::Tcp);
-                }
-                Err(e) => tracing::debug!("SIP TCP accept error: {e}"),
-            }
-        }
-    }
-
-    /// Accepts TLS connections; a handshake that does not finish in time is dropped, so
-    /// half-open sockets cannot pile up.
-    async fn tls_acceptor(self, listener: TcpListener, acceptor: TlsAcceptor) {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok((stream, peer)) => (stream, canonical(peer)),
-                Err(e) => {
-                    tracing::debug!("SIP TLS accept error: {e}");
-                    continue;
-                }
-            };
-            if self.is_full(peer.ip()) {
-                continue;
-            }
-            without_nagle(&stream);
-            let handle = self.clone();
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => {
-                        handle.adopt(tls, peer, Transport::Tls);
-                    }
-                    Ok(Err(e)) => tracing::debug!(%peer, "SIP TLS handshake failed: {e}"),
-                    Err(_) => tracing::debug!(%peer, "SIP TLS handshake timed out"),
-                }
-            });
-        }
-    }
-
-    /// Whether a new connection from `ip` must be refused: too many in all, or from it.
-    fn is_full(&self, ip: IpAddr) -> bool {
-        let Ok(connections) = self.connections.lock() else {
-            return true;
-        };
-        if connections.len() >= MAX_TCP_CONNECTIONS {
-            tracing::warn!(%ip, "too many SIP connections, refusing");
-            return true;
-        }
-        let from_ip = connections.keys().filter(|a| a.ip() == ip).count();
-        if from_ip >= self.limits.per_source {
-            tracing::debug!(%ip, "SIP connections per source at their limit, refusing");
-            return true;
-        }
-        false
     }
 
     /// Registers a connection and starts its reader and writer.
