@@ -150,14 +150,28 @@ impl LockoutSettings {
     }
 }
 
-/// The credentials a bridged transfer (`mode = "bridge"`) answers the PBX's digest challenges
-/// with, when it asks.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// How a bridged transfer (`mode = "bridge"`) presents itself to the PBX: the user in its From,
+/// and the credentials it answers the PBX's digest challenges with, when it asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransferSettings {
+    /// The From user of the calls we place. Fixed: the caller's own From is the caller's word,
+    /// and an internal PBX would show (or trust) whatever number a stranger wrote there.
+    pub present_as: String,
     pub username: String,
     /// From the environment only (`IVR_TRANSFER__PASSWORD`), or `password_file`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        TransferSettings {
+            present_as: "ivr".into(),
+            username: String::new(),
+            password: None,
+            password_file: None,
+        }
+    }
 }

@@ -138,6 +138,15 @@ impl Settings {
             self.sip.check_exposure(ip)?;
         }
         self.transfer_credentials()?;
+        let present_as = &self.transfer.present_as;
+        if present_as.is_empty()
+            || present_as.len() > 32
+            || !present_as
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+*#._-".contains(c))
+        {
+            bail!("transfer.present_as must be 1-32 letters, digits or +*#._-");
+        }
         let listen = self.sip.listen.ip();
         if let Some(public) = self.sip.public_addr.0 {
             if !listen.is_unspecified() && listen.is_ipv4() != public.is_ipv4() {

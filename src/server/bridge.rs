@@ -115,7 +115,7 @@ impl Switchboard {
                     transport,
                     addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                 },
-                caller: active.caller.number.clone(),
+                caller: self.settings.transfer.present_as.clone(),
                 offer,
                 credentials,
                 patience,

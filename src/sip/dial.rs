@@ -41,7 +41,7 @@ pub struct DialRequest {
     pub target: String,
     /// Where the INVITE goes: the target's host as located.
     pub destination: Destination,
-    /// The user part presented in From: the caller we are bridging.
+    /// The user part presented in From (`transfer.present_as`).
     pub caller: String,
     /// Our SDP offer.
     pub offer: String,
