@@ -227,3 +227,40 @@ fn logins_go_on_while_redis_is_down_the_outage_shows_and_counting_resumes_after(
         assert_eq!(cluster.degraded(node), 0.0, "node {node} is back on Redis");
     }
 }
+
+#[test]
+fn a_crafted_route_set_does_not_make_the_dispatcher_relay_to_a_third_party() {
+    let cluster = Cluster::start("cluster-relay");
+    let victim = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let victim_port = victim.local_addr().unwrap().port();
+    victim
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let attacker = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    attacker
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let me = attacker.local_addr().unwrap();
+    let kam = format!("127.0.0.1:{}", cluster.port);
+    // In-dialog (a To tag), with the dispatcher's own record-route first, its parameter and
+    // all, as any caller sees it, then the third party.
+    let bye = format!(
+        "BYE sip:x@127.0.0.1:{victim_port} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKrelay1;rport\r\nRoute: <sip:{kam};lr;ivr=node>, <sip:127.0.0.1:{victim_port};lr>\r\nFrom: <sip:a@{me}>;tag=a\r\nTo: <sip:b@127.0.0.1>;tag=b\r\nCall-ID: relay-1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    attacker.send_to(bye.as_bytes(), &kam).unwrap();
+    let mut buf = [0u8; 4096];
+    let start = std::time::Instant::now();
+    let mut relayed = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        if victim.recv_from(&mut buf).is_ok() {
+            relayed += 1;
+        }
+    }
+    assert_eq!(
+        relayed, 0,
+        "the dispatcher relayed a stranger's BYE to a third party"
+    );
+    let (n, _) = attacker.recv_from(&mut buf).expect("an answer");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("SIP/2.0 403"), "{answer}");
+}
