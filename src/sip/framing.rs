@@ -29,20 +29,22 @@ fn header_end(buf: &[u8]) -> Option<usize> {
 /// The Content-Length of a header block, if it has one.
 pub fn content_length(head: &[u8]) -> Result<Option<usize>, &'static str> {
     let text = std::str::from_utf8(head).map_err(|_| "headers are not UTF-8")?;
+    let mut found = None;
     for line in text.split("\r\n").skip(1) {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
         let name = name.trim();
         if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-            return value
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| "bad Content-Length");
+            let n: usize = value.trim().parse().map_err(|_| "bad Content-Length")?;
+            // Two that disagree (RFC 4475 3.1.2.11): which body is meant cannot be known.
+            if found.is_some_and(|first| first != n) {
+                return Err("two Content-Length values that disagree");
+            }
+            found = Some(n);
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// Finds the first message in a TCP stream buffer.

@@ -88,7 +88,10 @@ fn protocol_errors_get_their_status_codes() {
         .contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"));
     let unknown = w.ask(&request("FROBNICATE", "", ""));
     assert_eq!(status(&unknown), "501");
-    let hops = request("OPTIONS", "", "").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    // A user agent answers an OPTIONS that reached zero (RFC 4475); anything else gets 483.
+    let probe = request("OPTIONS", "", "").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    assert_eq!(status(&w.ask(&probe)), "200");
+    let hops = request("INFO", "", "").replace("Max-Forwards: 70", "Max-Forwards: 0");
     assert_eq!(status(&w.ask(&hops)), "483");
     let stray_bye = request("BYE", "", "").replace(
         "To: <sip:ivr@127.0.0.1>",

@@ -128,6 +128,10 @@ pub const MAX_ID_LEN: usize = 256;
 /// The longest From or To tag kept.
 pub const MAX_TAG_LEN: usize = 128;
 
+/// Why a request was refused when its Request-URI is neither sip: nor sips: (nor tel:, read
+/// as a number): answered 416.
+pub(super) const UNSUPPORTED_SCHEME: &str = "unsupported URI scheme";
+
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY";
 
 /// rsip reads only sip: and sips: Request-URIs, and not those whose host is an IPv6
@@ -224,19 +228,31 @@ struct Gathered<'a> {
     expires: Option<&'a str>,
     min_expires: Option<&'a str>,
     retry_after: Option<&'a str>,
+    /// A header that may appear once appeared again (RFC 4475 3.1.2.19).
+    repeated: bool,
 }
 
 impl<'a> Gathered<'a> {
+    /// Keeps the first value of a header that may appear once, and notes a second.
+    fn once(&mut self, slot: impl Fn(&mut Self) -> &mut Option<&'a str>, value: &'a str) {
+        let kept = slot(self);
+        if kept.is_some() {
+            self.repeated = true;
+        } else {
+            *kept = Some(value);
+        }
+    }
+
     fn from_headers(headers: &'a rsip::Headers) -> Gathered<'a> {
         let mut g = Gathered::default();
         for header in headers.iter() {
             match header {
                 Header::Via(v) => g.vias.push(v.value()),
-                Header::From(v) => _ = g.from.get_or_insert(v.value()),
-                Header::To(v) => _ = g.to.get_or_insert(v.value()),
-                Header::CallId(v) => _ = g.call_id.get_or_insert(v.value()),
-                Header::CSeq(v) => _ = g.cseq.get_or_insert(v.value()),
-                Header::MaxForwards(v) => _ = g.max_forwards.get_or_insert(v.value()),
+                Header::From(v) => g.once(|g| &mut g.from, v.value()),
+                Header::To(v) => g.once(|g| &mut g.to, v.value()),
+                Header::CallId(v) => g.once(|g| &mut g.call_id, v.value()),
+                Header::CSeq(v) => g.once(|g| &mut g.cseq, v.value()),
+                Header::MaxForwards(v) => g.once(|g| &mut g.max_forwards, v.value()),
                 Header::Contact(v) => {
                     g.contact.get_or_insert(v.value());
                     g.contacts.push(v.value());
@@ -283,6 +299,14 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
     vias[0] = stamp_via(top, &top_via, source);
     let from = h.from.ok_or("no From")?;
     let to = h.to.ok_or("no To")?;
+    if h.repeated {
+        return Err("From, To, Call-ID, CSeq or Max-Forwards appears twice");
+    }
+    let uri = r.uri.to_string();
+    let scheme = uri.split(':').next().unwrap_or_default();
+    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
+        return Err(UNSUPPORTED_SCHEME);
+    }
     let call_id = h.call_id.ok_or("no Call-ID")?;
     let (cseq, cseq_method) = h.cseq.and_then(parse_cseq).ok_or("no readable CSeq")?;
     if cseq_method != r.method && !(r.method == Method::Ack && cseq_method == Method::Invite) {
@@ -304,7 +328,7 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
     }
     Ok(Request {
         method: r.method,
-        uri: r.uri.to_string(),
+        uri,
         top_via,
         vias,
         from_tag,

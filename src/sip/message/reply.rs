@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::{parse_via, stamp_via, tag_of, Request, Unusable, ALLOW, SIP_METHODS};
+use super::{
+    parse_via, stamp_via, tag_of, Request, Unusable, ALLOW, SIP_METHODS, UNSUPPORTED_SCHEME,
+};
 
 /// A response to `req`. `to_tag` is added to To unless it already has one.
 pub fn response(
@@ -64,9 +66,10 @@ pub fn finish(mut out: String, extra: &[(&str, &str)], body: Option<(&str, &[u8]
 }
 
 pub(super) fn unusable(bytes: &[u8], why: &str, source: SocketAddr) -> Unusable {
+    let status = (why == UNSUPPORTED_SCHEME).then_some((416, "Unsupported URI Scheme"));
     Unusable {
         why: why.to_string(),
-        reply: fallback_reply(bytes, why, source, None),
+        reply: fallback_reply(bytes, why, source, status),
     }
 }
 
@@ -90,9 +93,15 @@ pub(super) fn fallback_reply(
     let request_line = lines.next()?;
     let mut words = request_line.split(' ');
     let method = words.next()?;
-    if method.starts_with("SIP/") || method == "ACK" || words.next_back()? != "SIP/2.0" {
+    let version = words.next_back()?;
+    if method.starts_with("SIP/") || method == "ACK" || !version.starts_with("SIP/") {
         return None;
     }
+    // Another version of SIP (RFC 4475 3.1.2.16): say which one we speak.
+    let status = match version {
+        "SIP/2.0" => status,
+        _ => Some((505, "Version Not Supported")),
+    };
     if !method
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))

@@ -85,6 +85,16 @@ impl UserAgent {
         self.rearm(TimerKey::Server(key.0, key.1));
     }
 
+    /// An INVITE or UPDATE whose body is declared as something other than SDP (RFC 4475's
+    /// `invut`): nothing we could answer.
+    fn unreadable_session_body(req: &Request) -> bool {
+        matches!(req.method, Method::Invite | Method::Update)
+            && !req.body.is_empty()
+            && req.content_type.as_deref().is_some_and(|t| {
+                t.split(';').next().unwrap_or_default().trim() != "application/sdp"
+            })
+    }
+
     pub(super) fn on_request(
         &mut self,
         now: Instant,
@@ -124,8 +134,18 @@ impl UserAgent {
         if req.method == Method::Ack {
             return self.on_ack(now, &req);
         }
-        if req.max_forwards == Some(0) {
+        // A user agent forwards nothing, but an OPTIONS that reached zero is still for us to
+        // answer: it is how a route is probed hop by hop.
+        if req.max_forwards == Some(0) && req.method != Method::Options {
             return self.answer_plain(now, &req, source, transport, (483, "Too Many Hops"), &[]);
+        }
+        if Self::unreadable_session_body(&req) {
+            let status = (415, "Unsupported Media Type");
+            let accept = [("Accept", "application/sdp")];
+            if req.method == Method::Invite {
+                return self.refuse_invite(&req, source, transport, status, &accept);
+            }
+            return self.answer_plain(now, &req, source, transport, status, &accept);
         }
         if transport != Transport::Tls
             && req

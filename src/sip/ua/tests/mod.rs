@@ -13,6 +13,7 @@ mod prack;
 mod session;
 mod softphone;
 mod strangers;
+mod torture;
 mod transfer;
 mod trunk;
 use crate::sip::admission::AdmissionLimits;
