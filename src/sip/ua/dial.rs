@@ -152,6 +152,7 @@ impl UserAgent {
                 refresh: None,
                 reliable: None,
                 transfer: None,
+                reinvites: None,
             },
         );
     }

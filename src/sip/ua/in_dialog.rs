@@ -25,6 +25,12 @@ impl UserAgent {
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };
+        if let Some(wait) = call.reinvite_wait(now) {
+            tracing::info!(call_id = %req.call_id, "re-INVITEs past {} a minute: refused", super::leg::REINVITES_PER_MINUTE);
+            let wait = wait.to_string();
+            let status = (500, "Server Internal Error");
+            return self.refuse_invite(&req, source, transport, status, &[("Retry-After", &wait)]);
+        }
         // §14.2: an INVITE while another is still pending gets 500 with Retry-After. (491 is
         // for glare with our own re-INVITE, which this agent never sends.)
         let pending = call.state != State::Confirmed

@@ -98,6 +98,7 @@ impl UserAgent {
                 refresh: None,
                 reliable: None,
                 transfer: None,
+                reinvites: None,
             },
         );
     }

@@ -66,6 +66,33 @@ pub(super) struct Leg {
     pub reliable: Option<ReliableProvisional>,
     /// Our REFER and what came of it so far.
     pub transfer: Option<(Transfer, Destination)>,
+    /// Re-INVITEs taken in the current minute: when it started, and how many.
+    pub reinvites: Option<(Instant, u32)>,
+}
+
+/// Re-INVITEs one call may send in a minute. A phone re-INVITEs for hold, resume, a codec
+/// change or a session refresh, a few times a call; each one costs a negotiation and a media
+/// update, so a stranger's flood of them is refused (500 with Retry-After) past this.
+pub(super) const REINVITES_PER_MINUTE: u32 = 20;
+
+impl Leg {
+    /// Counts a re-INVITE; the seconds to wait when the minute's are used up.
+    pub(super) fn reinvite_wait(&mut self, now: Instant) -> Option<u64> {
+        let minute = std::time::Duration::from_secs(60);
+        let (start, count) = match self.reinvites {
+            Some((start, count)) if now.saturating_duration_since(start) < minute => (start, count),
+            _ => (now, 0),
+        };
+        if count >= REINVITES_PER_MINUTE {
+            return Some(
+                (minute - now.saturating_duration_since(start))
+                    .as_secs()
+                    .max(1),
+            );
+        }
+        self.reinvites = Some((start, count + 1));
+        None
+    }
 }
 
 impl Leg {

@@ -1,6 +1,7 @@
 //! What a stranger can make the agent hold: bounded whatever it sends.
 
 use super::*;
+use crate::sip::ua::leg::REINVITES_PER_MINUTE;
 use crate::sip::ua::requests::MAX_SERVER_TRANSACTIONS;
 
 #[test]
@@ -8,6 +9,8 @@ fn a_thousand_reinvites_leave_one_invite_transaction_held() {
     let mut phone = Phone::new(config());
     let call = phone.confirmed_call();
     for _ in 0..1000 {
+        // Paced under the per-minute limit, so each one is taken.
+        phone.advance(Duration::from_secs(4));
         phone.cseq += 1;
         let branch = format!("reinv{}", phone.cseq);
         phone.invite(&branch, "");
@@ -52,4 +55,45 @@ fn a_thirty_kilobyte_branch_is_refused_and_kept_nowhere() {
     assert_eq!(phone.statuses(), [400]);
     assert!(phone.events().is_empty());
     assert!(phone.ua.invites.is_empty() && phone.ua.servers.is_empty());
+}
+
+#[test]
+fn a_flood_of_reinvites_is_refused_past_the_minutes_share_then_taken_again() {
+    let mut phone = Phone::new(config());
+    let call = phone.confirmed_call();
+    let mut reinvite = |phone: &mut Phone| -> Vec<u16> {
+        phone.cseq += 1;
+        let branch = format!("flood{}", phone.cseq);
+        phone.invite(&branch, "");
+        let offered = phone.events() == [UaEvent::Reinvite { call, offer: None }];
+        if offered {
+            phone.command(UaCommand::Answer {
+                call,
+                sdp: SDP.into(),
+            });
+        }
+        let statuses = phone.statuses();
+        if offered {
+            phone.ack(SDP);
+            phone.events();
+        }
+        statuses
+    };
+    for _ in 0..REINVITES_PER_MINUTE {
+        assert_eq!(reinvite(&mut phone), [100, 200]);
+    }
+    let sent = {
+        phone.cseq += 1;
+        phone.invite("flood-over", "");
+        phone.sent()
+    };
+    assert_eq!(status(&sent[0].1), 500);
+    assert!(header(&sent[0].1, "Retry-After").is_some());
+    assert!(phone.events().is_empty(), "the layer above is not asked");
+    phone.advance(Duration::from_secs(61));
+    assert_eq!(
+        reinvite(&mut phone),
+        [100, 200],
+        "a new minute, a new share"
+    );
 }
