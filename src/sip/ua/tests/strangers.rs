@@ -61,7 +61,7 @@ fn a_thirty_kilobyte_branch_is_refused_and_kept_nowhere() {
 fn a_flood_of_reinvites_is_refused_past_the_minutes_share_then_taken_again() {
     let mut phone = Phone::new(config());
     let call = phone.confirmed_call();
-    let mut reinvite = |phone: &mut Phone| -> Vec<u16> {
+    let reinvite = |phone: &mut Phone| -> Vec<u16> {
         phone.cseq += 1;
         let branch = format!("flood{}", phone.cseq);
         phone.invite(&branch, "");
