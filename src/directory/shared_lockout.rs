@@ -171,36 +171,22 @@ impl RedisCounter {
     }
 
     async fn shared_failure(&self, key: &str) -> Option<bool> {
-        let mut c = self.connection().await?;
-        let (fail, lock) = self.keys(key);
-        let result: redis::RedisResult<i64> = self
-            .record
-            .key(&fail)
-            .key(&lock)
-            .arg(millis(self.policy.window))
-            .arg(self.policy.max_failures)
-            .arg(millis(self.policy.lock_for))
-            .invoke_async(&mut c)
-            .await;
-        match result {
-            Ok(locked) => {
-                self.came_back();
-                Some(locked == 1)
-            }
-            Err(e) => {
-                self.went_away(&e);
-                None
-            }
-        }
+        self.count_with(&self.record, key)
+            .await
+            .map(|locked| locked == 1)
     }
-}
 
-impl RedisCounter {
     async fn shared_attempt(&self, key: &str) -> Option<Option<bool>> {
+        let answer = self.count_with(&self.attempt, key).await?;
+        Some((answer >= 0).then_some(answer == 1))
+    }
+
+    /// Runs a counting script (RECORD or ATTEMPT) on `key`'s counter and lock: its answer, or
+    /// `None` when Redis did not give one.
+    async fn count_with(&self, script: &Script, key: &str) -> Option<i64> {
         let mut c = self.connection().await?;
         let (fail, lock) = self.keys(key);
-        let result: redis::RedisResult<i64> = self
-            .attempt
+        let result: redis::RedisResult<i64> = script
             .key(&fail)
             .key(&lock)
             .arg(millis(self.policy.window))
@@ -211,7 +197,7 @@ impl RedisCounter {
         match result {
             Ok(answer) => {
                 self.came_back();
-                Some((answer >= 0).then_some(answer == 1))
+                Some(answer)
             }
             Err(e) => {
                 self.went_away(&e);
