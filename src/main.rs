@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use ivr::config::UnknownNumbers;
 use ivr::config::{Backend, LogFormat, Settings, DEFAULT_CONFIG};
 use ivr::directory::auth0::Auth0Directory;
+use ivr::directory::breaker::Breaker;
 use ivr::directory::local::LocalDirectory;
 use ivr::directory::lockout::{FailureCounter, Guarded, InMemoryCounter, Policy};
 use ivr::directory::shared_lockout::RedisCounter;
@@ -80,6 +81,8 @@ struct Loaded {
 struct Counters {
     accounts: Arc<dyn FailureCounter>,
     callers: Arc<dyn FailureCounter>,
+    /// The circuit breaker over every account; like the counters, it survives a reload.
+    breaker: Arc<Breaker>,
     speech: Option<Arc<SpeechCache>>,
 }
 
@@ -128,6 +131,10 @@ impl Counters {
         Ok(Counters {
             accounts: counter("account", lockout.max_failures)?,
             callers: counter("caller", lockout.caller_max_failures)?,
+            breaker: Arc::new(Breaker::new(
+                lockout.breaker_per_minute,
+                Duration::from_millis(lockout.breaker_delay_ms),
+            )),
             speech: start_speech(settings),
         })
     }
@@ -139,6 +146,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         Some(c) => Counters {
             accounts: c.accounts.clone(),
             callers: c.callers.clone(),
+            breaker: c.breaker.clone(),
             speech: c.speech.clone(),
         },
         None => Counters::new(&settings)?,
@@ -157,11 +165,10 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
             settings.auth0_secret()?,
         )),
     };
-    let directory = Arc::new(Guarded::new(
-        backend,
-        counters.accounts.clone(),
-        counters.callers.clone(),
-    ));
+    let directory = Arc::new(
+        Guarded::new(backend, counters.accounts.clone(), counters.callers.clone())
+            .with_breaker(counters.breaker.clone()),
+    );
     // One environment per flow file, however many numbers share it.
     let mut envs: HashMap<&Path, Arc<FlowEnv>> = HashMap::new();
     let flow = &settings.flow;

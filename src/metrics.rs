@@ -86,6 +86,8 @@ pub struct Metrics {
     pub transfers: Family<TransferLabel, Counter>,
     /// Lockout counters (account, caller) counting on this node alone: Redis is unreachable.
     pub lockout_degraded: Gauge,
+    /// 1 while wrong PINs across all accounts are past the breaker's limit.
+    pub lockout_breaker_open: Gauge,
     log_lines_dropped: Counter,
     /// Where the dropped log lines are counted (the log writer's own counter), read at scrape.
     dropped_log_lines: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
@@ -125,6 +127,7 @@ impl Metrics {
             sip_auth: Family::default(),
             transfers: Family::default(),
             lockout_degraded: Gauge::default(),
+            lockout_breaker_open: Gauge::default(),
             log_lines_dropped: Counter::default(),
             dropped_log_lines: OnceLock::new(),
         };
@@ -165,6 +168,11 @@ impl Metrics {
             "lockout_degraded",
             "Lockout counters counting on this node alone because Redis is unreachable",
             m.lockout_degraded.clone(),
+        );
+        r.register(
+            "lockout_breaker_open",
+            "1 while wrong PINs across all accounts are past lockout.breaker_per_minute: every login waits",
+            m.lockout_breaker_open.clone(),
         );
         r.register(
             "log_lines_dropped",

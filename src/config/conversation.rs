@@ -109,6 +109,11 @@ pub struct LockoutSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Secret>,
     pub key_file: Option<PathBuf>,
+    /// Wrong PINs across every account in a minute past which every login waits (a campaign
+    /// of one guess per account from many addresses passes the other limits).
+    pub breaker_per_minute: usize,
+    /// How long each login waits while the breaker is open.
+    pub breaker_delay_ms: u64,
 }
 
 impl Default for LockoutSettings {
@@ -121,6 +126,8 @@ impl Default for LockoutSettings {
             redis_url: String::new(),
             key: None,
             key_file: None,
+            breaker_per_minute: 120,
+            breaker_delay_ms: 2000,
         }
     }
 }

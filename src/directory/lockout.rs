@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::breaker::Breaker;
 use super::{Directory, Masked, Verification, VerifyFuture};
 
 pub type CounterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -205,6 +206,7 @@ pub struct Guarded {
     inner: Arc<dyn Directory>,
     accounts: Arc<dyn FailureCounter>,
     callers: Arc<dyn FailureCounter>,
+    breaker: Option<Arc<Breaker>>,
 }
 
 impl Guarded {
@@ -217,7 +219,14 @@ impl Guarded {
             inner,
             accounts,
             callers,
+            breaker: None,
         }
+    }
+
+    /// Behind the circuit breaker over every account too.
+    pub fn with_breaker(mut self, breaker: Arc<Breaker>) -> Guarded {
+        self.breaker = Some(breaker);
+        self
     }
 }
 
@@ -228,6 +237,11 @@ impl Directory for Guarded {
 
     fn verify<'a>(&'a self, account: &'a str, pin: &'a str, caller: &'a str) -> VerifyFuture<'a> {
         Box::pin(async move {
+            if let Some(wait) = self.breaker.as_ref().map(|b| b.wait()) {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
             let refused = || {
                 let account = Masked(account);
                 let caller = Shown(caller);
@@ -248,6 +262,9 @@ impl Directory for Guarded {
                     self.callers.release(caller).await;
                 }
                 Verification::WrongCredentials => {
+                    if let Some(breaker) = &self.breaker {
+                        breaker.wrong_pin();
+                    }
                     if account_locked || caller_locked {
                         let (account, caller) = (Masked(account), Shown(caller));
                         tracing::warn!(%account, %caller, account_locked, caller_locked, "too many wrong PINs: locked");
@@ -420,6 +437,37 @@ mod tests {
             );
         }
         assert!(!accounts.locked("12345") && !callers.locked("555"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_guess_on_each_of_many_accounts_from_many_callers_trips_the_breaker() {
+        let backend = Arc::new(Fixed(Verification::WrongCredentials, Default::default()));
+        let breaker = Arc::new(Breaker::new(5, Duration::from_secs(2)));
+        let guarded = Guarded::new(
+            backend,
+            Arc::new(InMemoryCounter::new(policy())),
+            Arc::new(InMemoryCounter::new(policy())),
+        )
+        .with_breaker(breaker);
+        let login = |n: u32| {
+            let guarded = &guarded;
+            async move {
+                let start = Instant::now();
+                let answer = guarded
+                    .verify(&format!("{n}"), "0000", &format!("net:10.0.{n}.1"))
+                    .await;
+                assert_eq!(answer, Verification::WrongCredentials);
+                start.elapsed()
+            }
+        };
+        for n in 0..6 {
+            assert_eq!(login(n).await, Duration::ZERO, "login {n}");
+        }
+        assert_eq!(
+            login(6).await,
+            Duration::from_secs(2),
+            "past 5 a minute, every login waits"
+        );
     }
 
     #[tokio::test(start_paused = true)]

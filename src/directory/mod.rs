@@ -3,6 +3,7 @@
 
 pub mod amount;
 pub mod auth0;
+pub mod breaker;
 pub mod local;
 pub mod lockout;
 pub mod pin_key;
