@@ -33,7 +33,7 @@ impl Breaker {
 
     /// How long a login waits before the backend is asked: nothing while closed.
     pub fn wait(&self) -> Duration {
-        if self.is_open(Instant::now()) {
+        if self.count(false) {
             self.delay
         } else {
             Duration::ZERO
@@ -42,23 +42,27 @@ impl Breaker {
 
     /// Counts a wrong PIN.
     pub fn wrong_pin(&self) {
-        let now = Instant::now();
-        if let Ok(mut wrong) = self.wrong.lock() {
-            Self::forget_old(&mut wrong, now);
-            // Past the threshold only the count matters: the queue holds no more than that.
-            if wrong.len() <= self.per_minute {
-                wrong.push_back(now);
-            } else {
-                wrong.pop_front();
-                wrong.push_back(now);
-            }
-        }
-        self.is_open(now);
+        self.count(true);
     }
 
-    fn is_open(&self, now: Instant) -> bool {
+    /// Forgets what is over a minute old, adds a wrong PIN when given one, and says whether the
+    /// breaker is open (and shows it in the metric).
+    fn count(&self, wrong_pin: bool) -> bool {
+        let now = Instant::now();
         let open = self.wrong.lock().is_ok_and(|mut wrong| {
-            Self::forget_old(&mut wrong, now);
+            while wrong
+                .front()
+                .is_some_and(|&t| now.saturating_duration_since(t) >= MINUTE)
+            {
+                wrong.pop_front();
+            }
+            if wrong_pin {
+                wrong.push_back(now);
+                // Past the threshold only the count matters: hold no more than that.
+                if wrong.len() > self.per_minute + 1 {
+                    wrong.pop_front();
+                }
+            }
             wrong.len() > self.per_minute
         });
         let was = METRICS.lockout_breaker_open.set(i64::from(open)) == 1;
@@ -73,15 +77,6 @@ impl Breaker {
             }
         }
         open
-    }
-
-    fn forget_old(wrong: &mut VecDeque<Instant>, now: Instant) {
-        while wrong
-            .front()
-            .is_some_and(|&t| now.saturating_duration_since(t) >= MINUTE)
-        {
-            wrong.pop_front();
-        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The lockout shared by every IVR node in Redis, so a guesser spread over N nodes gets the
-//! same five tries as on one. Counting and expiry are one atomic script per failure. Keys hold
+//! same five tries as on one. Counting and expiry are one atomic script per attempt. Keys hold
 //! an HMAC of the account (or caller ID) under a key every node shares, never the number
 //! itself. When Redis does not answer, each node counts on its own (never unlimited tries),
 //! says so once in the log and in `ivr_lockout_degraded`, and goes back to Redis when it
@@ -23,20 +23,9 @@ const TIMEOUT: Duration = Duration::from_millis(300);
 /// After a failure, Redis is left alone this long, so a PIN check does not wait on it each time.
 const BACK_OFF: Duration = Duration::from_secs(2);
 
-/// One failure: count it, start the window on the first, and lock once the count is reached.
-const RECORD: &str = r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-if n >= tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-";
-
-/// An attempt before the backend is asked: refused (-1) while locked, else counted as RECORD
-/// counts a failure, in one step so that concurrent attempts on every node share the count.
+/// An attempt before the backend is asked, in one step so that concurrent attempts on every
+/// node share the count: refused (-1) while locked; else counted, the window started on the
+/// first, and the key locked (1) once the count is reached.
 const ATTEMPT: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local n = redis.call('INCR', KEYS[1])
@@ -63,7 +52,6 @@ pub struct RedisCounter {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     key: Vec<u8>,
-    record: Script,
     attempt: Script,
     release: Script,
     /// Counts while Redis is away; its locks hold even once Redis is back.
@@ -86,7 +74,6 @@ impl RedisCounter {
             client: redis::Client::open(url)?,
             connection: OnceCell::new(),
             key: key.to_vec(),
-            record: Script::new(RECORD),
             attempt: Script::new(ATTEMPT),
             release: Script::new(RELEASE),
             local: InMemoryCounter::new(policy),
@@ -170,23 +157,11 @@ impl RedisCounter {
         }
     }
 
-    async fn shared_failure(&self, key: &str) -> Option<bool> {
-        self.count_with(&self.record, key)
-            .await
-            .map(|locked| locked == 1)
-    }
-
     async fn shared_attempt(&self, key: &str) -> Option<Option<bool>> {
-        let answer = self.count_with(&self.attempt, key).await?;
-        Some((answer >= 0).then_some(answer == 1))
-    }
-
-    /// Runs a counting script (RECORD or ATTEMPT) on `key`'s counter and lock: its answer, or
-    /// `None` when Redis did not give one.
-    async fn count_with(&self, script: &Script, key: &str) -> Option<i64> {
         let mut c = self.connection().await?;
         let (fail, lock) = self.keys(key);
-        let result: redis::RedisResult<i64> = script
+        let result: redis::RedisResult<i64> = self
+            .attempt
             .key(&fail)
             .key(&lock)
             .arg(millis(self.policy.window))
@@ -197,7 +172,7 @@ impl RedisCounter {
         match result {
             Ok(answer) => {
                 self.came_back();
-                Some(answer)
+                Some((answer >= 0).then_some(answer == 1))
             }
             Err(e) => {
                 self.went_away(&e);
@@ -227,15 +202,6 @@ impl FailureCounter for RedisCounter {
         Box::pin(
             async move { self.local.locked(key) || self.shared_locked(key).await.unwrap_or(false) },
         )
-    }
-
-    fn record_failure<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
-        Box::pin(async move {
-            match self.shared_failure(key).await {
-                Some(locked) => locked,
-                None => self.local.failure(key),
-            }
-        })
     }
 
     fn attempt<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<bool>> {

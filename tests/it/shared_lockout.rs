@@ -80,11 +80,16 @@ async fn failures_on_two_nodes_count_toward_one_limit_under_keys_that_hide_the_a
     let (a, b) = (node(&redis), node(&redis));
     for attempt in 1..=4 {
         let node = if attempt % 2 == 1 { &a } else { &b };
-        assert!(!node.record_failure(ACCOUNT).await, "attempt {attempt}");
+        assert_eq!(
+            node.attempt(ACCOUNT).await,
+            Some(false),
+            "attempt {attempt}"
+        );
     }
     assert!(!a.is_locked(ACCOUNT).await && !b.is_locked(ACCOUNT).await);
-    assert!(
-        a.record_failure(ACCOUNT).await,
+    assert_eq!(
+        a.attempt(ACCOUNT).await,
+        Some(true),
         "the fifth, on either node, locks"
     );
     assert!(b.is_locked(ACCOUNT).await, "the other node sees the lock");
@@ -111,20 +116,24 @@ async fn failures_on_two_nodes_count_toward_one_limit_under_keys_that_hide_the_a
 async fn while_redis_is_down_each_node_counts_alone_then_goes_back_to_redis() {
     let mut redis = Redis::start("redis-outage");
     let a = node(&redis);
-    assert!(!a.record_failure(ACCOUNT).await);
+    assert_eq!(a.attempt(ACCOUNT).await, Some(false));
     redis.stop();
     // Never unlimited tries: the node's own count locks after five.
     for attempt in 1..=4 {
-        assert!(!a.record_failure(ACCOUNT).await, "attempt {attempt}");
+        assert_eq!(a.attempt(ACCOUNT).await, Some(false), "attempt {attempt}");
     }
     assert!(a.degraded(), "the outage is visible");
-    assert!(a.record_failure(ACCOUNT).await, "locked by the local count");
+    assert_eq!(
+        a.attempt(ACCOUNT).await,
+        Some(true),
+        "locked by the local count"
+    );
     assert!(a.is_locked(ACCOUNT).await);
     redis.restart();
     // The back-off after a failure is 2 s; then Redis counts again.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let other = "55555555";
-    assert!(!a.record_failure(other).await);
+    assert_eq!(a.attempt(other).await, Some(false));
     assert!(!a.degraded(), "counting resumed in Redis");
     assert!(
         redis

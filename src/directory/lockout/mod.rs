@@ -26,8 +26,6 @@ pub type CounterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Failure counting for one kind of key (account, caller ID).
 pub trait FailureCounter: Send + Sync {
     fn is_locked<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool>;
-    /// Counts a failure; true when the key is now locked.
-    fn record_failure<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool>;
     fn reset<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()>;
     /// Counts an attempt before the backend is asked: `None` when the key is locked (nothing
     /// is counted), else whether this attempt locked it. Atomic: concurrent attempts on one key
@@ -86,11 +84,6 @@ impl FailureCounter for InMemoryCounter {
         Box::pin(async move { locked })
     }
 
-    fn record_failure<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
-        let locked = self.failure(key);
-        Box::pin(async move { locked })
-    }
-
     fn reset<'a>(&'a self, key: &'a str) -> CounterFuture<'a, ()> {
         self.forget(key);
         Box::pin(async {})
@@ -143,14 +136,6 @@ impl InMemoryCounter {
                 entry.failures.pop_back();
             }
         }
-    }
-
-    pub fn failure(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let Ok(mut entries) = self.entries.lock() else {
-            return false;
-        };
-        self.count(&mut entries, key, now)
     }
 
     /// Counts one failure; true when it locked the key.

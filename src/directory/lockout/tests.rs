@@ -15,10 +15,14 @@ fn policy() -> Policy {
 async fn five_failures_in_the_window_lock_for_the_period() {
     let c = InMemoryCounter::new(policy());
     for _ in 0..4 {
-        assert!(!c.failure("12345"));
+        assert_eq!(c.try_attempt("12345"), Some(false));
     }
     assert!(!c.locked("12345"));
-    assert!(c.failure("12345"), "the fifth failure locks");
+    assert_eq!(
+        c.try_attempt("12345"),
+        Some(true),
+        "the fifth failure locks"
+    );
     assert!(c.locked("12345"));
     assert!(!c.locked("99999"), "other accounts are untouched");
     tokio::time::advance(Duration::from_secs(15 * 60 - 1)).await;
@@ -31,10 +35,14 @@ async fn five_failures_in_the_window_lock_for_the_period() {
 async fn failures_older_than_the_window_do_not_count() {
     let c = InMemoryCounter::new(policy());
     for _ in 0..4 {
-        c.failure("12345");
+        c.try_attempt("12345");
     }
     tokio::time::advance(Duration::from_secs(15 * 60)).await;
-    assert!(!c.failure("12345"), "the old four have left the window");
+    assert_eq!(
+        c.try_attempt("12345"),
+        Some(false),
+        "the old four have left the window"
+    );
     c.forget("12345");
     assert!(!c.locked("12345"));
 }

@@ -9,6 +9,7 @@
 //! Each table holds at most `MAX_KEYS`; when a flood of new keys fills it, the eighth that
 //! failed longest ago is forgotten. Nobody is locked out for a table being full.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -45,7 +46,11 @@ impl<K: Hash + Eq + Clone> Counter<K> {
         }
     }
 
-    pub fn is_locked(&mut self, key: &K, now: Instant) -> bool {
+    pub fn is_locked<Q>(&mut self, key: &Q, now: Instant) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         match self.keys.get(key) {
             Some(f) if now.saturating_duration_since(f.last) >= self.lock_for => {
                 self.keys.remove(key);
@@ -112,7 +117,7 @@ impl Throttle {
         // Every counter is asked, so each forgets what has expired.
         let by_source = self.sources.is_locked(&block_of(source), now);
         let by_network = self.networks.is_locked(&network_of(source), now);
-        let by_user = self.users.is_locked(&username.to_string(), now);
+        let by_user = self.users.is_locked(username, now);
         by_source || by_network || by_user
     }
 

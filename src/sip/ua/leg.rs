@@ -93,9 +93,7 @@ impl Leg {
         self.reinvites = Some((start, count + 1));
         None
     }
-}
 
-impl Leg {
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let own = match self.state {
             State::Ringing { answer_at, .. } => Some(answer_at),

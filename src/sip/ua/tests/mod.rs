@@ -57,6 +57,8 @@ struct Phone {
     /// The To of the last 1xx/2xx with a tag: what our in-dialog requests carry.
     to: String,
     cseq: u32,
+    /// Where our requests' Contact points: the phone itself unless a test says otherwise.
+    contact: String,
 }
 
 fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
@@ -82,6 +84,7 @@ impl Phone {
             source: CALLER.parse().unwrap(),
             to: "<sip:ivr@198.51.100.5>".into(),
             cseq: 1,
+            contact: CALLER.into(),
         }
     }
 
@@ -95,8 +98,9 @@ impl Phone {
     fn request(&mut self, method: &str, branch: &str, extra: &str, body: &str) {
         let cseq = self.cseq;
         let text = format!(
-            "{method} sip:ivr@198.51.100.5 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK{branch};rport\nFrom: <sip:alice@192.0.2.1>;tag=alice\nTo: {to}\nCall-ID: call-1\nCSeq: {cseq} {method}\nContact: <sip:alice@{CALLER}>\nMax-Forwards: 70\n{extra}Content-Length: {len}\n\n{body}",
+            "{method} sip:ivr@198.51.100.5 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK{branch};rport\nFrom: <sip:alice@192.0.2.1>;tag=alice\nTo: {to}\nCall-ID: call-1\nCSeq: {cseq} {method}\nContact: <sip:alice@{contact}>\nMax-Forwards: 70\n{extra}Content-Length: {len}\n\n{body}",
             to = self.to,
+            contact = self.contact,
             len = body.len()
         );
         self.send(&text);

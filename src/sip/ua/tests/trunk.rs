@@ -142,31 +142,12 @@ fn several_trunks_register_each_on_its_own_and_all_may_call() {
     );
 }
 
-/// A call from the trunk's address whose Contact names someone else: our BYE goes there.
-fn call_with_contact(phone: &mut Phone, contact: &str) -> CallRef {
-    let text = format!(
-        "INVITE sip:ivr@198.51.100.5 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKinvx;rport\nFrom: <sip:alice@192.0.2.1>;tag=alice\nTo: <sip:ivr@198.51.100.5>\nCall-ID: call-1\nCSeq: 1 INVITE\nContact: <sip:x@{contact}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{SDP}",
-        SDP.len()
-    );
-    phone.send(&text);
-    let call = match phone.events().as_slice() {
-        [UaEvent::Incoming { call, .. }] => *call,
-        other => panic!("expected one Incoming, got {other:?}"),
-    };
-    phone.command(UaCommand::Answer {
-        call,
-        sdp: SDP.into(),
-    });
-    assert_eq!(phone.statuses(), [100, 200]);
-    phone.ack("");
-    assert_eq!(phone.events(), [UaEvent::Confirmed { call, answer: None }]);
-    call
-}
-
 #[test]
 fn a_challenge_from_the_contact_of_a_call_from_the_trunk_gets_no_credentials() {
     let mut phone = Phone::new(with_trunk());
-    let call = call_with_contact(&mut phone, "203.0.113.9:5060");
+    // A call from the trunk's address whose Contact names someone else: our BYE goes there.
+    phone.contact = "203.0.113.9:5060".into();
+    let call = phone.confirmed_call();
     phone.command(UaCommand::Hangup { call });
     let (to, bye) = phone.sent().remove(0);
     assert_eq!(
