@@ -107,34 +107,102 @@ pub fn normalize(message: &[u8]) -> Result<Vec<u8>, &'static str> {
         Some(n) => &body[..n],
         None => body,
     };
-    let mut out = Vec::with_capacity(message.len() + 64);
-    for (i, line) in head.split("\r\n").enumerate() {
-        if i > 0 && line.starts_with([' ', '\t']) {
-            out.push(b' ');
-            out.extend_from_slice(line.trim_start().as_bytes());
-            continue;
+    // Folded lines joined first (a continuation is one space, §7.3.1), then each header
+    // spelled out: the name and the value may be on different lines.
+    let mut lines: Vec<Cow<'_, str>> = Vec::new();
+    for line in head.split("\r\n") {
+        match lines.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => {
+                let joined = last.to_mut();
+                joined.push(' ');
+                joined.push_str(line.trim_start());
+            }
+            _ => lines.push(Cow::Borrowed(line)),
         }
+    }
+    let mut out = Vec::with_capacity(message.len() + 64);
+    for (i, line) in lines.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(expand_name(line).as_bytes());
+        } else {
+            out.extend_from_slice(line.as_bytes());
         }
-        out.extend_from_slice(expand_name(line).as_bytes());
     }
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body);
     Ok(out)
 }
 
+/// A header line with its name spelled out and no space before the colon (`TO :` is legal,
+/// RFC 3261 §7.3.1), and the value of a header we take apart squeezed (see `squeeze`).
 fn expand_name(line: &str) -> Cow<'_, str> {
-    if let Some((name, rest)) = line.split_once(':') {
-        let trimmed = name.trim();
-        if let Some((_, full)) = COMPACT
-            .iter()
-            .find(|(c, _)| trimmed.eq_ignore_ascii_case(c))
-        {
-            return Cow::Owned(format!("{full}:{rest}"));
-        }
+    let Some((name, rest)) = line.split_once(':') else {
+        return Cow::Borrowed(line);
+    };
+    let trimmed = name.trim();
+    let full = COMPACT
+        .iter()
+        .find(|(c, _)| trimmed.eq_ignore_ascii_case(c))
+        .map_or(trimmed, |(_, full)| full);
+    let structured = STRUCTURED.iter().any(|h| h.eq_ignore_ascii_case(full));
+    if !structured && full.len() == name.len() && full == trimmed {
+        return Cow::Borrowed(line);
     }
-    Cow::Borrowed(line)
+    let value = if structured {
+        squeeze(rest.trim())
+    } else {
+        Cow::Borrowed(rest)
+    };
+    let space = if structured { " " } else { "" };
+    Cow::Owned(format!("{full}:{space}{value}"))
+}
+
+/// Headers whose values we read parameter by parameter.
+const STRUCTURED: [&str; 7] = [
+    "Via",
+    "From",
+    "To",
+    "Contact",
+    "Route",
+    "Record-Route",
+    "P-Asserted-Identity",
+];
+
+/// Drops the optional whitespace RFC 3261's grammar allows around `/ ; = ,` (SLASH, SEMI,
+/// EQUAL, COMMA are `SWS x SWS`), outside quoted strings: `SIP / 2.0 / UDP h ; branch = x`
+/// reads as `SIP/2.0/UDP h;branch=x`.
+fn squeeze(value: &str) -> Cow<'_, str> {
+    const SEPARATORS: &[char] = &['/', ';', '=', ','];
+    if !value.contains(char::is_whitespace) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let (mut quoted, mut escaped, mut pending_space) = (false, false, false);
+    for c in value.chars() {
+        if quoted {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == ' ' || c == '\t' {
+            pending_space = true;
+            continue;
+        }
+        let after_separator = out.ends_with(SEPARATORS);
+        if pending_space && !after_separator && !SEPARATORS.contains(&c) && !out.is_empty() {
+            out.push(' ');
+        }
+        pending_space = false;
+        quoted = c == '"';
+        out.push(c);
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -159,6 +227,22 @@ mod tests {
             next_frame(&vec![b'a'; MAX_MESSAGE + 1]),
             Frame::Broken(_)
         ));
+    }
+
+    #[test]
+    fn optional_whitespace_is_squeezed_out_of_structured_headers() {
+        let msg = b"INVITE sip:a SIP/2.0\r\nVia  : SIP  /   2.0 /UDP\r\n    192.0.2.1 ;  branch = z9hG4bKx\r\nTO :\r\n sip:a@h ;   tag    = 83\r\nf: \"A \\\" ; b\" <sip:a@h> ; tag = 9\r\nSubject :  a  ; b\r\n\r\n";
+        let out = String::from_utf8(normalize(msg).unwrap()).unwrap();
+        assert!(
+            out.contains("\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("\r\nTO: sip:a@h;tag=83\r\n"), "{out}");
+        assert!(
+            out.contains("\r\nFrom: \"A \\\" ; b\" <sip:a@h>;tag=9\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("\r\nSubject:  a  ; b\r\n"), "{out}");
     }
 
     #[test]

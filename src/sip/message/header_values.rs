@@ -20,8 +20,11 @@ pub(super) fn split_list(values: Vec<&str>) -> Vec<String> {
 /// Splits a header list at commas that are outside quotes and angle brackets.
 pub(super) fn split_top_level(value: &str) -> Vec<&str> {
     let (mut parts, mut start, mut quoted, mut angle) = (Vec::new(), 0, false, false);
+    let mut escaped = false;
     for (i, c) in value.char_indices() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             '<' if !quoted => angle = true,
             '>' if !quoted => angle = false,
@@ -80,6 +83,11 @@ pub fn parse_via(value: &str) -> Option<Via> {
         }
     }
     Some(via)
+}
+
+/// A Via whose parameters include an empty one (`;;`, RFC 4475 3.1.2.1).
+pub(super) fn has_empty_param(via: &str) -> bool {
+    via.split(';').skip(1).any(|p| p.trim().is_empty())
 }
 
 pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {

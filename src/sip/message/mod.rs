@@ -63,6 +63,8 @@ pub struct Request {
     pub contacts: Vec<String>,
     pub expires: Option<u32>,
     pub content_type: Option<String>,
+    /// `Accept`, every value joined: what the sender can read in our answer's body.
+    pub accept: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -134,55 +136,12 @@ pub(super) const UNSUPPORTED_SCHEME: &str = "unsupported URI scheme";
 
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY";
 
-/// rsip reads only sip: and sips: Request-URIs, and not those whose host is an IPv6
-/// reference (`sip:ivr@[::1]:5060`). Such a request is handed to it with a stand-in URI (a
-/// `tel:` number as `sip:<number>@tel.invalid`): the message to parse, and the original URI.
-fn rsip_readable(message: &[u8]) -> (Option<Vec<u8>>, Option<String>) {
-    let line_end = message.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
-    let Ok(line) = std::str::from_utf8(&message[..line_end]) else {
-        return (None, None);
-    };
-    let mut parts = line.splitn(3, ' ');
-    let (Some(method), Some(uri), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return (None, None);
-    };
-    let stand_in = if let Some(number) = uri
-        .get(..4)
-        .filter(|s| s.eq_ignore_ascii_case("tel:"))
-        .map(|_| &uri[4..])
-    {
-        let number: String = number
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "+*#".contains(*c))
-            .collect();
-        if number.is_empty() {
-            return (None, None);
-        }
-        format!("sip:{number}@tel.invalid;user=phone")
-    } else if uri.contains('[') && uri.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("sip")) {
-        let user = uri
-            .split_once(':')
-            .and_then(|(_, rest)| rest.split_once('@'))
-            .map(|(user, _)| format!("{user}@"))
-            .unwrap_or_default();
-        format!("sip:{user}ipv6.invalid")
-    } else {
-        return (None, None);
-    };
-    let mut out = format!("{method} {stand_in} {version}").into_bytes();
-    out.extend_from_slice(&message[line_end..]);
-    (Some(out), Some(uri.to_string()))
-}
-
 /// Parses one datagram or framed stream message.
 pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
     let normalized = framing::normalize(bytes).map_err(|why| unusable(bytes, why, source))?;
-    let (readable, original_uri) = rsip_readable(&normalized);
-    let parsed = SipMessage::try_from(readable.as_deref().unwrap_or(&normalized))
+    let (readable, original_uri) =
+        request_line::for_rsip(&normalized).map_err(|why| unusable(&normalized, why, source))?;
+    let parsed = SipMessage::try_from(readable.as_slice())
         .map_err(|e| unusable(&normalized, &format!("rsip: {e}"), source))?;
     match parsed {
         SipMessage::Request(r) => lift_request(r, source)
@@ -228,6 +187,7 @@ struct Gathered<'a> {
     expires: Option<&'a str>,
     min_expires: Option<&'a str>,
     retry_after: Option<&'a str>,
+    accept: Vec<&'a str>,
     /// A header that may appear once appeared again (RFC 4475 3.1.2.19).
     repeated: bool,
 }
@@ -281,6 +241,7 @@ impl<'a> Gathered<'a> {
                     _ = g.rack.get_or_insert(value)
                 }
                 Header::ContentType(v) => _ = g.content_type.get_or_insert(v.value()),
+                Header::Accept(v) => g.accept.push(v.value()),
                 Header::Other(name, value) if name.eq_ignore_ascii_case("P-Asserted-Identity") => {
                     _ = g.asserted_identity.get_or_insert(value)
                 }
@@ -293,6 +254,13 @@ impl<'a> Gathered<'a> {
 
 fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'static str> {
     let h = Gathered::from_headers(&r.headers);
+    if h.vias
+        .iter()
+        .flat_map(|v| split_top_level(v))
+        .any(|v| v.trim().is_empty() || has_empty_param(v))
+    {
+        return Err("an empty Via value or parameter");
+    }
     let mut vias = split_list(h.vias);
     let top = vias.first().ok_or("no Via")?;
     let top_via = parse_via(top).ok_or("unreadable top Via")?;
@@ -302,11 +270,14 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
     if h.repeated {
         return Err("From, To, Call-ID, CSeq or Max-Forwards appears twice");
     }
-    let uri = r.uri.to_string();
-    let scheme = uri.split(':').next().unwrap_or_default();
-    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
-        return Err(UNSUPPORTED_SCHEME);
+    name_addr::check(from)?;
+    name_addr::check(to)?;
+    for contact in h.contacts.iter().flat_map(|c| split_top_level(c)) {
+        if contact.trim() != "*" {
+            name_addr::check(contact)?;
+        }
     }
+    let uri = r.uri.to_string();
     let call_id = h.call_id.ok_or("no Call-ID")?;
     let (cseq, cseq_method) = h.cseq.and_then(parse_cseq).ok_or("no readable CSeq")?;
     if cseq_method != r.method && !(r.method == Method::Ack && cseq_method == Method::Invite) {
@@ -325,6 +296,14 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         .any(|t| t.as_ref().is_some_and(|t| t.len() > MAX_TAG_LEN))
     {
         return Err("a tag longer than 128 bytes");
+    }
+    let mut content_type = h.content_type.map(|v| v.trim().to_ascii_lowercase());
+    let mut body = r.body;
+    if let Some(sdp) = h
+        .content_type
+        .and_then(|t| multipart::sdp_part(t.trim(), &body))
+    {
+        (content_type, body) = (Some("application/sdp".into()), sdp);
     }
     Ok(Request {
         method: r.method,
@@ -356,8 +335,9 @@ fn lift_request(r: rsip::Request, source: SocketAddr) -> Result<Request, &'stati
         credentials: h.credentials.iter().map(|v| v.trim().to_string()).collect(),
         contacts: split_list(h.contacts),
         expires: h.expires.and_then(|v| v.trim().parse().ok()),
-        content_type: h.content_type.map(|v| v.trim().to_ascii_lowercase()),
-        body: r.body,
+        accept: (!h.accept.is_empty()).then(|| h.accept.join(", ")),
+        content_type,
+        body,
     })
 }
 
@@ -388,10 +368,16 @@ fn lift_response(r: rsip::Response) -> Result<Response, &'static str> {
 }
 
 mod header_values;
+mod multipart;
+mod name_addr;
 mod reply;
+mod request_line;
 
+use header_values::{
+    has_empty_param, parse_cseq, parse_session_expires, split_list, split_top_level, stamp_via,
+    tag_of,
+};
 pub use header_values::{masked_user, parse_via, split_host_port, uri_of, uri_user};
-use header_values::{parse_cseq, parse_session_expires, split_list, stamp_via, tag_of};
 use reply::unusable;
 pub use reply::{finish, response, too_large_reply};
 

@@ -1,5 +1,5 @@
 //! Writing answers: a response to a request we parsed, and the few we can still give to one we
-//! could not (400, 413, 505) from the raw bytes.
+//! could not (400, 413, 416, 501, 505) from the raw bytes.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -91,7 +91,7 @@ pub(super) fn fallback_reply(
     let text = String::from_utf8_lossy(bytes);
     let mut lines = text.split("\r\n");
     let request_line = lines.next()?;
-    let mut words = request_line.split(' ');
+    let mut words = request_line.split_ascii_whitespace();
     let method = words.next()?;
     let version = words.next_back()?;
     if method.starts_with("SIP/") || method == "ACK" || !version.starts_with("SIP/") {
@@ -125,7 +125,9 @@ pub(super) fn fallback_reply(
         }
     }
     let top = parse_via(vias.first()?)?;
-    let (from, to, call_id, cseq) = (from?, to?, call_id?, cseq?);
+    // What is missing cannot be copied, but the sender still learns why (RFC 4475 3.3.1): its
+    // client transaction matches on the Via branch and CSeq.
+    let cseq = cseq?;
     let known = SIP_METHODS.contains(&method);
     let (status, reason) = match status {
         Some(given) => given,
@@ -137,11 +139,17 @@ pub(super) fn fallback_reply(
     for via in &vias[1..] {
         let _ = write!(out, "Via: {via}\r\n");
     }
-    let tag = if tag_of(to).is_some() { "" } else { ";tag=bad" };
-    let _ = write!(
-        out,
-        "From: {from}\r\nTo: {to}{tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
-    );
+    if let Some(from) = from {
+        let _ = write!(out, "From: {from}\r\n");
+    }
+    if let Some(to) = to {
+        let tag = if tag_of(to).is_some() { "" } else { ";tag=bad" };
+        let _ = write!(out, "To: {to}{tag}\r\n");
+    }
+    if let Some(call_id) = call_id {
+        let _ = write!(out, "Call-ID: {call_id}\r\n");
+    }
+    let _ = write!(out, "CSeq: {cseq}\r\n");
     // The parser's own words tell a scanner which library it is talking to: say less.
     let warning = if why.starts_with("rsip") {
         "399 ivr \"Malformed request\"".to_string()

@@ -136,10 +136,19 @@ fn garbage_and_responses_and_acks_are_never_answered() {
 }
 
 #[test]
-fn missing_mandatory_header_gets_400_when_possible_else_nothing() {
+fn missing_mandatory_header_gets_400_unless_via_or_cseq_is_missing() {
     let no_call_id = INVITE.replace("i: call-1@example.com\r\n", "");
     let err = parse(no_call_id.as_bytes(), src()).unwrap_err();
-    assert!(err.reply.is_none(), "no Call-ID: no response can be formed");
+    let reply = err.reply.expect("a 400 without the Call-ID it cannot copy");
+    assert!(reply.starts_with(b"SIP/2.0 400") && !reply.windows(8).any(|w| w == b"Call-ID:"));
+    let no_cseq = INVITE.replace("CSeq: 7 INVITE\r\n", "");
+    assert!(
+        parse(no_cseq.as_bytes(), src())
+            .unwrap_err()
+            .reply
+            .is_none(),
+        "no CSeq: silence"
+    );
     let bad_mf = INVITE.replace("Max-Forwards: 69", "Max-Forwards: many");
     let err = parse(bad_mf.as_bytes(), src()).unwrap_err();
     assert!(err.reply.is_some_and(|r| r.starts_with(b"SIP/2.0 400")));
@@ -222,9 +231,9 @@ fn an_ipv6_request_uri_is_read_and_kept() {
 
 #[test]
 fn a_parser_failure_is_not_described_to_the_sender() {
-    let text = "INVITE sip:ivr@192.0.2.9:99999999999 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKbad\r\nFrom: <sip:a@192.0.2.1>;tag=a\r\nTo: <sip:ivr@192.0.2.9>\r\nCall-ID: bad-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let text = "INVITE sip:ivr@192.0.2.9 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKbad\r\nFrom: <sip:a@192.0.2.1>;tag=a\r\nTo: <sip:ivr@192.0.2.9>\r\nCall-ID: bad-1\r\nCSeq: 1 INVITE\r\nNot a header line\r\nContent-Length: 0\r\n\r\n";
     let Err(unusable) = parse(text.as_bytes(), src()) else {
-        panic!("a port that overflows is refused");
+        panic!("a line that is not a header is refused");
     };
     let reply = String::from_utf8(unusable.reply.expect("a 400").to_vec()).unwrap();
     assert!(reply.starts_with("SIP/2.0 400"), "{reply}");

@@ -95,6 +95,20 @@ impl UserAgent {
             })
     }
 
+    /// An INVITE whose Accept leaves out SDP (RFC 4475's `sdp01`): our answer could not carry
+    /// the session description it needs.
+    fn refuses_our_answer(req: &Request) -> bool {
+        req.method == Method::Invite
+            && req.accept.as_deref().is_some_and(|accept| {
+                !accept.split(',').any(|t| {
+                    let t = t.split(';').next().unwrap_or_default().trim();
+                    ["application/sdp", "application/*", "*/*"]
+                        .iter()
+                        .any(|ok| t.eq_ignore_ascii_case(ok))
+                })
+            })
+    }
+
     pub(super) fn on_request(
         &mut self,
         now: Instant,
@@ -146,6 +160,16 @@ impl UserAgent {
                 return self.refuse_invite(&req, source, transport, status, &accept);
             }
             return self.answer_plain(now, &req, source, transport, status, &accept);
+        }
+        if Self::refuses_our_answer(&req) {
+            let status = (406, "Not Acceptable");
+            return self.refuse_invite(
+                &req,
+                source,
+                transport,
+                status,
+                &[("Accept", "application/sdp")],
+            );
         }
         if transport != Transport::Tls
             && req

@@ -8,7 +8,7 @@ use crate::sip::digest::{Algorithm, Challenge};
 
 const URI: &str = "sip:ivr@198.51.100.5";
 
-fn with_users(allow: &[&str]) -> UaConfig {
+pub(super) fn with_users(allow: &[&str]) -> UaConfig {
     let allow: Vec<String> = allow.iter().map(|a| a.to_string()).collect();
     UaConfig {
         auth: Some(AuthSettings {
