@@ -95,12 +95,12 @@ async fn reload(
             "reload only from this machine".to_string(),
         );
     }
-    if status.reloading.swap(true, Ordering::AcqRel) {
+    let Some(_running) = ReloadRunning::begin(&status.reloading) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             "a reload is running".to_string(),
         );
-    }
+    };
     let (reply, answer) = oneshot::channel();
     let answer = if status.control.send(Control::Reload(Some(reply))).is_err() {
         (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string())
@@ -111,8 +111,23 @@ async fn reload(
             Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string()),
         }
     };
-    status.reloading.store(false, Ordering::Release);
     answer
+}
+
+/// The one reload under way. Dropping it (the answer sent, or the request abandoned when its
+/// client hung up) lets the next one in, so a client that leaves never blocks reloads.
+struct ReloadRunning<'a>(&'a AtomicBool);
+
+impl<'a> ReloadRunning<'a> {
+    fn begin(flag: &'a AtomicBool) -> Option<ReloadRunning<'a>> {
+        (!flag.swap(true, Ordering::AcqRel)).then_some(ReloadRunning(flag))
+    }
+}
+
+impl Drop for ReloadRunning<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 async fn live() -> impl IntoResponse {
@@ -142,6 +157,21 @@ fn json(code: StatusCode, state: &str) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_reload_at_a_time_and_the_next_when_it_ends() {
+        let flag = AtomicBool::new(false);
+        let first = ReloadRunning::begin(&flag).expect("the first reload runs");
+        assert!(
+            ReloadRunning::begin(&flag).is_none(),
+            "a second waits for the first"
+        );
+        drop(first);
+        assert!(
+            ReloadRunning::begin(&flag).is_some(),
+            "the next runs once it ended"
+        );
+    }
 
     #[test]
     fn reloads_are_taken_from_this_machine_only() {

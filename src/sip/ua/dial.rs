@@ -147,7 +147,7 @@ impl UserAgent {
                 bye_authorized: false,
                 branches: Vec::new(),
                 armed: None,
-                unconfirmed: false,
+                unconfirmed: None,
                 session: None,
                 refresh: None,
                 reliable: None,

@@ -30,7 +30,8 @@ impl UserAgent {
             super::session::Asked::Session(session) => session,
             super::session::Asked::Refused => return,
         };
-        match self.admission.on_invite(source.ip(), now) {
+        let admitted_as = self.admission_caller(source, transport);
+        match self.admission.on_invite(admitted_as, now) {
             Verdict::Admit => {}
             Verdict::Busy {
                 retry_after,
@@ -93,7 +94,7 @@ impl UserAgent {
                 bye_authorized: false,
                 branches: vec![branch],
                 armed: None,
-                unconfirmed: true,
+                unconfirmed: Some(admitted_as),
                 session,
                 refresh: None,
                 reliable: None,
@@ -296,8 +297,8 @@ impl UserAgent {
             self.rearm(TimerKey::Call(call_ref));
             return;
         }
-        if std::mem::take(&mut call.unconfirmed) {
-            self.admission.confirmed(call.dialog.source.ip(), now);
+        if let Some(caller) = call.unconfirmed.take() {
+            self.admission.confirmed(caller, now);
         }
         if call.state == State::Abandoned {
             tracing::info!(call_id = %call.dialog.call_id, "ACK for a call already given up, sending BYE");

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::sip::admission::Caller;
 use crate::sip::dialog::Dialog;
 use crate::sip::message::Request;
 use crate::sip::refer::Transfer;
@@ -55,8 +56,8 @@ pub(super) struct Leg {
     pub branches: Vec<String>,
     /// The deadline the agent's timer heap holds for this call.
     pub armed: Option<Instant>,
-    /// Counted by admission control as waiting for its ACK.
-    pub unconfirmed: bool,
+    /// Counted by admission control as waiting for its ACK, against this caller.
+    pub unconfirmed: Option<Caller>,
     /// The session timer agreed (or about to be, with the pending 2xx): interval, refresher,
     /// and when the next refresh (ours) or BYE (theirs missing) is due.
     pub session: Option<(u32, Refresher, Option<Instant>)>,

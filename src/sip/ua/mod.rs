@@ -247,8 +247,8 @@ impl UserAgent {
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };
-        if std::mem::take(&mut call.unconfirmed) {
-            self.admission.finished(call.dialog.source.ip());
+        if let Some(caller) = call.unconfirmed.take() {
+            self.admission.finished(caller);
         }
         // A transfer still under way has no one left to tell.
         call.transfer = None;

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::{CallRef, TimerKey, Transmit, UaEvent, UserAgent};
+use crate::sip::admission::{Caller, Origin};
 use crate::sip::dialog::new_tag;
 use crate::sip::digest::Challenge;
 use crate::sip::message::Response;
 use crate::sip::transaction::NonInviteClient;
-use crate::sip::transport::Destination;
+use crate::sip::transport::{Destination, Transport};
 
 use bytes::Bytes;
 
@@ -128,6 +129,19 @@ impl UserAgent {
         self.registrations
             .iter()
             .any(|(r, _)| r.trunk().is_from(ip))
+    }
+
+    /// Whom admission counts a call from `source` against (see `admission`).
+    pub(super) fn admission_caller(&self, source: SocketAddr, transport: Transport) -> Caller {
+        let origin = match (self.is_trunk(source.ip()), transport.reliable()) {
+            (false, _) => Origin::Stranger,
+            (true, false) => Origin::Trunk,
+            (true, true) => Origin::TrunkConnected,
+        };
+        Caller {
+            ip: source.ip(),
+            origin,
+        }
     }
 
     /// DNS found `targets` for trunk `index`.

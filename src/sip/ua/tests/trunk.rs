@@ -186,3 +186,34 @@ fn a_challenge_for_another_realm_or_without_qop_is_not_answered() {
         assert!(phone.sent().is_empty(), "answered {challenge}");
     }
 }
+
+/// A new call from the trunk's address (`from`) over `transport`: the statuses it got.
+fn trunk_invite(phone: &mut Phone, n: u32, from: SocketAddr, transport: Transport) -> Vec<u16> {
+    let text = format!(
+        "INVITE sip:ivr@198.51.100.5 SIP/2.0\r\nVia: SIP/2.0/{} {from};branch=z9hG4bKforged{n}\r\nFrom: <sip:+15550000{n}@sip.example.net>;tag=f{n}\r\nTo: <sip:ivr@198.51.100.5>\r\nCall-ID: forged-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:x@{from}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{}",
+        if transport == Transport::Udp { "UDP" } else { "TCP" },
+        SDP.len(),
+        SDP
+    );
+    let now = phone.now;
+    phone
+        .ua
+        .handle_datagram(now, from, transport, text.as_bytes());
+    phone.events();
+    phone.statuses()
+}
+
+#[test]
+fn a_forged_udp_flood_from_the_trunks_address_does_not_keep_its_tcp_calls_out() {
+    let mut phone = Phone::new(with_trunk());
+    let trunk_ip: SocketAddr = CALLER.parse().unwrap();
+    // INVITEs in the trunk's name that will never be ACKed, until admission refuses them.
+    let refused = (0..30)
+        .map(|n| trunk_invite(&mut phone, n, trunk_ip, Transport::Udp))
+        .position(|statuses| statuses.contains(&503))
+        .expect("a forged flood is refused at some point");
+    assert!(refused <= 10, "refused only after {refused}");
+    // The trunk itself, over TCP from its address: its call is offered.
+    let tcp = SocketAddr::new(trunk_ip.ip(), 41000);
+    assert_eq!(trunk_invite(&mut phone, 100, tcp, Transport::Tcp), [100]);
+}

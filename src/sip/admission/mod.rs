@@ -7,6 +7,12 @@
 //! callers too. A source over budget is told 503 with Retry-After; one that keeps sending far
 //! past its budget is no longer answered.
 //!
+//! A trunk's calls are not a stranger's. Over UDP a trunk's address can be forged, so its calls
+//! keep the per-source budgets but are in good standing and outside the unproven share. Over
+//! TCP or TLS the handshake proved the address: those calls are counted apart from anything
+//! sent over UDP in the trunk's name and answer to the capacity alone (a trunk carries many
+//! callers), so a forged UDP flood from a trunk's address cannot keep its real calls out.
+//!
 //! Sans I/O: the user agent passes `now` and reports how each admitted call went.
 
 use std::collections::HashMap;
@@ -25,6 +31,30 @@ const UNPROVEN_SOURCE_FLOOR: usize = 2;
 /// A source refused more than this many times its rate within one refill of its bucket is
 /// ignoring Retry-After: it gets silence instead of responses.
 const SILENCE_FACTOR: f64 = 2.0;
+
+/// Where an INVITE comes from, as far as admission can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Stranger,
+    /// One of our trunks' addresses, over UDP (anyone can send with it).
+    Trunk,
+    /// One of our trunks over TCP or TLS: the address is proven.
+    TrunkConnected,
+}
+
+/// Whom admission counts a call against: an address, and whether it was proven by a
+/// connection to one of our trunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller {
+    pub ip: IpAddr,
+    pub origin: Origin,
+}
+
+impl Caller {
+    fn key(self) -> (IpAddr, bool) {
+        (self.ip, self.origin == Origin::TrunkConnected)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdmissionLimits {
@@ -104,7 +134,7 @@ struct Source {
 #[derive(Debug)]
 pub struct Admission {
     limits: AdmissionLimits,
-    sources: HashMap<IpAddr, Source>,
+    sources: HashMap<(IpAddr, bool), Source>,
     unproven_pending: usize,
     /// Refusals per reason since the last report.
     refusals: HashMap<(Refusal, bool), u64>,
@@ -120,10 +150,12 @@ impl Admission {
         }
     }
 
-    /// A new INVITE (not a retransmission) from `ip`. When admitted, the call counts as
+    /// A new INVITE (not a retransmission) from `caller`. When admitted, the call counts as
     /// pending until `confirmed` or `finished` is called for it.
-    pub fn on_invite(&mut self, ip: IpAddr, now: Instant) -> Verdict {
-        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_SOURCES {
+    pub fn on_invite(&mut self, caller: Caller, now: Instant) -> Verdict {
+        let key = caller.key();
+        let trunk = caller.origin != Origin::Stranger;
+        if !trunk && !self.sources.contains_key(&key) && self.sources.len() >= MAX_SOURCES {
             self.prune(now);
             if self.sources.len() >= MAX_SOURCES {
                 return self.refuse(Refusal::Sources, false, 1);
@@ -132,7 +164,7 @@ impl Admission {
         let limits = self.limits;
         let unproven_ceiling = self.unproven_ceiling();
         let unproven_full = self.unproven_pending >= unproven_ceiling;
-        let source = self.sources.entry(ip).or_insert(Source {
+        let source = self.sources.entry(key).or_insert(Source {
             tokens: limits.burst,
             refilled: now,
             pending: 0,
@@ -146,7 +178,7 @@ impl Admission {
         if source.tokens >= limits.burst {
             source.refused = 0.0;
         }
-        let good = source.good_until.is_some_and(|until| now < until);
+        let good = trunk || source.good_until.is_some_and(|until| now < until);
         let pending_cap = if good {
             limits.pending_per_source
         } else {
@@ -155,7 +187,9 @@ impl Admission {
                 .pending_per_source
                 .min(quarter.max(UNPROVEN_SOURCE_FLOOR))
         };
-        let refusal = if source.tokens < 1.0 {
+        let refusal = if caller.origin == Origin::TrunkConnected {
+            (source.pending >= limits.capacity).then_some(Refusal::Pending)
+        } else if source.tokens < 1.0 {
             Some(Refusal::Rate)
         } else if source.pending >= pending_cap {
             Some(Refusal::Pending)
@@ -165,7 +199,7 @@ impl Admission {
             None
         };
         let Some(refusal) = refusal else {
-            source.tokens -= 1.0;
+            source.tokens = (source.tokens - 1.0).max(0.0);
             source.pending += 1;
             if !good {
                 source.unproven += 1;
@@ -204,11 +238,11 @@ impl Admission {
         ((self.limits.capacity as f64) * self.limits.unproven_share).ceil() as usize
     }
 
-    /// An admitted call from `ip` was ACKed: it no longer counts as pending, and its source is
-    /// in good standing.
-    pub fn confirmed(&mut self, ip: IpAddr, now: Instant) {
-        self.finished(ip);
-        if let Some(source) = self.sources.get_mut(&ip) {
+    /// An admitted call from `caller` was ACKed: it no longer counts as pending, and its source
+    /// is in good standing.
+    pub fn confirmed(&mut self, caller: Caller, now: Instant) {
+        self.finished(caller);
+        if let Some(source) = self.sources.get_mut(&caller.key()) {
             source.good_until = Some(now + GOOD_STANDING);
             // Its other waiting calls now come from a source in good standing too.
             self.unproven_pending = self.unproven_pending.saturating_sub(source.unproven);
@@ -216,9 +250,9 @@ impl Admission {
         }
     }
 
-    /// An admitted call from `ip` ended without an ACK.
-    pub fn finished(&mut self, ip: IpAddr) {
-        let Some(source) = self.sources.get_mut(&ip) else {
+    /// An admitted call from `caller` ended without an ACK.
+    pub fn finished(&mut self, caller: Caller) {
+        let Some(source) = self.sources.get_mut(&caller.key()) else {
             return;
         };
         source.pending = source.pending.saturating_sub(1);
@@ -256,182 +290,4 @@ impl Admission {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits() -> AdmissionLimits {
-        AdmissionLimits {
-            invites_per_second: 10.0,
-            burst: 20.0,
-            pending_per_source: 5,
-            capacity: 100,
-            unproven_share: 0.5,
-        }
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn a_source_gets_its_burst_then_its_rate_with_retry_after() {
-        let mut a = Admission::new(AdmissionLimits {
-            pending_per_source: 1000,
-            capacity: 1000,
-            ..limits()
-        });
-        let t0 = Instant::now();
-        let flood = ip("203.0.113.9");
-        for _ in 0..20 {
-            assert_eq!(a.on_invite(flood, t0), Verdict::Admit);
-        }
-        assert_eq!(
-            a.on_invite(flood, t0),
-            Verdict::Busy {
-                refusal: Refusal::Rate,
-                retry_after: 1
-            }
-        );
-        // A tenth of a second later, one more token.
-        let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(a.on_invite(flood, t1), Verdict::Admit);
-        assert!(matches!(a.on_invite(flood, t1), Verdict::Busy { .. }));
-        // Another source is untouched.
-        assert_eq!(a.on_invite(ip("192.0.2.1"), t1), Verdict::Admit);
-    }
-
-    #[test]
-    fn a_source_that_ignores_retry_after_gets_silence() {
-        let mut a = Admission::new(limits());
-        let t0 = Instant::now();
-        let flood = ip("203.0.113.9");
-        let verdicts: Vec<_> = (0..200).map(|_| a.on_invite(flood, t0)).collect();
-        assert!(matches!(
-            verdicts[5],
-            Verdict::Busy {
-                refusal: Refusal::Pending,
-                ..
-            }
-        ));
-        assert!(matches!(verdicts[199], Verdict::Ignore { .. }));
-        let report = a.take_refusals();
-        let total: u64 = report.iter().map(|(_, _, n)| n).sum();
-        assert_eq!(total, 195);
-        assert!(
-            a.take_refusals().is_empty(),
-            "counts reset after each report"
-        );
-    }
-
-    #[test]
-    fn pending_calls_are_capped_per_source_and_freed_by_ack_or_end() {
-        let mut a = Admission::new(limits());
-        let t0 = Instant::now();
-        let scanner = ip("203.0.113.9");
-        for _ in 0..5 {
-            assert_eq!(a.on_invite(scanner, t0), Verdict::Admit);
-        }
-        assert!(matches!(
-            a.on_invite(scanner, t0),
-            Verdict::Busy {
-                refusal: Refusal::Pending,
-                ..
-            }
-        ));
-        a.finished(scanner);
-        assert_eq!(a.on_invite(scanner, t0), Verdict::Admit);
-        a.confirmed(scanner, t0);
-        assert_eq!(a.on_invite(scanner, t0), Verdict::Admit);
-    }
-
-    #[test]
-    fn unproven_sources_share_half_and_good_standing_keeps_the_rest() {
-        let mut a = Admission::new(limits());
-        let t0 = Instant::now();
-        let known = ip("192.0.2.1");
-        assert_eq!(a.on_invite(known, t0), Verdict::Admit);
-        a.confirmed(known, t0);
-        // Many spoofed sources, one unconfirmed call each: half the capacity, then no more.
-        let admitted = (0..100u8)
-            .filter(|i| a.on_invite(ip(&format!("203.0.113.{i}")), t0) == Verdict::Admit)
-            .count();
-        assert_eq!(admitted, 50);
-        assert!(matches!(
-            a.on_invite(ip("198.51.100.1"), t0),
-            Verdict::Busy {
-                refusal: Refusal::Share,
-                ..
-            }
-        ));
-        // The caller in good standing still gets in.
-        assert_eq!(a.on_invite(known, t0), Verdict::Admit);
-        // When the flood's calls end, strangers get in again.
-        a.finished(ip("203.0.113.0"));
-        assert_eq!(a.on_invite(ip("198.51.100.1"), t0), Verdict::Admit);
-    }
-
-    #[test]
-    fn good_standing_expires() {
-        let mut a = Admission::new(limits());
-        let t0 = Instant::now();
-        let known = ip("192.0.2.1");
-        a.on_invite(known, t0);
-        a.confirmed(known, t0);
-        let later = t0 + GOOD_STANDING + Duration::from_secs(1);
-        for i in 0..50u8 {
-            a.on_invite(ip(&format!("203.0.113.{i}")), later);
-        }
-        assert!(matches!(
-            a.on_invite(known, later),
-            Verdict::Busy {
-                refusal: Refusal::Share,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn idle_sources_are_forgotten_when_the_table_fills() {
-        let mut a = Admission::new(AdmissionLimits {
-            capacity: 1_000_000,
-            unproven_share: 1.0,
-            ..limits()
-        });
-        let t0 = Instant::now();
-        for i in 0..MAX_SOURCES as u32 {
-            let source = IpAddr::from(i.to_be_bytes());
-            assert_eq!(a.on_invite(source, t0), Verdict::Admit);
-            a.finished(source);
-        }
-        assert!(matches!(
-            a.on_invite(ip("192.0.2.1"), t0),
-            Verdict::Busy {
-                refusal: Refusal::Sources,
-                ..
-            }
-        ));
-        let later = t0 + Duration::from_secs(10);
-        assert_eq!(a.on_invite(ip("192.0.2.1"), later), Verdict::Admit);
-        assert_eq!(a.sources(), 1, "refilled, idle sources were dropped");
-    }
-
-    #[test]
-    fn one_unproven_source_takes_at_most_a_quarter_of_the_share() {
-        let mut a = Admission::new(AdmissionLimits {
-            capacity: 20,
-            ..limits()
-        });
-        let t0 = Instant::now();
-        let scanner = ip("203.0.113.9");
-        let admitted = (0..10)
-            .filter(|_| a.on_invite(scanner, t0) == Verdict::Admit)
-            .count();
-        assert_eq!(
-            admitted, 3,
-            "a quarter of the 10 unproven places, rounded up"
-        );
-        for i in 0..7u8 {
-            assert_eq!(a.on_invite(ip(&format!("192.0.2.{i}")), t0), Verdict::Admit);
-        }
-    }
-}
+mod tests;
