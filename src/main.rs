@@ -169,6 +169,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         Guarded::new(backend, counters.accounts.clone(), counters.callers.clone())
             .with_breaker(counters.breaker.clone()),
     );
+    let endpoints = ivr::config::endpoints::endpoints(&settings.endpoints)?;
     // One environment per flow file, however many numbers share it.
     let mut envs: HashMap<&Path, Arc<FlowEnv>> = HashMap::new();
     let flow = &settings.flow;
@@ -176,8 +177,11 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         if envs.contains_key(file.as_path()) {
             continue;
         }
+        let script = Script::load(file, &prompts)?;
+        ivr::config::endpoints::check_flow(&script, &file.display().to_string(), &endpoints)?;
         let env = Arc::new(FlowEnv {
-            script: Script::load(file, &prompts)?,
+            script,
+            endpoints: endpoints.clone(),
             name: file.display().to_string(),
             directory: directory.clone(),
             http: http.clone(),

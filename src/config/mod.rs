@@ -17,6 +17,7 @@ use signalling::outgoing_interface_ip;
 // One file per group of sections, each with its defaults and checks; every setting is named
 // `crate::config::X` wherever it lives.
 mod conversation;
+pub mod endpoints;
 mod media;
 mod operations;
 mod signalling;
@@ -54,6 +55,8 @@ pub struct Settings {
     /// More trunks (`[[trunks]]`), each registered on its own.
     pub trunks: Vec<TrunkSettings>,
     pub transfer: TransferSettings,
+    /// The APIs a flow's http steps call, by name.
+    pub endpoints: std::collections::BTreeMap<String, endpoints::EndpointSettings>,
 }
 
 impl Settings {
@@ -106,6 +109,18 @@ impl Settings {
                     "transfer.password must not be in {}: set IVR_TRANSFER__PASSWORD or transfer.password_file",
                     path.display()
                 );
+            }
+        }
+        for name in settings.endpoints.keys() {
+            let key = format!("endpoints.{name}.secret");
+            if let Some(source) = figment.find_metadata(&key) {
+                if !source.name.to_lowercase().contains("environment") {
+                    bail!(
+                        "{key} must not be in {}: set IVR_ENDPOINTS__{}__SECRET or secret_file",
+                        path.display(),
+                        name.to_ascii_uppercase()
+                    );
+                }
             }
         }
         if let Some(source) = figment.find_metadata("auth0.client_secret") {

@@ -59,6 +59,8 @@ pub struct Ask<'a> {
     pub barge_in: bool,
     /// Keys are logged as `*` (PINs).
     pub secret: bool,
+    /// What a whole answer must match; one that does not is a failed attempt.
+    pub pattern: Option<&'a regex::Regex>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub enum Answer {
     Timeout,
     TooFew,
     TooMany,
+    /// Enough digits, but not matching the question's pattern.
+    NoMatch,
     HungUp,
 }
 
@@ -100,6 +104,14 @@ pub struct Call {
     prompts: Arc<PromptLibrary>,
     next_id: u64,
     typed: VecDeque<(char, DigitSource)>,
+}
+
+/// `digits` as the answer, unless the question's pattern refuses them.
+fn matching(spec: &Ask<'_>, digits: String) -> Answer {
+    match spec.pattern {
+        Some(pattern) if !pattern.is_match(&digits) => Answer::NoMatch,
+        _ => Answer::Digits(digits),
+    }
 }
 
 impl Call {
@@ -211,7 +223,7 @@ impl Call {
                     return Ok(match digits.len() {
                         0 => Answer::Timeout,
                         n if n < spec.min_digits => Answer::TooFew,
-                        _ => Answer::Digits(digits),
+                        _ => matching(spec, digits),
                     });
                 }
                 continue;
@@ -222,7 +234,7 @@ impl Call {
                 return Ok(if digits.len() < spec.min_digits {
                     Answer::TooFew
                 } else {
-                    Answer::Digits(digits)
+                    matching(spec, digits)
                 });
             }
             digits.push(digit);
@@ -230,7 +242,7 @@ impl Call {
                 return Ok(Answer::TooMany);
             }
             if digits.len() == spec.max_digits && spec.terminator.is_none() {
-                return Ok(Answer::Digits(digits));
+                return Ok(matching(spec, digits));
             }
             deadline = Instant::now() + spec.inter_timeout;
         }

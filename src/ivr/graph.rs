@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use super::script::{Action, Menu, Script};
+use super::script::steps::{Kind, Step, HANGUP};
+use super::script::{Action, Login, Menu, Script};
 
 /// DOT for `script`; `numbers` are the dialled numbers routed to it.
 pub fn dot(script: &Script, title: &str, numbers: &[String]) -> String {
@@ -24,7 +25,6 @@ pub fn dot(script: &Script, title: &str, numbers: &[String]) -> String {
         let _ = writeln!(out, "  {} [shape=cds];", quote(&format!("☎ {number}")));
         let _ = writeln!(out, "  {} -> call;", quote(&format!("☎ {number}")));
     }
-    let o = &script.outcomes;
     let _ = writeln!(out, "  call [shape=circle, label=\"call\"];");
     let _ = writeln!(out, "  call -> welcome;");
     node(
@@ -32,26 +32,58 @@ pub fn dot(script: &Script, title: &str, numbers: &[String]) -> String {
         "welcome",
         &format!("play {}", script.welcome.get_ref()),
     );
+    let _ = writeln!(out, "  hangup [shape=doublecircle, label=\"BYE\"];");
+    match (&script.start, script.login()) {
+        (Some(start), _) => {
+            let first = node_id(script, start.get_ref());
+            let _ = writeln!(out, "  welcome -> {};", quote(&first));
+        }
+        (None, Some(login)) => draw_login(&mut out, script, &login),
+        (None, None) => {}
+    }
+    for (name, step) in &script.steps {
+        draw_step(&mut out, script, name, step);
+    }
+    for (name, menu) in &script.menus {
+        draw_menu(&mut out, script, name, menu);
+    }
+    if !script.on_transfer_failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "  transfer_failed [shape=note, label=\"transfer failed\"];"
+        );
+        actions(
+            &mut out,
+            script,
+            "transfer_failed",
+            &script.on_transfer_failed,
+        );
+    }
+    let _ = writeln!(out, "}}");
+    out
+}
+
+/// The seed's login: account, PIN, verify and its outcomes, the greeting, the first menu.
+fn draw_login(out: &mut String, script: &Script, login: &Login<'_>) {
     node(
-        &mut out,
+        out,
         "account",
-        &format!("ask account\\n{}", script.account.prompt.get_ref()),
+        &format!("ask account\\n{}", login.account.prompt.get_ref()),
     );
     node(
-        &mut out,
+        out,
         "pin",
-        &format!("ask PIN\\n{}", script.pin.prompt.get_ref()),
+        &format!("ask PIN\\n{}", login.pin.prompt.get_ref()),
     );
     let _ = writeln!(out, "  verify [shape=diamond, label=\"verify\"];");
-    let _ = writeln!(out, "  hangup [shape=doublecircle, label=\"BYE\"];");
     let _ = writeln!(out, "  welcome -> account -> pin -> verify;");
     for (outcome, prompt) in [
-        ("wrong PIN", o.wrong_credentials.get_ref()),
-        ("locked", o.locked.get_ref()),
-        ("directory down", o.unavailable.get_ref()),
+        ("wrong PIN", login.wrong_credentials),
+        ("locked", login.locked),
+        ("directory down", login.unavailable),
     ] {
         let id = format!("outcome {outcome}");
-        node(&mut out, &id, &format!("play {prompt}"));
+        node(out, &id, &format!("play {prompt}"));
         let _ = writeln!(
             out,
             "  verify -> {} [label={}];",
@@ -61,31 +93,76 @@ pub fn dot(script: &Script, title: &str, numbers: &[String]) -> String {
         let _ = writeln!(out, "  {} -> hangup;", quote(&id));
     }
     node(
-        &mut out,
+        out,
         "greeting",
-        &format!("play {}\\n+ the caller's name", o.greeting.get_ref()),
+        &format!("play {}\\n+ the caller's name", login.greeting),
     );
     let _ = writeln!(out, "  verify -> greeting [label=\"verified\"];");
-    let _ = writeln!(
-        out,
-        "  greeting -> {};",
-        quote(&menu_id(script.start_menu.get_ref()))
-    );
-    for (name, menu) in &script.menus {
-        draw_menu(&mut out, name, menu);
-    }
-    if !script.on_transfer_failed.is_empty() {
-        let _ = writeln!(
-            out,
-            "  transfer_failed [shape=note, label=\"transfer failed\"];"
-        );
-        actions(&mut out, "transfer_failed", &script.on_transfer_failed);
-    }
-    let _ = writeln!(out, "}}");
-    out
+    let first = node_id(script, login.start_menu);
+    let _ = writeln!(out, "  greeting -> {};", quote(&first));
 }
 
-fn draw_menu(out: &mut String, name: &str, menu: &Menu) {
+/// A step, shaped by its kind, with an edge per exit named after it.
+fn draw_step(out: &mut String, script: &Script, name: &str, step: &Step) {
+    let id = node_id(script, name);
+    let (shape, what) = match step.kind() {
+        Ok(Kind::Collect) => {
+            let c = step
+                .collect
+                .as_ref()
+                .map(|c| (c.into.get_ref().as_str(), c.prompt.get_ref().as_str()));
+            let (into, prompt) = c.unwrap_or_default();
+            ("parallelogram", format!("collect {into}\\n{prompt}"))
+        }
+        Ok(Kind::Confirm) => ("diamond", "confirm\\n1 yes, 2 no".to_string()),
+        Ok(Kind::Http) => {
+            let endpoint = step
+                .http
+                .as_ref()
+                .map_or("", |h| h.endpoint.get_ref().as_str());
+            ("component", format!("http {endpoint}"))
+        }
+        Ok(Kind::Switch) => {
+            let on = step.switch.as_ref().map_or("", |s| s.get_ref().as_str());
+            ("diamond", format!("switch {on}"))
+        }
+        Ok(Kind::Verify) => ("diamond", "verify".to_string()),
+        Ok(kind) => ("box", kind.as_str().to_string()),
+        Err(_) => ("box", "?".to_string()),
+    };
+    let label = format!("step {name}\\n{what}");
+    let _ = writeln!(
+        out,
+        "  {} [shape={shape}, label={}];",
+        quote(&id),
+        quote(&label)
+    );
+    if let Some(said) = step
+        .say
+        .as_deref()
+        .or(step.confirm.as_ref().map(|c| c.say.as_slice()))
+    {
+        let said: Vec<String> = said.iter().map(action_label).collect();
+        let _ = writeln!(
+            out,
+            "  {} [tooltip={}];",
+            quote(&id),
+            quote(&said.join(", "))
+        );
+    }
+    for (exit, target) in step.named_exits() {
+        let to = node_id(script, target.get_ref());
+        let _ = writeln!(
+            out,
+            "  {} -> {} [label={}];",
+            quote(&id),
+            quote(&to),
+            quote(&exit)
+        );
+    }
+}
+
+fn draw_menu(out: &mut String, script: &Script, name: &str, menu: &Menu) {
     let id = menu_id(name);
     let _ = writeln!(
         out,
@@ -108,18 +185,18 @@ fn draw_menu(out: &mut String, name: &str, menu: &Menu) {
             quote(&start),
             quote(key)
         );
-        actions(out, &start, list);
+        actions(out, script, &start, list);
     }
 }
 
 /// Chains `list` after node `from`; a list that ends without goto or hangup returns to the
 /// menu it came from, which the chain's start names.
-fn actions(out: &mut String, from: &str, list: &[Action]) {
+fn actions(out: &mut String, script: &Script, from: &str, list: &[Action]) {
     let mut previous = from.to_string();
     for (i, action) in list.iter().enumerate() {
         let id = format!("{from} #{i}");
         let target = match action {
-            Action::Goto(menu) => Some(menu_id(menu.get_ref())),
+            Action::Goto(target) => Some(node_id(script, target.get_ref())),
             Action::Hangup => Some("hangup".to_string()),
             _ => None,
         };
@@ -127,19 +204,12 @@ fn actions(out: &mut String, from: &str, list: &[Action]) {
             let _ = writeln!(out, "  {} -> {};", quote(&previous), quote(&target));
             return;
         }
-        let (label, shape) = match action {
-            Action::Play(p) => (format!("play {}", p.get_ref()), "box"),
-            Action::SayNumber(n) => (format!("say {n}"), "box"),
-            Action::SayAmount(field) => (format!("say {}", field.get_ref()), "box"),
-            Action::SayText(text) => (format!("say \\\"{}\\\"", text.replace('"', "'")), "box"),
-            Action::Webhook(w) => (format!("webhook\\n{}", w.url.get_ref()), "component"),
-            Action::Transfer(t) => (
-                format!("transfer ({})\\n{}", t.mode().as_str(), t.to.get_ref()),
-                "house",
-            ),
-            Action::Language(l) => (format!("speak {}", l.get_ref()), "box"),
-            Action::Goto(_) | Action::Hangup => unreachable!("handled above"),
+        let shape = match action {
+            Action::Webhook(_) => "component",
+            Action::Transfer(_) => "house",
+            _ => "box",
         };
+        let label = action_label(action);
         let _ = writeln!(
             out,
             "  {} [shape={shape}, label={}];",
@@ -168,12 +238,40 @@ fn actions(out: &mut String, from: &str, list: &[Action]) {
     }
 }
 
+fn action_label(action: &Action) -> String {
+    match action {
+        Action::Play(p) => format!("play {}", p.get_ref()),
+        Action::Announce(p) => format!("play {} whole", p.get_ref()),
+        Action::SayNumber(n) => format!("say {n}"),
+        Action::SayAmount(field) => format!("say {}", field.get_ref()),
+        Action::SayText(text) => format!("say \\\"{}\\\"", text.replace('"', "'")),
+        Action::SayDigits(text) => format!("say digits {}", text.get_ref()),
+        Action::Greeting => "the caller's greeting".to_string(),
+        Action::Webhook(w) => format!("webhook\\n{}", w.url.get_ref()),
+        Action::Transfer(t) => format!("transfer ({})\\n{}", t.mode().as_str(), t.to.get_ref()),
+        Action::Language(l) => format!("speak {}", l.get_ref()),
+        Action::Goto(g) => format!("go to {}", g.get_ref()),
+        Action::Hangup => "hang up".to_string(),
+    }
+}
+
 fn node(out: &mut String, id: &str, label: &str) {
     let _ = writeln!(out, "  {} [label={}];", quote(id), quote(label));
 }
 
 fn menu_id(name: &str) -> String {
     format!("menu {name}")
+}
+
+/// A step's, a menu's or the end's node.
+fn node_id(script: &Script, name: &str) -> String {
+    if name == HANGUP {
+        "hangup".to_string()
+    } else if script.steps.contains_key(name) {
+        format!("step {name}")
+    } else {
+        menu_id(name)
+    }
 }
 
 /// A DOT string; `\n` written by the caller stays a line break.
@@ -194,10 +292,13 @@ mod tests {
         for needle in [
             "digraph flow {",
             "\"☎ +15551230001\" -> call;",
-            "welcome -> account -> pin -> verify;",
-            "verify -> greeting [label=\"verified\"];",
-            "\"greeting\" [label=\"play welcome_user\\n+ the caller's name\"];",
-            "greeting -> \"menu main\";",
+            "welcome -> \"step account\";",
+            "\"step account\" [shape=parallelogram, label=\"step account\\ncollect account\\nenter_account\"];",
+            "\"step account\" -> \"step pin\" [label=\"next\"];",
+            "\"step verify\" -> \"step greeting\" [label=\"ok\"];",
+            "\"step verify\" -> \"step locked\" [label=\"locked\"];",
+            "\"step greeting\" -> \"menu main\" [label=\"next\"];",
+            "\"step wrong_credentials\" -> \"hangup\" [label=\"next\"];",
             "\"menu main\" -> \"main key 0\" [label=\"0\"];",
             "\"main key 0 #1\" [shape=house, label=\"transfer (refer)\\nsip:agents@pbx.example\"];",
             "\"main key 0 #1\" -> transfer_failed [label=\"failed\", style=dashed];",

@@ -64,14 +64,33 @@ pub async fn ask(
         .map_err(|e| format!("webhook reply refused: {e}"))?;
     let reply: WebhookReply =
         serde_json::from_slice(&body).map_err(|e| format!("webhook reply unreadable: {e}"))?;
-    if reply.say.len() > MAX_SAID {
+    spoken(reply.say, grammar)
+}
+
+/// The `say` list of an API's JSON reply (none: nothing to say).
+pub fn say_list(
+    reply: &serde_json::Value,
+    grammar: Option<&Grammar>,
+) -> Result<Vec<Spoken>, String> {
+    match reply.get("say") {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(list) => {
+            let items: Vec<SayItem> = serde_json::from_value(list.clone())
+                .map_err(|e| format!("reply's say list unreadable: {e}"))?;
+            spoken(items, grammar)
+        }
+    }
+}
+
+fn spoken(items: Vec<SayItem>, grammar: Option<&Grammar>) -> Result<Vec<Spoken>, String> {
+    if items.len() > MAX_SAID {
         return Err(format!(
             "webhook asked to say {} things (at most {MAX_SAID})",
-            reply.say.len()
+            items.len()
         ));
     }
     let mut said = Vec::new();
-    for item in reply.say {
+    for item in items {
         let prompts = match item {
             SayItem::Prompt(p) => vec![p],
             SayItem::Number(n) => grammar

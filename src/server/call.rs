@@ -146,6 +146,7 @@ pub(super) fn calling_party(
     CallingParty {
         number,
         lockout_key,
+        dialled: String::new(),
     }
 }
 

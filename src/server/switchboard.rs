@@ -218,7 +218,8 @@ impl Switchboard {
                 source,
                 vouched,
             } => {
-                let caller = calling_party(&from, asserted.as_deref(), source.ip(), vouched);
+                let mut caller = calling_party(&from, asserted.as_deref(), source.ip(), vouched);
+                caller.dialled = dialled_user(&dialled);
                 let record = CallRecord {
                     call_id: call_id.clone(),
                     caller: from.clone(),

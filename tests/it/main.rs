@@ -34,6 +34,7 @@ mod softphone_auth;
 mod softphones;
 mod speech;
 mod srtp;
+mod steps;
 mod tcp_edge;
 mod tls;
 mod transfer;

@@ -61,6 +61,7 @@ fn question() -> Ask<'static> {
         retry_prompt: None,
         barge_in: true,
         secret: false,
+        pattern: None,
     }
 }
 
@@ -156,6 +157,7 @@ async fn exact_length_questions_take_the_terminator_and_refuse_one_digit_more() 
         min_digits: 4,
         max_digits: 4,
         secret: true,
+        pattern: None,
         ..question()
     };
     for d in "1234#".chars() {

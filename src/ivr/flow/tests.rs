@@ -9,14 +9,15 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::directory::{Directory, User, Verification, VerifyFuture};
-use crate::ivr::call::{Call, CallRequest};
+use crate::ivr::call::{Call, CallRequest, TransferMode};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::prompt::PromptLibrary;
 use crate::media::speech::installed_espeak;
 use crate::media::stream::{MediaCommand, MediaEvent};
+use crate::sip::refer::TransferOutcome;
 
-fn prompts() -> Arc<PromptLibrary> {
+pub(super) fn prompts() -> Arc<PromptLibrary> {
     crate::testing::shipped_prompts()
 }
 
@@ -44,7 +45,7 @@ impl Directory for Scripted {
     }
 }
 
-fn alice() -> Verification {
+pub(super) fn alice() -> Verification {
     Verification::Verified(User {
         user_id: "local|12345".into(),
         greeting: Some("greetings/12345".into()),
@@ -72,7 +73,7 @@ fn carol(greeting_text: Option<&str>) -> Verification {
 /// Runs the flow against a phone that presses `keys` when the named prompt starts (in order),
 /// and hangs up itself when `hang_up_on` starts. Returns what was heard, then "BYE" if the IVR
 /// hung up, and the directory's calls.
-async fn converse(
+pub(super) async fn converse(
     flow_text: &str,
     answer: Verification,
     keys: &[(&str, &str)],
@@ -88,6 +89,25 @@ async fn converse_at(
     keys: &[(&str, &str)],
     hang_up_on: Option<&str>,
     prompt_time: bool,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let endpoints = std::collections::HashMap::new();
+    converse_with(
+        flow_text,
+        answer,
+        keys,
+        (hang_up_on, prompt_time),
+        endpoints,
+    )
+    .await
+}
+
+/// As `converse_at`, with the APIs http steps call.
+pub(super) async fn converse_with(
+    flow_text: &str,
+    answer: Verification,
+    keys: &[(&str, &str)],
+    (hang_up_on, prompt_time): (Option<&str>, bool),
+    endpoints: std::collections::HashMap<String, Endpoint>,
 ) -> (Vec<String>, Vec<(String, String)>) {
     let length = |p: &crate::media::prompt::Prompt| {
         Duration::from_millis(if prompt_time { p.duration_ms() } else { 0 })
@@ -105,6 +125,7 @@ async fn converse_at(
         http: crate::http::client().unwrap(),
         speech: speech(),
         speech_wait: Duration::from_secs(5),
+        endpoints,
     });
     let (media, mut commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -209,7 +230,7 @@ async fn converse_at(
     (heard, calls)
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
+pub(super) fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
@@ -392,7 +413,7 @@ async fn a_call_past_its_maximum_length_is_said_goodbye_and_hung_up() {
 }
 
 /// Why a flow does not load.
-fn load_error(text: &str, prompts: &PromptLibrary) -> String {
+pub(super) fn load_error(text: &str, prompts: &PromptLibrary) -> String {
     Script::parse(text, prompts).unwrap_err().to_string()
 }
 
@@ -416,7 +437,7 @@ fn flow_errors_name_their_line() {
     );
     assert!(err.contains("no_such_prompt.wav is missing"), "{err}");
     assert!(
-        err.contains(&format!("line {line}: no menu named \"nowhere\"")),
+        err.contains(&format!("line {line}: no menu or step named \"nowhere\"")),
         "{err}"
     );
     let syntax = flow.replace("attempts = 3\nretry", "attempts = three\nretry");
@@ -433,33 +454,40 @@ async fn webhook_server(reply: &str) -> (String, tokio::task::JoinHandle<String>
     .await
 }
 
+/// One HTTP request read off `socket`: its head and its body (by Content-Length); `None` when
+/// the client leaves first.
+pub(super) async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return Some((head.to_string(), body.to_string()));
+            }
+        }
+    }
+}
+
 /// As `webhook_server`, answering `response` byte for byte.
 async fn webhook_server_raw(response: String) -> (String, tokio::task::JoinHandle<String>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/ivr", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 4096];
-        let body = loop {
-            let n = socket.read(&mut buf).await.unwrap();
-            request.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&request).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    break body.to_string();
-                }
-            }
-        };
+        let (_, body) = read_request(&mut socket).await.unwrap();
         // The client may leave before reading all of it (a reply over its cap).
         let _ = socket.write_all(response.as_bytes()).await;
         body
@@ -768,8 +796,8 @@ async fn eight_switches_to_spanish_prompts_and_spanish_numbers() {
 #[tokio::test(start_paused = true)]
 async fn a_flow_may_start_in_spanish_and_missing_translations_play_in_the_base_language() {
     let flow = shipped_flow(&prompts()).replace(
-        "start_menu = \"main\"",
-        "start_menu = \"main\"\nlanguage = \"es\"",
+        "max_call_seconds = 900",
+        "max_call_seconds = 900\nlanguage = \"es\"",
     );
     let (heard, _) = converse(&flow, alice(), &[], Some("es/enter_account")).await;
     assert_eq!(strs(&heard), ["es/welcome", "es/enter_account"]);

@@ -10,11 +10,12 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::call::{Ask, TransferMode};
-use super::numbers::Grammar;
+use crate::ivr::call::{Ask, TransferMode};
+use crate::ivr::numbers::Grammar;
 use crate::media::dtmf::is_digit;
 use crate::media::prompt::{in_folder, PromptLibrary};
 use crate::sip::refer;
+use steps::{check, Step};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,11 +24,18 @@ pub struct Script {
     #[serde(default = "default_max_call")]
     pub max_call_seconds: u64,
     pub welcome: Spanned<String>,
-    pub account: Question,
-    pub pin: Question,
+    /// The seed's login (account, PIN, verify, greeting, then `start_menu`): the shape of a
+    /// flow with no `start`.
+    pub account: Option<Question>,
+    pub pin: Option<Question>,
     pub outcomes: Outcomes,
-    pub start_menu: Spanned<String>,
+    pub start_menu: Option<Spanned<String>>,
+    /// Where a call begins after the welcome: a step or a menu. Without it, the login above.
+    pub start: Option<Spanned<String>>,
+    #[serde(default)]
     pub menus: BTreeMap<String, Menu>,
+    #[serde(default)]
+    pub steps: BTreeMap<String, Step>,
     /// What follows a transfer that did not happen (refused, busy, no answer).
     #[serde(default)]
     pub on_transfer_failed: Vec<Action>,
@@ -90,11 +98,13 @@ fn default_true() -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outcomes {
-    /// Said before the recorded name of a verified caller.
-    pub greeting: Spanned<String>,
-    pub wrong_credentials: Spanned<String>,
-    pub locked: Spanned<String>,
-    pub unavailable: Spanned<String>,
+    /// Said before the recorded name of a verified caller. This and the next three: the login.
+    pub greeting: Option<Spanned<String>>,
+    pub wrong_credentials: Option<Spanned<String>>,
+    pub locked: Option<Spanned<String>>,
+    pub unavailable: Option<Spanned<String>>,
+    /// Played when an API step has not answered in 2 s, so the caller knows to wait.
+    pub please_wait: Option<Spanned<String>>,
     /// No usable answer after every attempt.
     pub no_answer: Spanned<String>,
     pub goodbye: Spanned<String>,
@@ -122,12 +132,18 @@ fn default_menu_timeout() -> u64 {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     Play(Spanned<String>),
+    /// A prompt played whole: keys pressed meanwhile wait for the next question.
+    Announce(Spanned<String>),
     /// A number given in the file.
     SayNumber(u64),
     /// A field of the caller's profile spoken as money; `balance` is the one there is.
     SayAmount(Spanned<String>),
-    /// Text for the speech engine.
+    /// Text for the speech engine (templates allowed).
     SayText(String),
+    /// Each digit of a text (`"{{cow}}"`), one by one.
+    SayDigits(Spanned<String>),
+    /// The verified caller's recorded greeting, or its greeting text spoken.
+    Greeting,
     Webhook(Webhook),
     Goto(Spanned<String>),
     /// Speak another language from here on (`es`: prompts from `prompts/es/`).
@@ -166,6 +182,17 @@ fn default_webhook_timeout() -> u64 {
     3000
 }
 
+/// The seed's login, when the flow has one: what `conversation` needs, each checked at load.
+pub struct Login<'a> {
+    pub account: &'a Question,
+    pub pin: &'a Question,
+    pub start_menu: &'a str,
+    pub greeting: &'a str,
+    pub wrong_credentials: &'a str,
+    pub locked: &'a str,
+    pub unavailable: &'a str,
+}
+
 impl Question {
     pub fn ask(&self) -> Ask<'_> {
         Ask {
@@ -179,6 +206,7 @@ impl Question {
             retry_prompt: self.retry_prompt.as_ref().map(|p| p.get_ref().as_str()),
             barge_in: self.barge_in,
             secret: self.secret,
+            pattern: None,
         }
     }
 }
@@ -196,6 +224,7 @@ impl Menu {
             retry_prompt: None,
             barge_in: true,
             secret: false,
+            pattern: None,
         }
     }
 }
@@ -208,28 +237,33 @@ impl Script {
     }
 
     pub fn parse(text: &str, prompts: &PromptLibrary) -> Result<Script> {
-        let script: Script = toml::from_str(text)?;
+        let mut script: Script = toml::from_str(text)?;
         let mut errors = Vec::new();
         let at = |span: std::ops::Range<usize>| {
             text[..span.start.min(text.len())].matches('\n').count() + 1
         };
+        check::compile_patterns(&mut script, &mut errors);
         let o = &script.outcomes;
         let mut named: Vec<&Spanned<String>> = vec![&script.welcome];
-        for q in [&script.account, &script.pin] {
+        for q in script.account.iter().chain(&script.pin) {
             named.push(&q.prompt);
             named.extend(&q.retry_prompt);
         }
-        named.extend([
-            &o.greeting,
-            &o.wrong_credentials,
-            &o.locked,
-            &o.unavailable,
-            &o.no_answer,
-            &o.goodbye,
-            &o.error,
-        ]);
+        named.extend(
+            [
+                &o.greeting,
+                &o.wrong_credentials,
+                &o.locked,
+                &o.unavailable,
+                &o.please_wait,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        named.extend([&o.no_answer, &o.goodbye, &o.error]);
+        named.extend(check::prompts(&script));
         let mut needs_numbers = false;
-        let mut gotos = vec![&script.start_menu];
+        let mut gotos: Vec<&Spanned<String>> = script.start_menu.iter().collect();
         let mut languages: Vec<&Spanned<String>> = script.language.iter().collect();
         for menu in script.menus.values() {
             named.extend([&menu.prompt, &menu.invalid_prompt]);
@@ -238,9 +272,12 @@ impl Script {
             .menus
             .values()
             .flat_map(|m| m.options.values().flatten());
-        for action in options.chain(&script.on_transfer_failed) {
+        for action in options
+            .chain(&script.on_transfer_failed)
+            .chain(check::actions(&script))
+        {
             match action {
-                Action::Play(p) => named.push(p),
+                Action::Play(p) | Action::Announce(p) => named.push(p),
                 Action::SayNumber(_) => needs_numbers = true,
                 Action::SayAmount(field) => {
                     needs_numbers = true;
@@ -288,7 +325,8 @@ impl Script {
                         ));
                     }
                 }
-                Action::Hangup | Action::SayText(_) => {}
+                Action::SayDigits(_) => named.extend(check::digit_prompts()),
+                Action::Hangup | Action::SayText(_) | Action::Greeting => {}
             }
         }
         for p in named {
@@ -338,14 +376,15 @@ impl Script {
             }
         }
         for target in gotos {
-            if !script.menus.contains_key(target.get_ref()) {
+            let name = target.get_ref();
+            if !script.menus.contains_key(name) && !script.steps.contains_key(name) {
                 errors.push(format!(
-                    "line {}: no menu named {:?}",
+                    "line {}: no menu or step named {name:?}",
                     at(target.span()),
-                    target.get_ref()
                 ));
             }
         }
+        check::steps(&script, &at, &mut errors);
         for (name, menu) in &script.menus {
             for key in menu.options.keys() {
                 let mut chars = key.chars();
@@ -356,21 +395,16 @@ impl Script {
                 }
             }
         }
-        for (name, q) in [("account", &script.account), ("pin", &script.pin)] {
-            if q.min_digits == 0
-                || q.min_digits > q.max_digits
-                || q.max_digits > 20
-                || q.attempts == 0
-            {
-                errors.push(format!(
-                    "{name}: need 1 <= min_digits <= max_digits <= 20 and attempts >= 1"
-                ));
-            }
-            if q.terminator.as_ref().is_some_and(|t| {
-                t.chars().count() != 1 || !is_digit(t.chars().next().unwrap_or('x'))
-            }) {
-                errors.push(format!("{name}: terminator must be one key"));
-            }
+        if script.start.is_none() && script.login().is_none() {
+            errors.push("a flow needs `start` (a step or a menu), or the login: [account], [pin], start_menu and the outcomes greeting, wrong_credentials, locked and unavailable".into());
+        }
+        let questions = [("account", &script.account), ("pin", &script.pin)];
+        for (name, q) in questions
+            .iter()
+            .filter_map(|(n, q)| q.as_ref().map(|q| (*n, q)))
+        {
+            let rules = (q.min_digits, q.max_digits, q.attempts);
+            check::digit_rules(name, rules, q.terminator.as_ref(), &mut errors);
         }
         if script
             .on_transfer_failed
@@ -388,6 +422,20 @@ impl Script {
         Ok(Script { grammars, ..script })
     }
 
+    /// The login, when the flow has every part of it.
+    pub fn login(&self) -> Option<Login<'_>> {
+        let o = &self.outcomes;
+        Some(Login {
+            account: self.account.as_ref()?,
+            pin: self.pin.as_ref()?,
+            start_menu: self.start_menu.as_ref()?.get_ref(),
+            greeting: o.greeting.as_ref()?.get_ref(),
+            wrong_credentials: o.wrong_credentials.as_ref()?.get_ref(),
+            locked: o.locked.as_ref()?.get_ref(),
+            unavailable: o.unavailable.as_ref()?.get_ref(),
+        })
+    }
+
     /// The prompt folder of `language`: `None` for the base language (the top of the folder).
     pub fn folder_of(&self, language: &str) -> Option<String> {
         (!language.eq_ignore_ascii_case(&self.base_language)).then(|| language.to_ascii_lowercase())
@@ -398,3 +446,5 @@ impl Script {
         self.grammars.get(folder.unwrap_or_default())
     }
 }
+
+pub mod steps;

@@ -1,0 +1,78 @@
+//! `[endpoints.<name>]`: the operator's APIs a flow's http steps call. The URL may be in the
+//! file or come from `IVR_ENDPOINTS__<NAME>__URL`; the signing secret only from
+//! `IVR_ENDPOINTS__<NAME>__SECRET` or the file `secret_file` names, never from `ivr.toml`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::directory::auth0::settings::Secret;
+use crate::ivr::script::steps::endpoint::Endpoint;
+use crate::ivr::script::Script;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointSettings {
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+}
+
+/// The endpoints, each with its URL checked (https, or http to this machine) and its secret
+/// read.
+pub fn endpoints(
+    settings: &BTreeMap<String, EndpointSettings>,
+) -> Result<HashMap<String, Endpoint>> {
+    let mut out = HashMap::new();
+    for (name, e) in settings {
+        let upper = name.to_ascii_uppercase();
+        let url = e.url.clone().with_context(|| {
+            format!("endpoints.{name}: no url (set it, or IVR_ENDPOINTS__{upper}__URL)")
+        })?;
+        if !crate::http::url_allowed(&url) {
+            bail!("endpoints.{name}: url must be https:// (http:// only to this machine)");
+        }
+        let secret = match (&e.secret, &e.secret_file) {
+            (Some(secret), _) => secret.expose().to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("endpoints.{name}.secret_file {}", path.display()))?
+                .trim()
+                .to_string(),
+            (None, None) => bail!("endpoints.{name}: every request is signed: set IVR_ENDPOINTS__{upper}__SECRET or secret_file"),
+        };
+        if secret.len() < 16 {
+            bail!("endpoints.{name}: the secret must be at least 16 characters");
+        }
+        out.insert(
+            name.clone(),
+            Endpoint {
+                url,
+                secret: secret.into_bytes(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Every endpoint `script`'s http steps name is configured.
+pub fn check_flow(
+    script: &Script,
+    file: &str,
+    endpoints: &HashMap<String, Endpoint>,
+) -> Result<()> {
+    for (step, http) in script
+        .steps
+        .iter()
+        .filter_map(|(name, s)| s.http.as_ref().map(|h| (name, h)))
+    {
+        let name = http.endpoint.get_ref();
+        if !endpoints.contains_key(name) {
+            let upper = name.to_ascii_uppercase();
+            bail!("{file}: step {step}: endpoint {name:?} is not configured ([endpoints.{name}] url, or IVR_ENDPOINTS__{upper}__URL and IVR_ENDPOINTS__{upper}__SECRET)");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! An http step's request to the operator's API: JSON, signed with the endpoint's secret
+//! (`X-IVR-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, the scheme
+//! Stripe and Twilio users know), with an `Idempotency-Key` so a retried request is recorded
+//! once, no redirect followed and the reply capped.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The largest reply read.
+pub const MAX_REPLY: usize = 64 * 1024;
+
+/// A named API from the settings (`[endpoints.<name>]`).
+#[derive(Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
+/// How the API answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    /// The JSON of a 2xx reply (`Null` for an empty one).
+    pub json: serde_json::Value,
+}
+
+/// `t=…,v1=…` for `body` sent at `unix_seconds`.
+pub fn signature(secret: &[u8], unix_seconds: u64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(unix_seconds.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={unix_seconds},v1={hex}")
+}
+
+/// Sends `body` and reads the answer: `Err` for no answer in time, a refused or unreadable
+/// reply (the step's `failed` exit).
+pub async fn send(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    method: &str,
+    body: Vec<u8>,
+    idempotency_key: &str,
+    timeout: Duration,
+) -> Result<Reply, String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+    let response = http
+        .request(method, &endpoint.url)
+        .timeout(timeout)
+        .header("Content-Type", "application/json")
+        .header("X-IVR-Signature", signature(&endpoint.secret, now, &body))
+        .header("Idempotency-Key", idempotency_key)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {}", without_url(&e)))?;
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Ok(Reply {
+            status,
+            json: serde_json::Value::Null,
+        });
+    }
+    let bytes = tokio::time::timeout(timeout, crate::http::read_capped(response, MAX_REPLY))
+        .await
+        .map_err(|_| "reply not read in time".to_string())?
+        .map_err(|e| format!("reply refused: {e}"))?;
+    let json = if bytes.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| format!("reply is not JSON: {e}"))?
+    };
+    Ok(Reply { status, json })
+}
+
+/// reqwest's error without the URL (it may carry a token in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<endpoint>");
+    }
+    if e.is_timeout() {
+        "timed out".into()
+    } else {
+        text
+    }
+}
+
+/// A value from a JSON reply as a variable's text: strings as they are, numbers and booleans
+/// written out, anything else (objects, arrays, null) as nothing.
+pub fn as_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_time_dot_body() {
+        // Python: hmac.new(b"k", b'1700000000.{"cow":"12345"}', hashlib.sha256).hexdigest()
+        let a = signature(b"k", 1700000000, b"{\"cow\":\"12345\"}");
+        assert_eq!(
+            a,
+            "t=1700000000,v1=b47e6cef39e7e26d4c5dae89dbcb47f16e427d35258f212217de0736636a05b3"
+        );
+        let b = signature(b"k", 1700000000, b"{\"cow\":\"12346\"}");
+        assert_ne!(a, b);
+        assert!(!format!(
+            "{:?}",
+            Endpoint {
+                url: "https://x".into(),
+                secret: b"s3cret".to_vec()
+            }
+        )
+        .contains("s3cret"));
+    }
+
+    #[test]
+    fn reply_values_become_text() {
+        let v: serde_json::Value = serde_json::json!({"m": "ok", "n": 42, "b": true, "o": {}});
+        assert_eq!(as_text(&v["m"]).as_deref(), Some("ok"));
+        assert_eq!(as_text(&v["n"]).as_deref(), Some("42"));
+        assert_eq!(as_text(&v["b"]).as_deref(), Some("true"));
+        assert_eq!(as_text(&v["o"]), None);
+    }
+}
