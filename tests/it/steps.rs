@@ -15,8 +15,11 @@ use support::{assert_sipp_file_ok, Ivr, TempDir};
 
 const SECRET: &str = "farm-line-secret-0123456789";
 
-/// What the API received: (head, body) per request. It answers each with `status`.
-fn api(status: u16) -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+/// What the API received: (head, body) per request.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// An API on a free loopback port answering each request with `status`.
+fn api(status: u16) -> (u16, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));
