@@ -267,6 +267,20 @@ fn load_refuses_what_a_flow_cannot_do() {
         ),
         (
             (
+                "on_fail = \"main\"\n\n[steps.read_back]",
+                "on_fail = \"read_back\"\n\n[steps.read_back]",
+            ),
+            "{{cow}} may be read in read_back before any step sets it",
+        ),
+        (
+            (
+                r#"{ say_digits = "{{cow}}" }"#,
+                r#"{ say_digits = "{{message}}" }"#,
+            ),
+            "{{message}} may be read in read_back before any step sets it",
+        ),
+        (
+            (
                 "[steps.thanks]\nsay",
                 "[steps.thanks]\nset = { a = \"b\" }\nsay",
             ),

@@ -9,7 +9,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::template::{names, valid_name};
-use super::{Kind, HANGUP};
+use super::{dataflow, Kind, Step, HANGUP};
 use crate::ivr::script::{Action, Script};
 use crate::media::dtmf::is_digit;
 
@@ -167,6 +167,69 @@ pub fn steps(script: &Script, at: &dyn Fn(Range<usize>) -> usize, errors: &mut V
     }
     reachability(script, errors);
     variables(script, at, errors);
+    read_before_set(script, at, errors);
+}
+
+/// The templates a step reads (its actions' too).
+fn step_reads(step: &Step) -> Vec<&Spanned<String>> {
+    let mut out: Vec<&Spanned<String>> = Vec::new();
+    out.extend(step.set.iter().flat_map(|s| s.values()));
+    out.extend(&step.switch);
+    out.extend(step.verify.iter().map(|v| &v.account));
+    out.extend(step.http.iter().flat_map(|h| h.body.values()));
+    let said = step
+        .say
+        .iter()
+        .flatten()
+        .chain(step.confirm.iter().flat_map(|c| &c.say));
+    out.extend(said.filter_map(action_reads));
+    out
+}
+
+fn action_reads(action: &Action) -> Option<&Spanned<String>> {
+    match action {
+        Action::SayDigits(t) | Action::SayAmount(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// A template read where some way in has not set its variable yet (a collect's `on_fail`
+/// path, an API that failed) is refused: it would read as the empty string on that call.
+fn read_before_set(script: &Script, at: &dyn Fn(Range<usize>) -> usize, errors: &mut Vec<String>) {
+    let Some(start) = &script.start else {
+        return;
+    };
+    let always: BTreeSet<&str> = CALL_VARIABLES.into_iter().collect();
+    let arrival = dataflow::set_on_arrival(script, start.get_ref(), &always);
+    let set_somewhere: BTreeSet<&str> = script
+        .steps
+        .values()
+        .flat_map(|step| {
+            step.named_exits()
+                .into_iter()
+                .flat_map(move |(exit, _)| dataflow::written(step, &exit))
+        })
+        .collect();
+    for (node, known) in &arrival {
+        let reads: Vec<&Spanned<String>> = match (script.steps.get(*node), script.menus.get(*node))
+        {
+            (Some(step), _) => step_reads(step),
+            (None, Some(menu)) => menu
+                .options
+                .values()
+                .flatten()
+                .filter_map(action_reads)
+                .collect(),
+            _ => continue,
+        };
+        for text in reads {
+            for name in names(text.get_ref()).unwrap_or_default() {
+                if set_somewhere.contains(name) && !known.contains(name) {
+                    errors.push(format!("line {}: {{{{{name}}}}} may be read in {node} before any step sets it (some way there does not)", at(text.span())));
+                }
+            }
+        }
+    }
 }
 
 /// Steps no call can reach are a mistake in the flow (a misspelt exit, usually).

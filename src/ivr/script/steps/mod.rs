@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::Action;
 
 pub mod check;
+mod dataflow;
 pub mod endpoint;
 pub mod template;
 pub mod vars;
