@@ -9,14 +9,9 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::template::{names, valid_name};
-use super::{dataflow, Kind, Step, HANGUP};
+use super::{dataflow, Kind, Step, CALL_VARIABLES, HANGUP, USER_VARIABLES};
 use crate::ivr::script::{Action, Script};
 use crate::media::dtmf::is_digit;
-
-/// The variables the engine fills in on every call.
-pub const CALL_VARIABLES: [&str; 4] = ["call.id", "call.from", "call.to", "call.language"];
-/// Those a `verify` step fills in when the caller is verified.
-pub const USER_VARIABLES: [&str; 3] = ["user.account", "user.greeting", "user.balance"];
 
 /// Compiles each collect step's `pattern` (anchored: the whole input must match).
 pub fn compile_patterns(script: &mut Script, errors: &mut Vec<String>) {

@@ -99,7 +99,7 @@ pub fn written<'a>(step: &'a Step, exit: &str) -> Vec<&'a str> {
             .iter()
             .flat_map(|h| h.set.keys().map(String::as_str))
             .collect(),
-        (Ok(Kind::Verify), "ok") => super::check::USER_VARIABLES.to_vec(),
+        (Ok(Kind::Verify), "ok") => super::USER_VARIABLES.to_vec(),
         _ => Vec::new(),
     }
 }

@@ -16,6 +16,11 @@ pub mod endpoint;
 pub mod template;
 pub mod vars;
 
+/// The variables the engine fills in on every call.
+pub const CALL_VARIABLES: [&str; 4] = ["call.id", "call.from", "call.to", "call.language"];
+/// Those a `verify` step fills in when the caller is verified.
+pub const USER_VARIABLES: [&str; 3] = ["user.account", "user.greeting", "user.balance"];
+
 /// Where an exit may lead besides a step or a menu.
 pub const HANGUP: &str = "hangup";
 
