@@ -37,9 +37,18 @@ impl Got {
 
 /// An API on loopback answering each request with the next of `replies` (status, JSON, delay
 /// before answering); past the list, 500.
-async fn api(
+/// What an API received, each request in turn.
+type Received = Arc<Mutex<Vec<Got>>>;
+
+/// The farm line's API.
+async fn api(replies: Vec<(u16, &'static str, Duration)>) -> (HashMap<String, Endpoint>, Received) {
+    api_named("farm", replies).await
+}
+
+async fn api_named(
+    name: &str,
     replies: Vec<(u16, &'static str, Duration)>,
-) -> (HashMap<String, Endpoint>, Arc<Mutex<Vec<Got>>>) {
+) -> (HashMap<String, Endpoint>, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/events", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -67,7 +76,7 @@ async fn api(
         url,
         secret: SECRET.as_bytes().to_vec(),
     };
-    (HashMap::from([("farm".to_string(), endpoint)]), got)
+    (HashMap::from([(name.to_string(), endpoint)]), got)
 }
 
 async fn call_farm(keys: &[(&str, &str)], endpoints: HashMap<String, Endpoint>) -> Vec<String> {
@@ -345,4 +354,61 @@ async fn a_secret_goes_where_an_http_step_asks_for_it() {
     assert!(heard.contains(&"recorded".to_string()), "{heard:?}");
     let got = got.lock().unwrap().clone();
     assert!(got[0].body.contains("\"pin\":\"4826\""), "{}", got[0].body);
+}
+
+fn example(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sip-config/examples")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test]
+async fn a_verified_caller_blocks_a_card_once_confirmed() {
+    let (endpoints, got) = api_named("cards", vec![(200, "{}", Duration::ZERO)]).await;
+    let keys = [
+        ("enter_account", "12345#"),
+        ("enter_pin", "2468#"),
+        ("menu", "3"),
+        ("block_card_confirm", "2"),
+        ("menu", "3"),
+        ("block_card_confirm", "1"),
+        ("menu", "9"),
+    ];
+    let flow = example("bank_card_block.toml");
+    let (heard, logins) = converse_with(&flow, alice(), &keys, (None, false), endpoints).await;
+    assert_eq!(logins, [("12345".to_string(), "2468".to_string())]);
+    assert_eq!(
+        heard.iter().filter(|p| *p == "block_card_confirm").count(),
+        2,
+        "{heard:?}"
+    );
+    assert!(heard.contains(&"card_blocked".to_string()), "{heard:?}");
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "only the confirmed block is sent: {got:?}");
+    let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["action"], "block");
+    assert_eq!(body["account"], "12345");
+    assert!(
+        !got[0].body.contains("2468"),
+        "the PIN went to the API: {}",
+        got[0].body
+    );
+}
+
+#[tokio::test]
+async fn an_information_line_needs_no_login() {
+    let keys = [("info_menu", "1"), ("info_menu", "9")];
+    let flow = example("info_line.toml");
+    let (heard, logins) = converse_with(&flow, alice(), &keys, (None, false), HashMap::new()).await;
+    assert!(logins.is_empty());
+    assert_eq!(
+        strs(&heard)[..3],
+        ["info_welcome", "info_menu", "speech"],
+        "{heard:?}"
+    );
+    assert!(
+        strs(&heard).ends_with(&["info_menu", "goodbye", "BYE"]),
+        "{heard:?}"
+    );
 }

@@ -16,10 +16,6 @@ pub fn set_on_arrival<'a>(
 ) -> BTreeMap<&'a str, BTreeSet<&'a str>> {
     let mut arrival: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     arrival.insert(start, always.clone());
-    // After a failed transfer the call goes on from wherever it was: only what is always set.
-    for target in gotos(&script.on_transfer_failed) {
-        arrival.insert(target, always.clone());
-    }
     let mut todo: Vec<&str> = arrival.keys().copied().collect();
     while let Some(node) = todo.pop() {
         let known = arrival[node].clone();
@@ -50,18 +46,23 @@ fn successors<'a>(
     node: &str,
     known: &BTreeSet<&'a str>,
 ) -> Vec<(&'a str, BTreeSet<&'a str>)> {
+    // A transfer that fails goes on with `on_transfer_failed`, knowing what was known there.
+    let failed = gotos(&script.on_transfer_failed);
+    let transfers = |actions: &[Action]| actions.iter().any(|a| matches!(a, Action::Transfer(_)));
     if let Some(menu) = script.menus.get(node) {
-        return menu
-            .options
-            .values()
-            .flat_map(|actions| gotos(actions))
-            .map(|t| (t, known.clone()))
-            .collect();
+        let options = menu.options.values().flat_map(|actions| gotos(actions));
+        let transfer = menu.options.values().any(|a| transfers(a));
+        let failed = failed.filter(|_| transfer);
+        return options.chain(failed).map(|t| (t, known.clone())).collect();
     }
     let Some(step) = script.steps.get(node) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let transfer = step.say.as_deref().is_some_and(transfers);
+    let mut out: Vec<(&str, BTreeSet<&str>)> = failed
+        .filter(|_| transfer)
+        .map(|t| (t, known.clone()))
+        .collect();
     for (exit, target) in step.named_exits() {
         let mut leaving = known.clone();
         leaving.extend(written(step, &exit));
