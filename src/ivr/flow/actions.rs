@@ -75,6 +75,16 @@ pub(super) fn user_variables(vars: &mut Vars, account: &str, user: &User) {
     vars.set("user.balance", &balance);
 }
 
+/// Starts speaking a verified caller's greeting text while the flow goes on ("Welcome." plays),
+/// so the `greeting` action finds it ready: the speech cache joins the two.
+pub(super) fn warm_greeting(call: &Call, env: &FlowEnv, user: &User) {
+    let recorded = user.greeting.as_deref().is_some_and(|g| call.has_prompt(g));
+    let text = user.greeting_text.as_deref().and_then(clean_text);
+    if let (false, Some(text), Some(speech)) = (recorded, text, env.speech.clone()) {
+        tokio::spawn(async move { speech.prompt(&text).await });
+    }
+}
+
 /// The verified caller's recorded greeting, or its greeting text spoken; nothing for a caller
 /// with neither.
 async fn greeting(

@@ -187,6 +187,7 @@ impl State {
                 self.vars.set_secret(v.pin.get_ref(), "");
                 match verify::check(&call.call_id, env, &account, pin, caller, report).await {
                     Verification::Verified(user) => {
+                        actions::warm_greeting(call, env, &user);
                         actions::user_variables(&mut self.vars, &account, &user);
                         self.user = user;
                         exit("ok")
