@@ -19,6 +19,10 @@ pub struct EndpointSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
+    /// What the endpoint speaks when a `remote` step hands it the call: `json` (the verbs).
+    pub dialect: Option<String>,
+    /// Hosts besides the endpoint's own that its `action` and `redirect` URLs may name.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The endpoints, each with its URL checked (https, or http to this machine) and its secret
@@ -43,6 +47,13 @@ pub fn endpoints(
                 .to_string(),
             (None, None) => bail!("endpoints.{name}: every request is signed: set IVR_ENDPOINTS__{upper}__SECRET or secret_file"),
         };
+        match e.dialect.as_deref() {
+            None | Some("json") => {}
+            Some("twiml") => {
+                bail!("endpoints.{name}: dialect \"twiml\" is not built yet; \"json\" is")
+            }
+            Some(other) => bail!("endpoints.{name}: dialect {other:?}: \"json\""),
+        }
         if secret.len() < 16 {
             bail!("endpoints.{name}: the secret must be at least 16 characters");
         }
@@ -51,6 +62,7 @@ pub fn endpoints(
             Endpoint {
                 url,
                 secret: secret.into_bytes(),
+                allowed_hosts: e.allowed_hosts.clone(),
             },
         );
     }
@@ -63,12 +75,12 @@ pub fn check_flow(
     file: &str,
     endpoints: &HashMap<String, Endpoint>,
 ) -> Result<()> {
-    for (step, http) in script
-        .steps
-        .iter()
-        .filter_map(|(name, s)| s.http.as_ref().map(|h| (name, h)))
-    {
-        let name = http.endpoint.get_ref();
+    let named = script.steps.iter().filter_map(|(step, s)| {
+        let endpoint = s.http.as_ref().map(|h| &h.endpoint).or(s.remote.as_ref())?;
+        Some((step, endpoint))
+    });
+    for (step, endpoint) in named {
+        let name = endpoint.get_ref();
         if !endpoints.contains_key(name) {
             let upper = name.to_ascii_uppercase();
             bail!("{file}: step {step}: endpoint {name:?} is not configured ([endpoints.{name}] url, or IVR_ENDPOINTS__{upper}__URL and IVR_ENDPOINTS__{upper}__SECRET)");

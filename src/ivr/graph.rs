@@ -127,6 +127,10 @@ fn draw_step(out: &mut String, script: &Script, name: &str, step: &Step) {
             ("diamond", format!("switch {on}"))
         }
         Ok(Kind::Verify) => ("diamond", "verify".to_string()),
+        Ok(Kind::Remote) => {
+            let endpoint = step.remote.as_ref().map_or("", |r| r.get_ref().as_str());
+            ("component", format!("application {endpoint}"))
+        }
         Ok(kind) => ("box", kind.as_str().to_string()),
         Err(_) => ("box", "?".to_string()),
     };

@@ -1,6 +1,7 @@
 //! The conversation: a per-call API (`say`, `ask`, `hangup`) over the media stream, the flow
 //! it runs (described in `sip-config/flow.toml`), and what the flow's actions need.
 
+pub mod app;
 pub mod call;
 pub mod flow;
 pub mod graph;

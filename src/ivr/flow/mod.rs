@@ -17,6 +17,7 @@ use crate::media::speech::SpeechCache;
 
 mod actions;
 mod login;
+mod remote;
 mod steps;
 mod verify;
 
@@ -149,6 +150,8 @@ async fn conversation(
     }
 }
 
+#[cfg(test)]
+mod remote_tests;
 #[cfg(test)]
 mod step_tests;
 #[cfg(test)]

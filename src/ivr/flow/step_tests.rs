@@ -75,6 +75,7 @@ async fn api_named(
     let endpoint = Endpoint {
         url,
         secret: SECRET.as_bytes().to_vec(),
+        allowed_hosts: Vec::new(),
     };
     (HashMap::from([(name.to_string(), endpoint)]), got)
 }

@@ -29,7 +29,7 @@ pub const MAX_IN_A_ROW: u32 = 10;
 const PLEASE_WAIT_AFTER: Duration = Duration::from_secs(2);
 
 /// Where a step sends the call: a step, a menu or `hangup`; `None` when the call is over.
-type Onward = Option<String>;
+pub(super) type Onward = Option<String>;
 
 pub(super) async fn run(
     call: &mut Call,
@@ -91,9 +91,9 @@ pub(super) async fn run(
 }
 
 /// What a call's steps have learnt so far.
-struct State {
-    vars: Vars,
-    user: User,
+pub(super) struct State {
+    pub(super) vars: Vars,
+    pub(super) user: User,
     /// Visits per step: the idempotency key tells a retry from a second visit.
     visits: HashMap<String, u32>,
 }
@@ -175,6 +175,23 @@ impl State {
                 }
                 exit("next")
             }
+            Kind::Remote => {
+                let endpoint = step.remote.as_ref().map_or("", |r| r.get_ref().as_str());
+                match self
+                    .remote(call, env, caller, (name, endpoint), report)
+                    .await?
+                {
+                    Ok(onward) => Ok(onward),
+                    Err(why) => {
+                        tracing::warn!(call_id = %call.call_id, step = name, %why, "the application failed");
+                        if let Some(target) = &step.on_error {
+                            return Ok(Some(target.get_ref().clone()));
+                        }
+                        farewell(call, env.script.outcomes.error.get_ref()).await?;
+                        Ok(None)
+                    }
+                }
+            }
             Kind::Verify => {
                 let v = step.verify.as_ref().expect("a verify step");
                 let account = render(v.account.get_ref(), &self.vars, &[]);
@@ -255,16 +272,7 @@ impl State {
             idempotency_key,
             wait,
         );
-        tokio::pin!(request);
-        let answer = tokio::select! {
-            answer = &mut request => answer,
-            () = sleep(PLEASE_WAIT_AFTER) => {
-                if let Some(prompt) = &env.script.outcomes.please_wait {
-                    call.play(prompt.get_ref(), false).await?;
-                }
-                request.await
-            }
-        };
+        let answer = with_please_wait(call, env, request).await?;
         METRICS
             .webhook_seconds
             .observe(asked.elapsed().as_secs_f64());
@@ -295,6 +303,24 @@ impl State {
             }
         }
         Ok("ok")
+    }
+}
+
+/// Waits for `request`; past 2 s the caller hears `outcomes.please_wait` meanwhile.
+pub(super) async fn with_please_wait<T>(
+    call: &mut Call,
+    env: &FlowEnv,
+    request: impl std::future::Future<Output = T>,
+) -> Result<T, Gone> {
+    tokio::pin!(request);
+    tokio::select! {
+        answer = &mut request => Ok(answer),
+        () = sleep(PLEASE_WAIT_AFTER) => {
+            if let Some(prompt) = &env.script.outcomes.please_wait {
+                call.play(prompt.get_ref(), false).await?;
+            }
+            Ok(request.await)
+        }
     }
 }
 

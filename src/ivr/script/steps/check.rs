@@ -119,6 +119,7 @@ pub fn steps(script: &Script, at: &dyn Fn(Range<usize>) -> usize, errors: &mut V
         }
         for (exit, target) in &exits {
             let fits = kind.exits().contains(&exit.as_str())
+                || kind.optional_exits().contains(&exit.as_str())
                 || (kind == Kind::Switch && exit.starts_with("case "));
             if !fits {
                 errors.push(format!(
@@ -260,6 +261,16 @@ fn reachability(script: &Script, errors: &mut Vec<String>) {
                     .map(|(_, t)| t.get_ref().as_str()),
             );
             from_actions.extend(step.say.iter().flat_map(|a| gotos(a)));
+            if step.remote.is_some() {
+                // An application may return the call to any step or menu.
+                todo.extend(
+                    script
+                        .steps
+                        .keys()
+                        .chain(script.menus.keys())
+                        .map(String::as_str),
+                );
+            }
         }
         for target in from_actions.drain(..) {
             if let Some((name, _)) = script.steps.get_key_value(target.as_str()) {

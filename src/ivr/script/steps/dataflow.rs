@@ -58,6 +58,11 @@ fn successors<'a>(
     let Some(step) = script.steps.get(node) else {
         return Vec::new();
     };
+    if step.remote.is_some() {
+        // An application may return the call anywhere, having set nothing we can know of.
+        let anywhere = script.steps.keys().chain(script.menus.keys());
+        return anywhere.map(|t| (t.as_str(), known.clone())).collect();
+    }
     let transfer = step.say.as_deref().is_some_and(transfers);
     let mut out: Vec<(&str, BTreeSet<&str>)> = failed
         .filter(|_| transfer)

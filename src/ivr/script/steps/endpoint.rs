@@ -17,6 +17,9 @@ pub const MAX_REPLY: usize = 64 * 1024;
 pub struct Endpoint {
     pub url: String,
     pub secret: Vec<u8>,
+    /// Hosts besides the endpoint's own that an application's `action` and `redirect` URLs may
+    /// name.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -132,7 +135,8 @@ mod tests {
             "{:?}",
             Endpoint {
                 url: "https://x".into(),
-                secret: b"s3cret".to_vec()
+                secret: b"s3cret".to_vec(),
+                allowed_hosts: Vec::new(),
             }
         )
         .contains("s3cret"));

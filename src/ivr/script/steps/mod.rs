@@ -37,6 +37,8 @@ pub struct Step {
     pub say: Option<Vec<Action>>,
     pub set: Option<BTreeMap<String, Spanned<String>>>,
     pub verify: Option<Verify>,
+    /// Hands the call to a web application (an endpoint's name) until it hangs up or returns.
+    pub remote: Option<Spanned<String>>,
     pub next: Option<Spanned<String>>,
     pub on_fail: Option<Spanned<String>>,
     pub yes: Option<Spanned<String>>,
@@ -47,6 +49,7 @@ pub struct Step {
     pub wrong: Option<Spanned<String>>,
     pub locked: Option<Spanned<String>>,
     pub unavailable: Option<Spanned<String>>,
+    pub on_error: Option<Spanned<String>>,
 }
 
 /// What a step does: exactly one of its kind keys.
@@ -59,6 +62,7 @@ pub enum Kind {
     Say,
     Set,
     Verify,
+    Remote,
 }
 
 impl Kind {
@@ -71,6 +75,7 @@ impl Kind {
             Kind::Say => "say",
             Kind::Set => "set",
             Kind::Verify => "verify",
+            Kind::Remote => "remote",
         }
     }
 
@@ -83,6 +88,16 @@ impl Kind {
             Kind::Switch => &["default"],
             Kind::Say | Kind::Set => &["next"],
             Kind::Verify => &["ok", "wrong", "locked", "unavailable"],
+            Kind::Remote => &[],
+        }
+    }
+
+    /// Exits a step of this kind may name but need not.
+    pub fn optional_exits(self) -> &'static [&'static str] {
+        match self {
+            // Unnamed: the error prompt and BYE when the application cannot be reached.
+            Kind::Remote => &["on_error"],
+            _ => &[],
         }
     }
 }
@@ -98,13 +113,16 @@ impl Step {
             (self.say.is_some(), Kind::Say),
             (self.set.is_some(), Kind::Set),
             (self.verify.is_some(), Kind::Verify),
+            (self.remote.is_some(), Kind::Remote),
         ]
         .into_iter()
         .filter_map(|(present, kind)| present.then_some(kind))
         .collect();
         match kinds.as_slice() {
             [kind] => Ok(*kind),
-            [] => Err("has no kind (collect, confirm, http, switch, say, set or verify)".into()),
+            [] => Err(
+                "has no kind (collect, confirm, http, switch, say, set, verify or remote)".into(),
+            ),
             _ => Err("has more than one kind: one step does one thing".into()),
         }
     }
@@ -123,6 +141,7 @@ impl Step {
             ("locked", &self.locked),
             ("unavailable", &self.unavailable),
             ("default", &self.default),
+            ("on_error", &self.on_error),
         ];
         let mut out: Vec<(String, &Spanned<String>)> = fixed
             .into_iter()

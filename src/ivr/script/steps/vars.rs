@@ -21,6 +21,14 @@ impl Vars {
         self.values.get(name).map(String::as_str)
     }
 
+    /// Every name and value but the secrets.
+    pub fn public(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values
+            .iter()
+            .filter(|(k, _)| !self.secret.contains(*k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn is_secret(&self, name: &str) -> bool {
         self.secret.contains(name)
     }

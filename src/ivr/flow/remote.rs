@@ -1,0 +1,348 @@
+//! A `remote` step: the call handed to a web application speaking the JSON verbs. The IVR posts
+//! the call, runs the verbs the app answers in order, posts a verb's result to its `action` and
+//! runs the reply in place of what was still queued (jambonz's rule); the verbs running out end
+//! the call. Secrets gathered stay in the IVR: `verify` checks them against our own directory
+//! and the app hears only the outcome.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::actions::say_all;
+use super::steps::{with_please_wait, Onward, State};
+use super::{verify, CallingParty, FlowEnv, Report};
+use crate::directory::Verification;
+use crate::ivr::app::urls::resolve;
+use crate::ivr::app::verbs::{self, Gather, Say, Verb};
+use crate::ivr::call::{Answer, Ask, Call, Gone, TransferMode, TransferRequest};
+use crate::ivr::script::steps::endpoint::{self, Endpoint};
+use crate::ivr::webhook::Spoken;
+use crate::sip::refer::TransferOutcome;
+
+/// Requests one call may make of its application (the first, each action and redirect).
+pub const MAX_REQUESTS: u32 = 50;
+/// How long an application may take to answer one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the application could not be followed: the step's `on_error`, or the error prompt.
+struct Broken(String);
+
+impl State {
+    pub(super) async fn remote(
+        &mut self,
+        call: &mut Call,
+        env: &FlowEnv,
+        caller: &CallingParty,
+        (name, endpoint_name): (&str, &str),
+        report: &Mutex<Report>,
+    ) -> Result<Result<Onward, String>, Gone> {
+        let Some(endpoint) = env.endpoints.get(endpoint_name) else {
+            return Ok(Err(format!(
+                "no endpoint {endpoint_name:?} in the settings"
+            )));
+        };
+        let mut app = App {
+            endpoint,
+            step: name,
+            requests: 0,
+        };
+        let first = endpoint.url.clone();
+        let mut queue = match app
+            .post(call, env, self, &first, json!({"event": "call"}))
+            .await?
+        {
+            Ok(verbs) => verbs,
+            Err(Broken(why)) => return Ok(Err(why)),
+        };
+        while let Some(verb) = queue.pop_front() {
+            let next = match self
+                .run_verb(call, env, caller, &mut app, verb, report)
+                .await?
+            {
+                Ok(next) => next,
+                Err(Broken(why)) => return Ok(Err(why)),
+            };
+            match next {
+                Next::Go => {}
+                Next::Replace(verbs) => queue = verbs,
+                Next::Leave(onward) => return Ok(Ok(onward)),
+            }
+        }
+        tracing::info!(call_id = %call.call_id, step = name, "the application's verbs ran out: ending the call");
+        call.hangup();
+        Ok(Ok(None))
+    }
+
+    async fn run_verb(
+        &mut self,
+        call: &mut Call,
+        env: &FlowEnv,
+        caller: &CallingParty,
+        app: &mut App<'_>,
+        verb: Verb,
+        report: &Mutex<Report>,
+    ) -> Result<Result<Next, Broken>, Gone> {
+        match verb {
+            Verb::Say(say) => say_all(call, Some(spoken(call, env, &[say])), env).await?,
+            Verb::Play(prompt) => call.play(&prompt, true).await?,
+            Verb::Pause(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+            Verb::Set(values) => {
+                for (k, v) in values.into_iter().filter(|(k, _)| !k.contains('.')) {
+                    self.vars.set(&k, &v);
+                }
+            }
+            Verb::Language(code) => call.set_language(env.script.folder_of(&code)),
+            Verb::Hangup => {
+                call.hangup();
+                return Ok(Ok(Next::Leave(None)));
+            }
+            Verb::Return(target) => {
+                let script = &env.script;
+                if !script.steps.contains_key(&target) && !script.menus.contains_key(&target) {
+                    return Ok(Err(Broken(format!(
+                        "return to {target:?}: no such step or menu"
+                    ))));
+                }
+                return Ok(Ok(Next::Leave(Some(target))));
+            }
+            Verb::Redirect(url) => {
+                return app
+                    .post(call, env, self, &url, json!({"event": "redirect"}))
+                    .await
+                    .map(|r| r.map(Next::Replace));
+            }
+            Verb::Gather(gather) => {
+                let (digits, reason) = self.gather(call, env, &gather).await?;
+                let Some(action) = gather.action else {
+                    return Ok(Ok(Next::Go));
+                };
+                // A secret's digits never leave the IVR: the app learns that it was given.
+                let shown = if gather.secret { String::new() } else { digits };
+                let result = json!({"event": "gather", "digits": shown, "reason": reason, "secret": gather.secret});
+                return app
+                    .post(call, env, self, &action, result)
+                    .await
+                    .map(|r| r.map(Next::Replace));
+            }
+            Verb::Verify(v) => {
+                let pin = self.vars.get(&v.pin).unwrap_or_default().to_string();
+                self.vars.set_secret(&v.pin, "");
+                let outcome =
+                    verify::check(&call.call_id, env, &v.account, pin, caller, report).await;
+                let (verified, reason, greeting) = match &outcome {
+                    Verification::Verified(user) => (true, "verified", user.greeting_text.clone()),
+                    Verification::WrongCredentials => (false, "wrong_credentials", None),
+                    Verification::Locked => (false, "locked", None),
+                    Verification::Unavailable(_) => (false, "unavailable", None),
+                };
+                if let Verification::Verified(user) = outcome {
+                    super::actions::user_variables(&mut self.vars, &v.account, &user);
+                    self.user = user;
+                }
+                let Some(action) = v.action else {
+                    return Ok(Ok(Next::Go));
+                };
+                let masked = crate::directory::Masked(&v.account).to_string();
+                let result = json!({"event": "verify", "verified": verified, "reason": reason, "greeting": greeting, "account": masked});
+                return app
+                    .post(call, env, self, &action, result)
+                    .await
+                    .map(|r| r.map(Next::Replace));
+            }
+            Verb::Transfer(t) => {
+                let mode = match t.mode.as_deref() {
+                    Some("bridge") => TransferMode::Bridge,
+                    _ => TransferMode::Refer,
+                };
+                if !crate::sip::refer::valid_target(&t.to) {
+                    return Ok(Err(Broken(format!(
+                        "transfer to {:?}: not a sip:, sips: or tel: URI",
+                        t.to
+                    ))));
+                }
+                let request = TransferRequest {
+                    target: t.to.clone(),
+                    mode,
+                    ring_timeout: None,
+                };
+                match call.transfer(request).await? {
+                    TransferOutcome::Succeeded if mode == TransferMode::Bridge => {
+                        return Err(call.stay_until_gone().await)
+                    }
+                    TransferOutcome::Succeeded => {
+                        call.hangup();
+                        return Ok(Ok(Next::Leave(None)));
+                    }
+                    TransferOutcome::Failed { status } => {
+                        tracing::info!(call_id = %call.call_id, status, "the application's transfer failed");
+                    }
+                }
+            }
+        }
+        Ok(Ok(Next::Go))
+    }
+
+    /// The caller's digits and why the gather ended: `terminator`, `max_digits` or `timeout`.
+    async fn gather(
+        &mut self,
+        call: &mut Call,
+        env: &FlowEnv,
+        g: &Gather,
+    ) -> Result<(String, &'static str), Gone> {
+        let ask = Ask {
+            prompt: None,
+            min_digits: g.min_digits,
+            max_digits: g.max_digits,
+            terminator: g.finish_on_key.as_deref().and_then(|t| t.chars().next()),
+            first_timeout: Duration::from_secs(g.timeout_s.min(60)),
+            inter_timeout: Duration::from_secs(g.inter_digit_timeout_s.min(60)),
+            attempts: 1,
+            retry_prompt: None,
+            barge_in: true,
+            secret: g.secret,
+            pattern: None,
+        };
+        for _ in 0..g.attempts {
+            say_all(call, Some(spoken(call, env, &g.say)), env).await?;
+            match call.ask(&ask).await {
+                Answer::Digits(digits) => {
+                    let reason = if digits.len() == g.max_digits {
+                        "max_digits"
+                    } else {
+                        "terminator"
+                    };
+                    match (&g.into, g.secret) {
+                        (Some(into), true) => self.vars.set_secret(into, &digits),
+                        (Some(into), false) if !into.contains('.') => self.vars.set(into, &digits),
+                        _ => {}
+                    }
+                    return Ok((digits, reason));
+                }
+                Answer::HungUp => return Err(Gone),
+                _ => {}
+            }
+        }
+        Ok((String::new(), "timeout"))
+    }
+}
+
+/// What runs after a verb.
+enum Next {
+    Go,
+    /// An action's or redirect's reply: the verbs still queued are dropped.
+    Replace(VecDeque<Verb>),
+    /// Leave the application: to a step or menu, or the call is over.
+    Leave(Onward),
+}
+
+/// The application a remote step follows.
+struct App<'a> {
+    endpoint: &'a Endpoint,
+    step: &'a str,
+    requests: u32,
+}
+
+impl App<'_> {
+    /// Posts `event` (with the call and its non-secret variables) to `url` and reads the verbs.
+    async fn post(
+        &mut self,
+        call: &mut Call,
+        env: &FlowEnv,
+        state: &State,
+        url: &str,
+        mut event: Value,
+    ) -> Result<Result<VecDeque<Verb>, Broken>, Gone> {
+        self.requests += 1;
+        if self.requests > MAX_REQUESTS {
+            return Ok(Err(Broken(format!(
+                "more than {MAX_REQUESTS} requests in one call"
+            ))));
+        }
+        let url = match resolve(&self.endpoint.url, url, &self.endpoint.allowed_hosts) {
+            Ok(url) => url,
+            Err(why) => return Ok(Err(Broken(format!("refused to fetch: {why}")))),
+        };
+        if let Value::Object(fields) = &mut event {
+            fields.insert(
+                "call".into(),
+                json!({
+                    "id": call.call_id,
+                    "from": state.vars.get("call.from"),
+                    "to": state.vars.get("call.to"),
+                    "language": call.language().unwrap_or("base"),
+                }),
+            );
+            fields.insert("vars".into(), Value::Object(state.public_vars()));
+        }
+        let body = serde_json::to_vec(&event).unwrap_or_default();
+        let target = Endpoint {
+            url: url.to_string(),
+            ..self.endpoint.clone()
+        };
+        let key = format!("{}-{}-{}", call.call_id, self.step, self.requests);
+        let request = endpoint::send(&env.http, &target, "POST", body, &key, REQUEST_TIMEOUT);
+        let answer = with_please_wait(call, env, request).await?;
+        let reply = match answer {
+            Ok(reply) if (200..300).contains(&reply.status) => reply,
+            Ok(reply) => {
+                return Ok(Err(Broken(format!(
+                    "the application answered {}",
+                    reply.status
+                ))))
+            }
+            Err(why) => return Ok(Err(Broken(why))),
+        };
+        match verbs::parse_value(reply.json) {
+            Ok(verbs) => Ok(Ok(verbs.into())),
+            Err(why) => Ok(Err(Broken(format!("the application's reply: {why}")))),
+        }
+    }
+}
+
+impl State {
+    /// The variables an application may see: every one but the secrets.
+    fn public_vars(&self) -> Map<String, Value> {
+        self.vars
+            .public()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect()
+    }
+}
+
+/// `say` objects as things to say, numbers and amounts in the call's language.
+fn spoken(call: &Call, env: &FlowEnv, said: &[Say]) -> Vec<Spoken> {
+    let grammar = env.script.grammar(call.language());
+    let mut out = Vec::new();
+    for say in said {
+        if let Some(text) = &say.text {
+            out.push(Spoken::Text(text.clone()));
+        } else if let Some(prompt) = &say.prompt {
+            out.push(Spoken::Prompt(prompt.clone()));
+        } else if let Some(digits) = &say.digits {
+            out.extend(
+                digits
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .map(|d| Spoken::Prompt(format!("num/{d}"))),
+            );
+        } else if let Some(n) = say.number {
+            out.extend(
+                grammar
+                    .and_then(|g| g.number(n))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Spoken::Prompt),
+            );
+        } else if let Some(amount) = &say.amount {
+            let words = amount
+                .parse()
+                .ok()
+                .zip(grammar)
+                .and_then(|(a, g)| g.amount(a));
+            out.extend(words.unwrap_or_default().into_iter().map(Spoken::Prompt));
+        }
+    }
+    out
+}
