@@ -23,6 +23,8 @@ pub struct EndpointSettings {
     pub dialect: Option<String>,
     /// Hosts besides the endpoint's own that its `action` and `redirect` URLs may name.
     pub allowed_hosts: Vec<String>,
+    /// Where a remote step's request goes when the application cannot answer it.
+    pub fallback_url: Option<String>,
 }
 
 /// The endpoints, each with its URL checked (https, or http to this machine) and its secret
@@ -47,6 +49,12 @@ pub fn endpoints(
                 .to_string(),
             (None, None) => bail!("endpoints.{name}: every request is signed: set IVR_ENDPOINTS__{upper}__SECRET or secret_file"),
         };
+        if e.fallback_url
+            .as_deref()
+            .is_some_and(|u| !crate::http::url_allowed(u))
+        {
+            bail!("endpoints.{name}: fallback_url must be https:// (http:// only to this machine)");
+        }
         match e.dialect.as_deref() {
             None | Some("json") => {}
             Some("twiml") => {
@@ -63,6 +71,7 @@ pub fn endpoints(
                 url,
                 secret: secret.into_bytes(),
                 allowed_hosts: e.allowed_hosts.clone(),
+                fallback_url: e.fallback_url.clone(),
             },
         );
     }

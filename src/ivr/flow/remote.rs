@@ -25,6 +25,8 @@ use crate::sip::refer::TransferOutcome;
 pub const MAX_REQUESTS: u32 = 50;
 /// How long an application may take to answer one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tries after the first, when nothing was received or the application failed (5xx).
+const RETRIES: u32 = 2;
 
 /// Why the application could not be followed: the step's `on_error`, or the error prompt.
 struct Broken(String);
@@ -277,26 +279,55 @@ impl App<'_> {
             fields.insert("vars".into(), Value::Object(state.public_vars()));
         }
         let body = serde_json::to_vec(&event).unwrap_or_default();
-        let target = Endpoint {
-            url: url.to_string(),
-            ..self.endpoint.clone()
-        };
         let key = format!("{}-{}-{}", call.call_id, self.step, self.requests);
-        let request = endpoint::send(&env.http, &target, "POST", body, &key, REQUEST_TIMEOUT);
-        let answer = with_please_wait(call, env, request).await?;
-        let reply = match answer {
-            Ok(reply) if (200..300).contains(&reply.status) => reply,
-            Ok(reply) => {
-                return Ok(Err(Broken(format!(
-                    "the application answered {}",
-                    reply.status
-                ))))
+        let fallback = self.endpoint.fallback_url.clone();
+        let mut why = String::new();
+        for target in std::iter::once(url.to_string()).chain(fallback) {
+            let target = Endpoint {
+                url: target,
+                ..self.endpoint.clone()
+            };
+            let asked = Self::ask(&env.http, &target, &body, &key);
+            match with_please_wait(call, env, asked).await? {
+                Ok(verbs) => return Ok(Ok(verbs)),
+                Err(failed) => {
+                    tracing::warn!(call_id = %call.call_id, step = self.step, why = %failed, "the application did not answer");
+                    why = failed;
+                }
             }
-            Err(why) => return Ok(Err(Broken(why))),
-        };
-        match verbs::parse_value(reply.json) {
-            Ok(verbs) => Ok(Ok(verbs.into())),
-            Err(why) => Ok(Err(Broken(format!("the application's reply: {why}")))),
+        }
+        Ok(Err(Broken(why)))
+    }
+
+    /// One URL, tried again (same idempotency key) after a refused connection or a 5xx, at
+    /// most `RETRIES` times.
+    async fn ask(
+        http: &reqwest::Client,
+        target: &Endpoint,
+        body: &[u8],
+        key: &str,
+    ) -> Result<VecDeque<Verb>, String> {
+        let mut attempt = 0;
+        loop {
+            let answer =
+                endpoint::send(http, target, "POST", body.to_vec(), key, REQUEST_TIMEOUT).await;
+            let again = match &answer {
+                Ok(reply) => reply.status >= 500,
+                Err(why) => why.starts_with(endpoint::NOT_CONNECTED),
+            };
+            if again && attempt < RETRIES {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                continue;
+            }
+            let reply = match answer {
+                Ok(reply) if (200..300).contains(&reply.status) => reply,
+                Ok(reply) => return Err(format!("the application answered {}", reply.status)),
+                Err(why) => return Err(why),
+            };
+            return verbs::parse_value(reply.json)
+                .map(VecDeque::from)
+                .map_err(|why| format!("the application's reply: {why}"));
         }
     }
 }

@@ -59,6 +59,7 @@ fn endpoints(url: &str) -> HashMap<String, Endpoint> {
         url: url.into(),
         secret: b"bank-app-secret-0123".to_vec(),
         allowed_hosts: Vec::new(),
+        fallback_url: None,
     };
     HashMap::from([("bank".to_string(), endpoint)])
 }
@@ -200,4 +201,41 @@ async fn return_hands_the_call_back_to_the_flow() {
     )
     .await;
     assert_eq!(strs(&heard), ["welcome", "menu", "goodbye", "BYE"]);
+}
+
+#[tokio::test]
+async fn a_failing_application_is_asked_twice_more_then_its_fallback() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = tries.clone();
+    let (url, got) = app("127.0.0.1", move |_, _| {
+        match counted.fetch_add(1, Ordering::SeqCst) {
+            0 | 1 => (503, "{}".into()),
+            _ => (
+                200,
+                r#"{"verbs": [{"play": {"prompt": "payments"}}]}"#.into(),
+            ),
+        }
+    })
+    .await;
+    let (heard, _) = converse_with(REMOTE_FLOW, alice(), &[], (None, false), endpoints(&url)).await;
+    assert_eq!(
+        strs(&heard),
+        ["welcome", "payments", "BYE"],
+        "the third try answered"
+    );
+    assert_eq!(got.lock().unwrap().len(), 3);
+
+    let (fallback, fallback_got) = app("127.0.0.1", |_, _| {
+        (
+            200,
+            r#"{"verbs": [{"play": {"prompt": "transfer_failed"}}]}"#.into(),
+        )
+    })
+    .await;
+    let mut down = endpoints("http://127.0.0.1:9/app");
+    down.get_mut("bank").unwrap().fallback_url = Some(fallback);
+    let (heard, _) = converse_with(REMOTE_FLOW, alice(), &[], (None, false), down).await;
+    assert_eq!(strs(&heard), ["welcome", "transfer_failed", "BYE"]);
+    assert_eq!(fallback_got.lock().unwrap().len(), 1);
 }

@@ -76,6 +76,7 @@ async fn api_named(
         url,
         secret: SECRET.as_bytes().to_vec(),
         allowed_hosts: Vec::new(),
+        fallback_url: None,
     };
     (HashMap::from([(name.to_string(), endpoint)]), got)
 }

@@ -11,6 +11,8 @@ use sha2::Sha256;
 
 /// The largest reply read.
 pub const MAX_REPLY: usize = 64 * 1024;
+/// How a failure to connect begins: nothing was sent, so sending again is safe.
+pub const NOT_CONNECTED: &str = "could not connect";
 
 /// A named API from the settings (`[endpoints.<name>]`).
 #[derive(Clone)]
@@ -20,6 +22,8 @@ pub struct Endpoint {
     /// Hosts besides the endpoint's own that an application's `action` and `redirect` URLs may
     /// name.
     pub allowed_hosts: Vec<String>,
+    /// Where a remote step's request goes when the application cannot answer it.
+    pub fallback_url: Option<String>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -73,7 +77,14 @@ pub async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("request failed: {}", without_url(&e)))?;
+        .map_err(|e| {
+            let prefix = if e.is_connect() {
+                NOT_CONNECTED
+            } else {
+                "request failed"
+            };
+            format!("{prefix}: {}", without_url(&e))
+        })?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
         return Ok(Reply {
@@ -137,6 +148,7 @@ mod tests {
                 url: "https://x".into(),
                 secret: b"s3cret".to_vec(),
                 allowed_hosts: Vec::new(),
+                fallback_url: None,
             }
         )
         .contains("s3cret"));

@@ -1,0 +1,139 @@
+//! A web application drives real calls: SIPp keys the bank login into the built `ivr`, whose
+//! remote step hands the call to a JSON application on loopback (a few lines of std here). The
+//! application asks for the account and a secret PIN and has the IVR verify them; it must never
+//! see the PIN.
+
+use crate::support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::keys::{is_root, pcap_scenario};
+use support::{assert_sipp_file_ok, Ivr, TempDir};
+
+/// Every request the application got: its path and raw body.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// The bank login as a JSON application: a wrong PIN asks again, a right one hears the balance.
+fn answer(path: &str, body: &Value) -> String {
+    match path {
+        "/app" => r#"{"verbs": [{"gather": {"max_digits": 10, "say": [{"prompt": "enter_account"}], "into": "account", "action": "/account"}}]}"#.into(),
+        "/account" | "/again" => r#"{"verbs": [{"gather": {"min_digits": 4, "max_digits": 4, "say": [{"prompt": "enter_pin"}], "into": "pin", "secret": true, "action": "/pin"}}]}"#.into(),
+        "/pin" => {
+            let account = body["vars"]["account"].as_str().unwrap_or_default();
+            format!(r#"{{"verbs": [{{"verify": {{"account": "{account}", "pin": "pin", "action": "/verified"}}}}]}}"#)
+        }
+        "/verified" if body["verified"] == true => r#"{"verbs": [{"play": {"prompt": "balance_is"}}, {"say": {"amount": "1234.56"}}, {"hangup": {}}]}"#.into(),
+        "/verified" => r#"{"verbs": [{"play": {"prompt": "try_again"}}, {"redirect": {"url": "/again"}}]}"#.into(),
+        _ => r#"{"verbs": [{"hangup": {}}]}"#.into(),
+    }
+}
+
+fn application() -> (u16, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = socket.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break (head.to_string(), body.to_string());
+                    }
+                }
+            };
+            let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+            let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let reply = answer(&path, &json);
+            seen.lock().unwrap().push((path, body));
+            let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+            let _ = socket.write_all(response.as_bytes());
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn a_json_application_logs_a_caller_in_and_never_sees_the_pin() {
+    assert!(
+        is_root(),
+        "pcap replay needs a raw socket: run the tests as root (see README)"
+    );
+    let dir = TempDir::new("remote-bank");
+    let flow = dir.0.join("remote.toml");
+    std::fs::write(
+        &flow,
+        "welcome = \"welcome\"\nstart = \"app\"\n[outcomes]\nno_answer = \"goodbye\"\ngoodbye = \"goodbye\"\nerror = \"sorry_error\"\n[steps.app]\nremote = \"bank\"\n",
+    )
+    .unwrap();
+    let (port, got) = application();
+    let url = format!("http://127.0.0.1:{port}/app");
+    let ivr = Ivr::start(
+        "remote-bank",
+        &[
+            ("IVR_FLOW__FILE", flow.to_str().unwrap()),
+            ("IVR_ENDPOINTS__BANK__URL", &url),
+            ("IVR_ENDPOINTS__BANK__SECRET", "bank-application-secret"),
+        ],
+    );
+    // The README's demo account 12345: a wrong PIN first, then its own.
+    assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345#1111#2468#"), &[]);
+    ivr.wait_for_line(
+        &["wrong account number or PIN", "account=***45"],
+        Duration::from_secs(5),
+    );
+    ivr.wait_for_line(
+        &["caller verified", "user=local|***45"],
+        Duration::from_secs(10),
+    );
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
+    let got = got.lock().unwrap().clone();
+    let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/app",
+            "/account",
+            "/pin",
+            "/verified",
+            "/again",
+            "/pin",
+            "/verified"
+        ]
+    );
+    for (path, body) in &got {
+        assert!(
+            !body.contains("2468") && !body.contains("1111"),
+            "a PIN reached the application at {path}: {body}"
+        );
+    }
+    let last: Value = serde_json::from_str(&got[6].1).unwrap();
+    assert_eq!(
+        (last["verified"].as_bool(), last["account"].as_str()),
+        (Some(true), Some("***45"))
+    );
+    let log = ivr.log_text();
+    assert!(!log.contains("2468"), "the PIN is in the log");
+}
