@@ -5,17 +5,12 @@
 
 use crate::support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use support::http::Received;
 use support::keys::{is_root, pcap_scenario};
 use support::{assert_sipp_file_ok, Ivr, TempDir};
-
-/// Every request the application got: its path and raw body.
-type Received = Arc<Mutex<Vec<(String, String)>>>;
 
 /// The bank login as a JSON application: a wrong PIN asks again, a right one hears the balance.
 fn answer(path: &str, body: &Value) -> String {
@@ -33,46 +28,10 @@ fn answer(path: &str, body: &Value) -> String {
 }
 
 fn application() -> (u16, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got: Received = Arc::default();
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for socket in listener.incoming() {
-            let Ok(mut socket) = socket else { return };
-            let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            let (head, body) = loop {
-                let n = socket.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), String::new());
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break (head.to_string(), body.to_string());
-                    }
-                }
-            };
-            let path = head.split(' ').nth(1).unwrap_or_default().to_string();
-            let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            let reply = answer(&path, &json);
-            seen.lock().unwrap().push((path, body));
-            let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
-            let _ = socket.write_all(response.as_bytes());
-        }
-    });
-    (port, got)
+    support::http::serve(|path, body| {
+        let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        (200, answer(path, &json))
+    })
 }
 
 #[test]
@@ -110,7 +69,10 @@ fn a_json_application_logs_a_caller_in_and_never_sees_the_pin() {
     );
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
     let got = got.lock().unwrap().clone();
-    let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    let paths: Vec<&str> = got
+        .iter()
+        .map(|(head, _)| head.split(' ').nth(1).unwrap_or_default())
+        .collect();
     assert_eq!(
         paths,
         [

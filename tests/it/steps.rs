@@ -4,66 +4,18 @@
 
 use crate::support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::http::{header, Received};
 use support::keys::{is_root, pcap_scenario};
 use support::{assert_sipp_file_ok, Ivr, TempDir};
 
 const SECRET: &str = "farm-line-secret-0123456789";
 
-/// What the API received: (head, body) per request.
-type Received = Arc<Mutex<Vec<(String, String)>>>;
-
-/// An API on a free loopback port answering each request with `status`.
+/// An API on loopback answering every request with `status`.
 fn api(status: u16) -> (u16, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for socket in listener.incoming() {
-            let Ok(mut socket) = socket else { return };
-            let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            let (head, body) = loop {
-                let n = socket.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), String::new());
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break (head.to_string(), body.to_string());
-                    }
-                }
-            };
-            seen.lock().unwrap().push((head, body));
-            let reply = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}");
-            let _ = socket.write_all(reply.as_bytes());
-        }
-    });
-    (port, got)
-}
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
+    support::http::serve(move |_, _| (status, "{}".into()))
 }
 
 /// Python's verdict on `signature` for `body`, with the README's own snippet.

@@ -29,3 +29,62 @@ pub fn sample(page: &str, series: &str) -> Option<f64> {
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
+
+/// What an API on loopback received: (head, body) per request.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A JSON API on a free loopback port, for the IVR to call: each request is recorded and
+/// answered with `answer(path, body)`: (status, JSON). Its thread ends with the test process.
+pub fn serve(answer: impl Fn(&str, &str) -> (u16, String) + Send + 'static) -> (u16, Received) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Received::default();
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+            let Some((head, body)) = read_request(&mut socket) else {
+                continue;
+            };
+            let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+            let (status, reply) = answer(&path, &body);
+            seen.lock().unwrap().push((head, body));
+            let response = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+            let _ = socket.write_all(response.as_bytes());
+        }
+    });
+    (port, got)
+}
+
+/// One request's head and body (by Content-Length), or `None` if the client left first.
+fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).ok().filter(|n| *n > 0)?;
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return Some((head.to_string(), body.to_string()));
+            }
+        }
+    }
+}
+
+/// A header's value in a request's head.
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
