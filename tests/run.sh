@@ -30,6 +30,9 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
+# Twilio's own helper library, for the TwiML application the tests run (tests/apps/).
+python3 -c "import twilio" 2>/dev/null || python3 -m pip install -q twilio
+
 # A full run writes about 6 GB under the target directory. A linker that runs out of disk dies
 # with SIGBUS, which reads like a toolchain bug, so make room first and say so.
 target_dir=${CARGO_TARGET_DIR:-target}

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::directory::auth0::settings::Secret;
-use crate::ivr::script::steps::endpoint::Endpoint;
+use crate::ivr::script::steps::endpoint::{Dialect, Endpoint};
 use crate::ivr::script::Script;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,13 +55,11 @@ pub fn endpoints(
         {
             bail!("endpoints.{name}: fallback_url must be https:// (http:// only to this machine)");
         }
-        match e.dialect.as_deref() {
-            None | Some("json") => {}
-            Some("twiml") => {
-                bail!("endpoints.{name}: dialect \"twiml\" is not built yet; \"json\" is")
-            }
-            Some(other) => bail!("endpoints.{name}: dialect {other:?}: \"json\""),
-        }
+        let dialect = match e.dialect.as_deref() {
+            None | Some("json") => Dialect::Json,
+            Some("twiml") => Dialect::Twiml,
+            Some(other) => bail!("endpoints.{name}: dialect {other:?}: \"json\" or \"twiml\""),
+        };
         if secret.len() < 16 {
             bail!("endpoints.{name}: the secret must be at least 16 characters");
         }
@@ -72,6 +70,7 @@ pub fn endpoints(
                 secret: secret.into_bytes(),
                 allowed_hosts: e.allowed_hosts.clone(),
                 fallback_url: e.fallback_url.clone(),
+                dialect,
             },
         );
     }

@@ -39,3 +39,4 @@ mod steps;
 mod tcp_edge;
 mod tls;
 mod transfer;
+mod twiml;

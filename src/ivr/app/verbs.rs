@@ -48,6 +48,10 @@ pub struct Gather {
     pub secret: bool,
     /// Where the result is posted; none: the next verb runs.
     pub action: Option<String>,
+    /// Whether a gather with no digits posts too (TwiML's `actionOnEmptyResult`; always in
+    /// JSON): when not, the next verb runs.
+    #[serde(skip_deserializing, default = "always")]
+    pub post_empty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -83,6 +87,9 @@ pub enum Verb {
     Return(String),
 }
 
+fn always() -> bool {
+    true
+}
 fn one() -> usize {
     1
 }

@@ -14,8 +14,9 @@ use super::actions::say_all;
 use super::steps::{with_please_wait, Onward, State};
 use super::{verify, CallingParty, FlowEnv, Report};
 use crate::directory::Verification;
+use crate::ivr::app::exchange;
 use crate::ivr::app::urls::resolve;
-use crate::ivr::app::verbs::{self, Gather, Say, Verb};
+use crate::ivr::app::verbs::{Gather, Say, Verb};
 use crate::ivr::call::{Answer, Ask, Call, Gone, TransferMode, TransferRequest};
 use crate::ivr::script::steps::endpoint::{self, Endpoint};
 use crate::ivr::webhook::Spoken;
@@ -117,7 +118,10 @@ impl State {
             }
             Verb::Gather(gather) => {
                 let (digits, reason) = self.gather(call, env, &gather).await?;
-                let Some(action) = gather.action else {
+                let Some(action) = gather
+                    .action
+                    .filter(|_| gather.post_empty || !digits.is_empty())
+                else {
                     return Ok(Ok(Next::Go));
                 };
                 // A secret's digits never leave the IVR: the app learns that it was given.
@@ -278,16 +282,11 @@ impl App<'_> {
             );
             fields.insert("vars".into(), Value::Object(state.public_vars()));
         }
-        let body = serde_json::to_vec(&event).unwrap_or_default();
         let key = format!("{}-{}-{}", call.call_id, self.step, self.requests);
         let fallback = self.endpoint.fallback_url.clone();
         let mut why = String::new();
         for target in std::iter::once(url.to_string()).chain(fallback) {
-            let target = Endpoint {
-                url: target,
-                ..self.endpoint.clone()
-            };
-            let asked = Self::ask(&env.http, &target, &body, &key);
+            let asked = Self::ask(&env.http, self.endpoint, &target, &event, &key);
             match with_please_wait(call, env, asked).await? {
                 Ok(verbs) => return Ok(Ok(verbs)),
                 Err(failed) => {
@@ -303,16 +302,17 @@ impl App<'_> {
     /// most `RETRIES` times.
     async fn ask(
         http: &reqwest::Client,
-        target: &Endpoint,
-        body: &[u8],
+        endpoint: &Endpoint,
+        url: &str,
+        event: &Value,
         key: &str,
     ) -> Result<VecDeque<Verb>, String> {
         let mut attempt = 0;
         loop {
-            let answer =
-                endpoint::send(http, target, "POST", body.to_vec(), key, REQUEST_TIMEOUT).await;
+            let outgoing = exchange::encode(endpoint, url, event);
+            let answer = endpoint::post(http, url, "POST", outgoing, key, REQUEST_TIMEOUT).await;
             let again = match &answer {
-                Ok(reply) => reply.status >= 500,
+                Ok((status, _)) => *status >= 500,
                 Err(why) => why.starts_with(endpoint::NOT_CONNECTED),
             };
             if again && attempt < RETRIES {
@@ -320,12 +320,12 @@ impl App<'_> {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 continue;
             }
-            let reply = match answer {
-                Ok(reply) if (200..300).contains(&reply.status) => reply,
-                Ok(reply) => return Err(format!("the application answered {}", reply.status)),
+            let body = match answer {
+                Ok((200..=299, body)) => body,
+                Ok((status, _)) => return Err(format!("the application answered {status}")),
                 Err(why) => return Err(why),
             };
-            return verbs::parse_value(reply.json)
+            return exchange::decode(endpoint, url, &body)
                 .map(VecDeque::from)
                 .map_err(|why| format!("the application's reply: {why}"));
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use super::tests::{alice, converse_with, read_request, strs};
-use crate::ivr::script::steps::endpoint::Endpoint;
+use crate::ivr::script::steps::endpoint::{Dialect, Endpoint};
 
 /// What the application received: (path, JSON body) per request.
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
@@ -60,6 +60,7 @@ fn endpoints(url: &str) -> HashMap<String, Endpoint> {
         secret: b"bank-app-secret-0123".to_vec(),
         allowed_hosts: Vec::new(),
         fallback_url: None,
+        dialect: Dialect::Json,
     };
     HashMap::from([("bank".to_string(), endpoint)])
 }

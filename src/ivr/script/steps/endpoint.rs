@@ -24,6 +24,16 @@ pub struct Endpoint {
     pub allowed_hosts: Vec<String>,
     /// Where a remote step's request goes when the application cannot answer it.
     pub fallback_url: Option<String>,
+    /// What a remote step speaks with it.
+    pub dialect: Dialect,
+}
+
+/// An application's language: our JSON verbs, or Twilio's TwiML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Json,
+    Twiml,
 }
 
 impl fmt::Debug for Endpoint {
@@ -54,8 +64,15 @@ pub fn signature(secret: &[u8], unix_seconds: u64, body: &[u8]) -> String {
     format!("t={unix_seconds},v1={hex}")
 }
 
-/// Sends `body` and reads the answer: `Err` for no answer in time, a refused or unreadable
-/// reply (the step's `failed` exit).
+/// A request ready to send: its content type, its signature header and its body.
+pub struct Outgoing {
+    pub content_type: &'static str,
+    pub signature: (&'static str, String),
+    pub body: Vec<u8>,
+}
+
+/// Sends `body` as JSON, signed with `X-IVR-Signature`, and reads the answer: `Err` for no
+/// answer in time, a refused or unreadable reply (an http step's `failed` exit).
 pub async fn send(
     http: &reqwest::Client,
     endpoint: &Endpoint,
@@ -67,14 +84,53 @@ pub async fn send(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let outgoing = Outgoing {
+        content_type: "application/json",
+        signature: ("X-IVR-Signature", signature(&endpoint.secret, now, &body)),
+        body,
+    };
+    let (status, bytes) = post(
+        http,
+        &endpoint.url,
+        method,
+        outgoing,
+        idempotency_key,
+        timeout,
+    )
+    .await?;
+    if !(200..300).contains(&status) {
+        return Ok(Reply {
+            status,
+            json: serde_json::Value::Null,
+        });
+    }
+    let json = if bytes.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| format!("reply is not JSON: {e}"))?
+    };
+    Ok(Reply { status, json })
+}
+
+/// Sends `outgoing` to `url` and reads a 2xx reply's body (capped); other statuses come back
+/// with no body.
+pub async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    method: &str,
+    outgoing: Outgoing,
+    idempotency_key: &str,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), String> {
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+    let (name, value) = outgoing.signature;
     let response = http
-        .request(method, &endpoint.url)
+        .request(method, url)
         .timeout(timeout)
-        .header("Content-Type", "application/json")
-        .header("X-IVR-Signature", signature(&endpoint.secret, now, &body))
+        .header("Content-Type", outgoing.content_type)
+        .header(name, value)
         .header("Idempotency-Key", idempotency_key)
-        .body(body)
+        .body(outgoing.body)
         .send()
         .await
         .map_err(|e| {
@@ -87,21 +143,13 @@ pub async fn send(
         })?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
-        return Ok(Reply {
-            status,
-            json: serde_json::Value::Null,
-        });
+        return Ok((status, Vec::new()));
     }
     let bytes = tokio::time::timeout(timeout, crate::http::read_capped(response, MAX_REPLY))
         .await
         .map_err(|_| "reply not read in time".to_string())?
         .map_err(|e| format!("reply refused: {e}"))?;
-    let json = if bytes.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| format!("reply is not JSON: {e}"))?
-    };
-    Ok(Reply { status, json })
+    Ok((status, bytes))
 }
 
 /// reqwest's error without the URL (it may carry a token in its query).
@@ -149,6 +197,7 @@ mod tests {
                 secret: b"s3cret".to_vec(),
                 allowed_hosts: Vec::new(),
                 fallback_url: None,
+                dialect: Dialect::Json,
             }
         )
         .contains("s3cret"));

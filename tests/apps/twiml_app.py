@@ -1,0 +1,56 @@
+"""A TwiML application written as for Twilio, with Twilio's own helper library: VoiceResponse
+writes every reply, RequestValidator checks the IVR's X-Twilio-Signature on every request.
+
+Usage: twiml_app.py PORT AUTH_TOKEN LOG   (LOG gets one JSON line per request)
+"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qsl
+
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+PORT, TOKEN, LOG = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+validator = RequestValidator(TOKEN)
+
+
+def reply(path, params):
+    response = VoiceResponse()
+    if path == "/voice":
+        gather = Gather(num_digits=5, action="/account", timeout=8)
+        gather.say("Please enter your five digit account number.")
+        gather.play("enter_account")
+        response.append(gather)
+        response.say("We did not get your account.")
+        response.hangup()
+    elif path == "/account":
+        response.play("balance_is")
+        response.pause(length=1)
+        response.redirect("/goodbye")
+    else:
+        response.play("goodbye")
+        response.hangup()
+    return str(response)
+
+
+class App(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        params = dict(parse_qsl(body, keep_blank_values=True))
+        url = f"http://127.0.0.1:{PORT}{self.path}"
+        valid = validator.validate(url, params, self.headers.get("X-Twilio-Signature", ""))
+        with open(LOG, "a") as log:
+            log.write(json.dumps({"path": self.path, "valid": valid, "params": params}) + "\n")
+        twiml = reply(self.path, params).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(twiml)))
+        self.end_headers()
+        self.wfile.write(twiml)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", PORT), App).serve_forever()
