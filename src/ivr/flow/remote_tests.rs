@@ -240,3 +240,49 @@ async fn a_failing_application_is_asked_twice_more_then_its_fallback() {
     assert_eq!(strs(&heard), ["welcome", "transfer_failed", "BYE"]);
     assert_eq!(fallback_got.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_slow_application_gets_please_wait_and_a_huge_reply_is_refused() {
+    let flow = REMOTE_FLOW.replace(
+        "error = \"sorry_error\"",
+        "error = \"sorry_error\"\nplease_wait = \"transferring\"",
+    );
+    let url = slow_app(std::time::Duration::from_secs(3));
+    let (heard, _) = converse_with(&flow, alice(), &[], (None, false), endpoints(&url)).await;
+    assert_eq!(strs(&heard), ["welcome", "transferring", "payments", "BYE"]);
+
+    let huge = format!(
+        r#"{{"verbs": [{{"say": {{"text": "{}"}}}}]}}"#,
+        "a".repeat(2 << 20)
+    );
+    let (url, got) = app("127.0.0.1", move |_, _| (200, huge.clone())).await;
+    let (heard, _) = converse_with(REMOTE_FLOW, alice(), &[], (None, false), endpoints(&url)).await;
+    assert_eq!(
+        strs(&heard),
+        ["welcome", "sorry_error", "BYE"],
+        "a 2 MiB reply is not read"
+    );
+    assert_eq!(
+        got.lock().unwrap().len(),
+        1,
+        "a refused reply is not asked again"
+    );
+}
+
+/// An application on its own thread that takes `delay` to answer, whatever it is asked.
+fn slow_app(delay: std::time::Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/app", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut socket in listener.incoming().flatten() {
+            let mut buf = [0u8; 8192];
+            let _ = socket.read(&mut buf);
+            std::thread::sleep(delay);
+            let reply = r#"{"verbs": [{"play": {"prompt": "payments"}}]}"#;
+            let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+            let _ = socket.write_all(response.as_bytes());
+        }
+    });
+    url
+}
