@@ -170,6 +170,9 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
             .with_breaker(counters.breaker.clone()),
     );
     let endpoints = ivr::config::endpoints::endpoints(&settings.endpoints)?;
+    let clips = Arc::new(ivr::ivr::app::clips::ClipCache::new(
+        settings.sip.codecs.clone(),
+    ));
     // One environment per flow file, however many numbers share it.
     let mut envs: HashMap<&Path, Arc<FlowEnv>> = HashMap::new();
     let flow = &settings.flow;
@@ -182,6 +185,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         let env = Arc::new(FlowEnv {
             script,
             endpoints: endpoints.clone(),
+            clips: clips.clone(),
             name: file.display().to_string(),
             directory: directory.clone(),
             http: http.clone(),

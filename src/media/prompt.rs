@@ -169,6 +169,12 @@ pub fn prompt_from_samples(
     encode_clip(&mut Encoders::new(codecs)?, name, samples, rate, codecs)
 }
 
+/// A prompt from a WAV file's bytes (an application's recording), as the library's are made.
+pub fn prompt_from_wav(name: String, wav: &[u8], codecs: &[Codec]) -> Result<Prompt> {
+    let (samples, rate) = decode_wav_mono(wav, Path::new(&name))?;
+    prompt_from_samples(name, &samples, rate, codecs)
+}
+
 fn encode_clip(
     encoders: &mut Encoders,
     name: String,

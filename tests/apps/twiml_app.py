@@ -3,8 +3,11 @@ writes every reply, RequestValidator checks the IVR's X-Twilio-Signature on ever
 
 Usage: twiml_app.py PORT AUTH_TOKEN LOG   (LOG gets one JSON line per request)
 """
+import io
 import json
+import math
 import sys
+import wave
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qsl
 
@@ -25,6 +28,7 @@ def reply(path, params):
         response.say("We did not get your account.")
         response.hangup()
     elif path == "/account":
+        response.play(f"http://127.0.0.1:{PORT}/hello.wav")
         response.play("balance_is")
         response.pause(length=1)
         response.redirect("/goodbye")
@@ -34,7 +38,29 @@ def reply(path, params):
     return str(response)
 
 
+def hello_wav():
+    """Half a second of a 440 Hz tone, 8 kHz 16-bit mono: a recording the app hosts."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        samples = (int(8000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(4000))
+        w.writeframes(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+    return out.getvalue()
+
+
 class App(BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(LOG, "a") as log:
+            log.write(json.dumps({"path": self.path, "method": "GET"}) + "\n")
+        wav = hello_wav()
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/wav")
+        self.send_header("Content-Length", str(len(wav)))
+        self.end_headers()
+        self.wfile.write(wav)
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         params = dict(parse_qsl(body, keep_blank_values=True))

@@ -1,7 +1,8 @@
 //! An application written for Twilio runs a real call: SIPp keys an account number into the
 //! built `ivr`, whose remote step speaks TwiML to a Python app built with Twilio's own helper
 //! library (`tests/apps/twiml_app.py`: `VoiceResponse` writes its replies, `RequestValidator`
-//! checks our `X-Twilio-Signature` on every request).
+//! checks our `X-Twilio-Signature` on every request; it also hosts a recording its `<Play>`
+//! names by URL).
 
 use crate::support;
 
@@ -70,11 +71,20 @@ fn a_twilio_application_gathers_digits_redirects_and_hangs_up_with_every_request
     );
     assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345"), &[]);
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(20));
-    let requests: Vec<Value> = std::fs::read_to_string(&log)
+    let (fetches, requests): (Vec<Value>, Vec<Value>) = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .partition(|r| r["method"] == "GET");
+    let fetched: Vec<&str> = fetches
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
         .collect();
+    assert_eq!(
+        fetched,
+        ["/hello.wav"],
+        "the recording <Play> names, fetched once"
+    );
     let paths: Vec<&str> = requests
         .iter()
         .map(|r| r["path"].as_str().unwrap())

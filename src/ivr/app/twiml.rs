@@ -141,7 +141,7 @@ fn sayable(node: &Node) -> Result<Vec<Say>, String> {
             ..blank
         },
         "Play" if node.text.contains("://") => {
-            return Err("<Play> of a URL is not built yet: name a prompt".into())
+            return Err("<Play> of a URL inside <Gather> is not built yet: name a prompt".into())
         }
         "Play" => Say {
             prompt: Some(node.text.trim().to_string()),
@@ -154,6 +154,9 @@ fn sayable(node: &Node) -> Result<Vec<Say>, String> {
 
 fn verb(node: &Node, here: &str) -> Result<Vec<Verb>, String> {
     let verbs = match node.name.as_str() {
+        "Play" if node.text.contains("://") => {
+            vec![Verb::PlayUrl(node.text.trim().to_string()); repeat(node)]
+        }
         "Say" | "Play" => sayable(node)?.into_iter().map(Verb::Say).collect(),
         "Pause" => {
             let length = node
@@ -289,7 +292,7 @@ mod tests {
             ("<Reply><Hangup/></Reply>", "not <Response>"),
             ("<Response><Say>open", "not closed"),
             (
-                "<Response><Play>https://x.example/a.wav</Play></Response>",
+                "<Response><Gather><Play>https://x.example/a.wav</Play></Gather></Response>",
                 "not built yet",
             ),
             (

@@ -75,6 +75,8 @@ pub struct Transfer {
 pub enum Verb {
     Say(Say),
     Play(String),
+    /// A recording at a URL (fetched once and cached).
+    PlayUrl(String),
     Pause(u64),
     Gather(Gather),
     Set(Vec<(String, String)>),
@@ -109,7 +111,8 @@ fn pound() -> Option<String> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Named {
-    prompt: String,
+    prompt: Option<String>,
+    url: Option<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,7 +167,17 @@ fn verb(value: serde_json::Value) -> Result<Verb, String> {
             check_say(&say)?;
             Verb::Say(say)
         }
-        "play" => Verb::Play(serde_json::from_value::<Named>(body).map_err(read)?.prompt),
+        "play" => match serde_json::from_value::<Named>(body).map_err(read)? {
+            Named {
+                prompt: Some(p),
+                url: None,
+            } => Verb::Play(p),
+            Named {
+                prompt: None,
+                url: Some(u),
+            } => Verb::PlayUrl(u),
+            _ => return Err("play: one of prompt or url".into()),
+        },
         "pause" => {
             let s = serde_json::from_value::<Seconds>(body)
                 .map_err(read)?

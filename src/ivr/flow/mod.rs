@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::sleep;
 
+use super::app::clips::ClipCache;
 use super::call::{Call, Gone};
 use super::script::steps::endpoint::Endpoint;
 use super::script::Script;
@@ -34,6 +35,8 @@ pub struct FlowEnv {
     pub speech_wait: Duration,
     /// The operator's APIs that http steps call, by name (`[endpoints.<name>]`).
     pub endpoints: HashMap<String, Endpoint>,
+    /// Recordings applications play by URL.
+    pub clips: Arc<ClipCache>,
 }
 
 /// The flows by number dialled.

@@ -90,6 +90,17 @@ impl State {
         match verb {
             Verb::Say(say) => say_all(call, Some(spoken(call, env, &[say])), env).await?,
             Verb::Play(prompt) => call.play(&prompt, true).await?,
+            Verb::PlayUrl(url) => {
+                let endpoint = app.endpoint;
+                let url = match resolve(&endpoint.url, &url, &endpoint.allowed_hosts) {
+                    Ok(url) => url,
+                    Err(why) => return Ok(Err(Broken(format!("play: refused to fetch: {why}")))),
+                };
+                match env.clips.get(&env.http, url.as_str()).await {
+                    Ok(clip) => call.play_clip(clip, true).await?,
+                    Err(why) => return Ok(Err(Broken(format!("play {url}: {why}")))),
+                }
+            }
             Verb::Pause(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
             Verb::Set(values) => {
                 for (k, v) in values.into_iter().filter(|(k, _)| !k.contains('.')) {

@@ -126,6 +126,7 @@ pub(super) async fn converse_with(
         speech: speech(),
         speech_wait: Duration::from_secs(5),
         endpoints,
+        clips: Arc::new(crate::ivr::app::clips::ClipCache::new(vec![Codec::Pcmu])),
     });
     let (media, mut commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
