@@ -182,7 +182,9 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
         }
         let script = Script::load(file, &prompts)?;
         ivr::config::endpoints::check_flow(&script, &file.display().to_string(), &endpoints)?;
+        let status = ivr::config::endpoints::status_targets(&script, &endpoints);
         let env = Arc::new(FlowEnv {
+            status,
             script,
             endpoints: endpoints.clone(),
             clips: clips.clone(),

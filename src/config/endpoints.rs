@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::directory::auth0::settings::Secret;
+use crate::ivr::app::status::StatusTarget;
 use crate::ivr::script::steps::endpoint::{Dialect, Endpoint};
 use crate::ivr::script::Script;
 
@@ -25,6 +26,8 @@ pub struct EndpointSettings {
     pub allowed_hosts: Vec<String>,
     /// Where a remote step's request goes when the application cannot answer it.
     pub fallback_url: Option<String>,
+    /// Where the calls a remote step hands it are reported (initiated, answered, completed).
+    pub status_url: Option<String>,
 }
 
 /// The endpoints, each with its URL checked (https, or http to this machine) and its secret
@@ -49,11 +52,13 @@ pub fn endpoints(
                 .to_string(),
             (None, None) => bail!("endpoints.{name}: every request is signed: set IVR_ENDPOINTS__{upper}__SECRET or secret_file"),
         };
-        if e.fallback_url
-            .as_deref()
-            .is_some_and(|u| !crate::http::url_allowed(u))
-        {
-            bail!("endpoints.{name}: fallback_url must be https:// (http:// only to this machine)");
+        for (key, url) in [
+            ("fallback_url", &e.fallback_url),
+            ("status_url", &e.status_url),
+        ] {
+            if url.as_deref().is_some_and(|u| !crate::http::url_allowed(u)) {
+                bail!("endpoints.{name}: {key} must be https:// (http:// only to this machine)");
+            }
         }
         let dialect = match e.dialect.as_deref() {
             None | Some("json") => Dialect::Json,
@@ -71,10 +76,33 @@ pub fn endpoints(
                 allowed_hosts: e.allowed_hosts.clone(),
                 fallback_url: e.fallback_url.clone(),
                 dialect,
+                status_url: e.status_url.clone(),
             },
         );
     }
     Ok(out)
+}
+
+/// Where `script`'s calls are reported: the status URLs of the endpoints its remote steps name.
+pub fn status_targets(script: &Script, endpoints: &HashMap<String, Endpoint>) -> Vec<StatusTarget> {
+    let mut names: Vec<&String> = script
+        .steps
+        .values()
+        .filter_map(|s| s.remote.as_ref().map(|r| r.get_ref()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let endpoint = endpoints.get(name)?;
+            let url = endpoint.status_url.clone()?;
+            Some(StatusTarget {
+                endpoint: endpoint.clone(),
+                url,
+            })
+        })
+        .collect()
 }
 
 /// Every endpoint `script`'s http steps name is configured.

@@ -127,6 +127,9 @@ impl Switchboard {
                 bridge: None,
             },
         );
+        if let Some(active) = self.calls.get(&call) {
+            active.report_status("initiated", None);
+        }
         self.command(UaCommand::Answer { call, sdp });
     }
 
@@ -205,10 +208,10 @@ impl Switchboard {
             }
         }
         let _ = active.media.send(MediaCommand::Confirmed);
-        active
-            .record
-            .answered_ms
-            .get_or_insert_with(records::now_ms);
+        if active.record.answered_ms.is_none() {
+            active.record.answered_ms = Some(records::now_ms());
+            active.report_status("answered", None);
+        }
         if let Some(events) = active.media_events.take() {
             let (transfers, transfers_rx) = mpsc::unbounded_channel();
             active.transfers = Some(transfers);

@@ -68,6 +68,22 @@ pub(super) struct Bridge {
 }
 
 impl ActiveCall {
+    /// Tells the flow's status URLs where the call is (`initiated`, `answered`, `completed`).
+    pub(super) fn report_status(&self, status: &'static str, ended: Option<&CallRecord>) {
+        if self.flow_env.status.is_empty() {
+            return;
+        }
+        let update = crate::ivr::app::status::CallStatus {
+            call_id: self.call_id.clone(),
+            from: self.caller.number.clone(),
+            to: self.caller.dialled.clone(),
+            status,
+            duration_s: ended.map(|r| r.duration_s),
+            reason: ended.map(|r| r.end_reason),
+        };
+        crate::ivr::app::status::notify(&self.flow_env.http, &self.flow_env.status, &update);
+    }
+
     /// The call's record, completed at its end.
     pub(super) fn finished(&self, reason: EndReason) -> CallRecord {
         let mut record = self.record.clone();

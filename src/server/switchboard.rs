@@ -288,8 +288,10 @@ impl Switchboard {
                     self.caller_ended(&active);
                     METRICS.calls_active.dec();
                     tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
+                    let record = active.finished(reason);
+                    active.report_status("completed", Some(&record));
                     if let Some(file) = &mut self.records {
-                        file.write(&active.finished(reason));
+                        file.write(&record);
                     }
                 }
             }

@@ -49,12 +49,14 @@ fn a_json_application_logs_a_caller_in_and_never_sees_the_pin() {
     .unwrap();
     let (port, got) = application();
     let url = format!("http://127.0.0.1:{port}/app");
+    let status_url = format!("http://127.0.0.1:{port}/status");
     let ivr = Ivr::start(
         "remote-bank",
         &[
             ("IVR_FLOW__FILE", flow.to_str().unwrap()),
             ("IVR_ENDPOINTS__BANK__URL", &url),
             ("IVR_ENDPOINTS__BANK__SECRET", "bank-application-secret"),
+            ("IVR_ENDPOINTS__BANK__STATUS_URL", &status_url),
         ],
     );
     // The README's demo account 12345: a wrong PIN first, then its own.
@@ -68,7 +70,49 @@ fn a_json_application_logs_a_caller_in_and_never_sees_the_pin() {
         Duration::from_secs(10),
     );
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
-    let got = got.lock().unwrap().clone();
+    // The status callbacks are sent from tasks of their own: wait for the last.
+    let path = |head: &str| head.split(' ').nth(1).unwrap_or_default().to_string();
+    let started = std::time::Instant::now();
+    while got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(h, _)| path(h) == "/status")
+        .count()
+        < 3
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "status callbacks missing: {:?}",
+            got.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (statuses, got): (Vec<_>, Vec<_>) = got
+        .lock()
+        .unwrap()
+        .clone()
+        .into_iter()
+        .partition(|(h, _)| path(h) == "/status");
+    let statuses: Vec<Value> = statuses
+        .iter()
+        .map(|(_, b)| serde_json::from_str(b).unwrap())
+        .collect();
+    let mut moments: Vec<&str> = statuses
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    moments.sort();
+    assert_eq!(moments, ["answered", "completed", "initiated"]);
+    let completed = statuses
+        .iter()
+        .find(|s| s["status"] == "completed")
+        .unwrap();
+    assert_eq!(completed["reason"], "server-bye");
+    assert!(
+        completed["duration_s"].as_f64().unwrap() > 1.0,
+        "{completed}"
+    );
     let paths: Vec<&str> = got
         .iter()
         .map(|(head, _)| head.split(' ').nth(1).unwrap_or_default())

@@ -74,5 +74,18 @@ fn twilio_params(endpoint: &Endpoint, event: &Value) -> Vec<(String, String)> {
     if event["event"] == "gather" {
         params.push(("Digits".into(), text(&event["digits"])));
     }
+    if event["event"] == "status" {
+        // Twilio's names for the moments of a call.
+        let status = match event["status"].as_str() {
+            Some("initiated") => "ringing",
+            Some("answered") => "in-progress",
+            _ => "completed",
+        };
+        params.retain(|(k, _)| k != "CallStatus");
+        params.push(("CallStatus".into(), status.into()));
+        if let Some(seconds) = event["duration_s"].as_f64() {
+            params.push(("CallDuration".into(), format!("{}", seconds.round() as u64)));
+        }
+    }
     params
 }

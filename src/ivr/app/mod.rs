@@ -3,6 +3,7 @@
 
 pub mod clips;
 pub mod exchange;
+pub mod status;
 pub mod twiml;
 pub mod urls;
 pub mod verbs;

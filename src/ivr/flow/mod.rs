@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::sleep;
 
 use super::app::clips::ClipCache;
+use super::app::status::StatusTarget;
 use super::call::{Call, Gone};
 use super::script::steps::endpoint::Endpoint;
 use super::script::Script;
@@ -37,6 +38,9 @@ pub struct FlowEnv {
     pub endpoints: HashMap<String, Endpoint>,
     /// Recordings applications play by URL.
     pub clips: Arc<ClipCache>,
+    /// Where this flow's calls are reported as they go (the `status_url` of the endpoints its
+    /// remote steps hand calls to).
+    pub status: Vec<StatusTarget>,
 }
 
 /// The flows by number dialled.

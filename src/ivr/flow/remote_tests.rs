@@ -61,6 +61,7 @@ fn endpoints(url: &str) -> HashMap<String, Endpoint> {
         allowed_hosts: Vec::new(),
         fallback_url: None,
         dialect: Dialect::Json,
+        status_url: None,
     };
     HashMap::from([("bank".to_string(), endpoint)])
 }

@@ -78,6 +78,7 @@ async fn api_named(
         allowed_hosts: Vec::new(),
         fallback_url: None,
         dialect: Dialect::Json,
+        status_url: None,
     };
     (HashMap::from([(name.to_string(), endpoint)]), got)
 }

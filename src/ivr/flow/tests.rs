@@ -127,6 +127,7 @@ pub(super) async fn converse_with(
         speech_wait: Duration::from_secs(5),
         endpoints,
         clips: Arc::new(crate::ivr::app::clips::ClipCache::new(vec![Codec::Pcmu])),
+        status: Vec::new(),
     });
     let (media, mut commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();

@@ -26,6 +26,8 @@ pub struct Endpoint {
     pub fallback_url: Option<String>,
     /// What a remote step speaks with it.
     pub dialect: Dialect,
+    /// Where the calls a remote step hands it are reported as they go.
+    pub status_url: Option<String>,
 }
 
 /// An application's language: our JSON verbs, or Twilio's TwiML.
@@ -198,6 +200,7 @@ mod tests {
                 allowed_hosts: Vec::new(),
                 fallback_url: None,
                 dialect: Dialect::Json,
+                status_url: None,
             }
         )
         .contains("s3cret"));
