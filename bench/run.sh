@@ -6,7 +6,7 @@
 # thread does about 80 Argon2id logins a second here, and the ramp should not queue them),
 # LOADGEN_THREADS (default 2: one generator thread cannot keep up with 2000 callers' audio),
 # MODE (default `rtp`; `srtp`: signalling over one TLS connection, media SRTP by SDES, with
-# encryption mandatory on the IVR), ECHO=1 (callers send back every packet they hear, as SIPp's
+# encryption mandatory on the IVR; `remote`: the login run by a JSON application, bench/app.rs), ECHO=1 (callers send back every packet they hear, as SIPp's
 # `-rtp_echo` does, instead of a paced silent frame), SYSCALLS=1 (also count the IVR's system
 # calls over 5 s of the steady state with `perf stat`, per call and 20 ms frame), SIPP=1 (then
 # run bench/sipp.sh at the same LEVELS: SIPp's own callers, the independent view of issue 16).
@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 cargo build --release --quiet --example loadgen
+[ "${MODE:-rtp}" = remote ] && cargo build --release --quiet --example bench_app
 out=bench/results
 mkdir -p "$out"
 # A copy of the users: logins upgrade legacy PIN hashes in the file and a PIN key is made beside it.
@@ -23,6 +24,17 @@ ivr_env=()
 loadgen_args=(--target 127.0.0.1:5070)
 if [ "${ECHO:-0}" = 1 ]; then
   loadgen_args+=(--echo --caller-audio false)
+fi
+if [ "$mode" = remote ]; then
+  # The shipped conversation with its login handed to a JSON application (bench/app.rs), which
+  # returns the caller to the flow's greeting once the IVR has verified the PIN it never sees.
+  sed -e 's/^start = "account"/start = "app"/' sip-config/flow.toml > "$out/remote_flow.toml"
+  printf '\n[steps.app]\nremote = "bank"\n' >> "$out/remote_flow.toml"
+  ./target/release/examples/bench_app 127.0.0.1:5090 &
+  app_pid=$!
+  trap 'kill $app_pid 2>/dev/null' EXIT
+  ivr_env=(IVR_FLOW__FILE="$out/remote_flow.toml" IVR_ENDPOINTS__BANK__URL=http://127.0.0.1:5090/app
+    IVR_ENDPOINTS__BANK__SECRET=bench-application-secret)
 fi
 if [ "$mode" = srtp ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/key.pem" -out "$out/cert.pem" -days 2 \
