@@ -59,9 +59,9 @@ fn successors<'a>(
         return Vec::new();
     };
     if step.remote.is_some() {
-        // An application may return the call anywhere, having set nothing we can know of.
-        let anywhere = script.steps.keys().chain(script.menus.keys());
-        return anywhere.map(|t| (t.as_str(), known.clone())).collect();
+        // An application may return the call anywhere, having set what it likes: where it
+        // returns is its business, and not followed here.
+        return Vec::new();
     }
     let transfer = step.say.as_deref().is_some_and(transfers);
     let mut out: Vec<(&str, BTreeSet<&str>)> = failed
