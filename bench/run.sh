@@ -65,6 +65,9 @@ for n in ${LEVELS:-100 500 1000 2000}; do
   fi
   ./target/release/examples/loadgen "${loadgen_args[@]}" --concurrent "$n" --rate "$rate" --hold-s "$hold" \
     --ivr-pid "$pid" --json "$out/$mode-$n.json" --markdown --threads "${LOADGEN_THREADS:-2}"
+  # The IVR's whole CPU time for the run (warm-up, every call's login, menu and end): utime +
+  # stime in clock ticks, on stderr beside the table.
+  echo "ivr cpu s total at $n calls ($mode): $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$pid/stat)" >&2
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 done
