@@ -230,10 +230,11 @@ impl State {
                     } else {
                         "terminator"
                     };
-                    match (&g.into, g.secret) {
+                    // `call.*` and `user.*` are the engine's: an application cannot write them.
+                    match (g.into.as_deref().filter(|i| !i.contains('.')), g.secret) {
                         (Some(into), true) => self.vars.set_secret(into, &digits),
-                        (Some(into), false) if !into.contains('.') => self.vars.set(into, &digits),
-                        _ => {}
+                        (Some(into), false) => self.vars.set(into, &digits),
+                        (None, _) => {}
                     }
                     return Ok((digits, reason));
                 }
