@@ -28,6 +28,8 @@ pub struct EndpointSettings {
     pub fallback_url: Option<String>,
     /// Where the calls a remote step hands it are reported (initiated, answered, completed).
     pub status_url: Option<String>,
+    /// Post the digits of the application's secret gathers to it (its url must be https).
+    pub receive_secrets: bool,
 }
 
 /// The endpoints, each with its URL checked (https, or http to this machine) and its secret
@@ -65,6 +67,9 @@ pub fn endpoints(
             Some("twiml") => Dialect::Twiml,
             Some(other) => bail!("endpoints.{name}: dialect {other:?}: \"json\" or \"twiml\""),
         };
+        if !may_receive_secrets(e.receive_secrets, &url) {
+            bail!("endpoints.{name}: receive_secrets needs an https:// url: a PIN never crosses a network in clear");
+        }
         if secret.len() < 16 {
             bail!("endpoints.{name}: the secret must be at least 16 characters");
         }
@@ -77,6 +82,7 @@ pub fn endpoints(
                 fallback_url: e.fallback_url.clone(),
                 dialect,
                 status_url: e.status_url.clone(),
+                receive_secrets: e.receive_secrets,
             },
         );
     }
@@ -123,4 +129,22 @@ pub fn check_flow(
         }
     }
     Ok(())
+}
+
+/// Whether an endpoint asking for secrets may have them: only over https, even on this machine.
+pub fn may_receive_secrets(asked: bool, url: &str) -> bool {
+    !asked || url.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_receive_secrets;
+
+    #[test]
+    fn secrets_travel_only_over_https() {
+        assert!(may_receive_secrets(true, "https://app.example.com/ivr"));
+        assert!(!may_receive_secrets(true, "http://127.0.0.1:8080/ivr"));
+        assert!(!may_receive_secrets(true, "http://app.example.com/ivr"));
+        assert!(may_receive_secrets(false, "http://127.0.0.1:8080/ivr"));
+    }
 }

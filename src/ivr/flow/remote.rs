@@ -135,8 +135,13 @@ impl State {
                 else {
                     return Ok(Ok(Next::Go));
                 };
-                // A secret's digits never leave the IVR: the app learns that it was given.
-                let shown = if gather.secret { String::new() } else { digits };
+                // A secret's digits stay in the IVR unless the endpoint was configured to receive
+                // them (https only): the app learns that it was given.
+                let shown = if gather.secret && !app.endpoint.receive_secrets {
+                    String::new()
+                } else {
+                    digits
+                };
                 let result = json!({"event": "gather", "digits": shown, "reason": reason, "secret": gather.secret});
                 return app
                     .post(call, env, self, &action, result)

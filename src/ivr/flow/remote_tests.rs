@@ -62,6 +62,7 @@ fn endpoints(url: &str) -> HashMap<String, Endpoint> {
         fallback_url: None,
         dialect: Dialect::Json,
         status_url: None,
+        receive_secrets: false,
     };
     HashMap::from([("bank".to_string(), endpoint)])
 }
@@ -286,4 +287,17 @@ fn slow_app(delay: std::time::Duration) -> String {
         }
     });
     url
+}
+
+#[tokio::test]
+async fn an_endpoint_trusted_with_secrets_receives_the_digits() {
+    let (url, got) = app("127.0.0.1", bank).await;
+    let mut trusted = endpoints(&url);
+    // The settings allow this only for an https url (config::endpoints::may_receive_secrets).
+    trusted.get_mut("bank").unwrap().receive_secrets = true;
+    let keys = [("enter_account", "12345#"), ("enter_pin", "2468#")];
+    converse_with(REMOTE_FLOW, alice(), &keys, (None, false), trusted).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got[2].0, "/pin");
+    assert_eq!(got[2].1["digits"], "2468");
 }

@@ -79,6 +79,7 @@ async fn api_named(
         fallback_url: None,
         dialect: Dialect::Json,
         status_url: None,
+        receive_secrets: false,
     };
     (HashMap::from([(name.to_string(), endpoint)]), got)
 }

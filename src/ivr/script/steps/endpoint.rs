@@ -28,6 +28,8 @@ pub struct Endpoint {
     pub dialect: Dialect,
     /// Where the calls a remote step hands it are reported as they go.
     pub status_url: Option<String>,
+    /// An application trusted with the digits of its secret gathers (https only).
+    pub receive_secrets: bool,
 }
 
 /// An application's language: our JSON verbs, or Twilio's TwiML.
@@ -201,6 +203,7 @@ mod tests {
                 fallback_url: None,
                 dialect: Dialect::Json,
                 status_url: None,
+                receive_secrets: false,
             }
         )
         .contains("s3cret"));
