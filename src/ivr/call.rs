@@ -104,6 +104,27 @@ pub struct Call {
     prompts: Arc<PromptLibrary>,
     next_id: u64,
     typed: VecDeque<(char, DigitSource)>,
+    /// What ended the last answer: an application's gather reports it.
+    ended: AnswerEnd,
+}
+
+/// What ended an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnswerEnd {
+    Terminator,
+    MaxDigits,
+    #[default]
+    Timeout,
+}
+
+impl AnswerEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerEnd::Terminator => "terminator",
+            AnswerEnd::MaxDigits => "max_digits",
+            AnswerEnd::Timeout => "timeout",
+        }
+    }
 }
 
 /// `digits` as the answer, unless the question's pattern refuses them.
@@ -135,6 +156,7 @@ impl Call {
             prompts,
             next_id: 0,
             typed: VecDeque::new(),
+            ended: AnswerEnd::default(),
         }
     }
 
@@ -220,6 +242,7 @@ impl Call {
         loop {
             let Some((digit, source)) = self.typed.pop_front() else {
                 if self.next_event(Some(deadline)).await?.is_none() {
+                    self.ended = AnswerEnd::Timeout;
                     return Ok(match digits.len() {
                         0 => Answer::Timeout,
                         n if n < spec.min_digits => Answer::TooFew,
@@ -231,6 +254,7 @@ impl Call {
             let shown = if spec.secret { '*' } else { digit };
             tracing::debug!(call_id = %self.call_id, source = source.as_str(), digit = %shown, "key");
             if Some(digit) == spec.terminator {
+                self.ended = AnswerEnd::Terminator;
                 return Ok(if digits.len() < spec.min_digits {
                     Answer::TooFew
                 } else {
@@ -242,10 +266,16 @@ impl Call {
                 return Ok(Answer::TooMany);
             }
             if digits.len() == spec.max_digits && spec.terminator.is_none() {
+                self.ended = AnswerEnd::MaxDigits;
                 return Ok(matching(spec, digits));
             }
             deadline = Instant::now() + spec.inter_timeout;
         }
+    }
+
+    /// What ended the last answer `ask` returned.
+    pub fn answer_end(&self) -> AnswerEnd {
+        self.ended
     }
 
     pub fn has_prompt(&self, name: &str) -> bool {

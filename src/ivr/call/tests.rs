@@ -227,3 +227,37 @@ async fn hang_up_and_silence_end_the_call_at_once() {
     drop(script);
     assert_eq!(call.say("welcome").await, Err(Gone));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_call_says_what_ended_each_answer() {
+    let no_prompt = |terminator, max_digits| Ask {
+        prompt: None,
+        terminator,
+        max_digits,
+        ..question()
+    };
+    let (mut call, script) = new_call();
+    for d in "12#".chars() {
+        key(&script, d);
+    }
+    assert_eq!(
+        call.ask(&no_prompt(Some('#'), 10)).await,
+        Answer::Digits("12".into())
+    );
+    assert_eq!(call.answer_end(), AnswerEnd::Terminator);
+    for d in "1234".chars() {
+        key(&script, d);
+    }
+    assert_eq!(
+        call.ask(&no_prompt(None, 4)).await,
+        Answer::Digits("1234".into())
+    );
+    assert_eq!(call.answer_end(), AnswerEnd::MaxDigits);
+    key(&script, '5');
+    // Enough digits, then silence past the inter-digit timeout (the paused clock runs ahead).
+    assert_eq!(
+        call.ask(&no_prompt(Some('#'), 10)).await,
+        Answer::Digits("5".into())
+    );
+    assert_eq!(call.answer_end(), AnswerEnd::Timeout);
+}

@@ -230,11 +230,7 @@ impl State {
             say_all(call, Some(spoken(call, env, &g.say)), env).await?;
             match call.ask(&ask).await {
                 Answer::Digits(digits) => {
-                    let reason = if digits.len() == g.max_digits {
-                        "max_digits"
-                    } else {
-                        "terminator"
-                    };
+                    let reason = call.answer_end().as_str();
                     // `call.*` and `user.*` are the engine's: an application cannot write them.
                     match (g.into.as_deref().filter(|i| !i.contains('.')), g.secret) {
                         (Some(into), true) => self.vars.set_secret(into, &digits),
