@@ -22,6 +22,7 @@ def reply(path, params):
     response = VoiceResponse()
     if path == "/voice":
         gather = Gather(num_digits=5, action="/account", timeout=8)
+        gather.play(f"http://127.0.0.1:{PORT}/hello.wav")
         gather.say("Please enter your five digit account number.")
         gather.play("enter_account")
         response.append(gather)

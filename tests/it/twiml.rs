@@ -83,7 +83,7 @@ fn a_twilio_application_gathers_digits_redirects_and_hangs_up_with_every_request
     assert_eq!(
         fetched,
         ["/hello.wav"],
-        "the recording <Play> names, fetched once"
+        "the recording two <Play>s name, fetched once"
     );
     let paths: Vec<&str> = requests
         .iter()

@@ -134,15 +134,17 @@ fn sayable(node: &Node) -> Result<Vec<Say>, String> {
         number: None,
         digits: None,
         amount: None,
+        url: None,
     };
     let one = match node.name.as_str() {
         "Say" => Say {
             text: Some(node.text.trim().to_string()),
             ..blank
         },
-        "Play" if node.text.contains("://") => {
-            return Err("<Play> of a URL inside <Gather> is not built yet: name a prompt".into())
-        }
+        "Play" if node.text.contains("://") => Say {
+            url: Some(node.text.trim().to_string()),
+            ..blank
+        },
         "Play" => Say {
             prompt: Some(node.text.trim().to_string()),
             ..blank
@@ -291,10 +293,6 @@ mod tests {
             ),
             ("<Reply><Hangup/></Reply>", "not <Response>"),
             ("<Response><Say>open", "not closed"),
-            (
-                "<Response><Gather><Play>https://x.example/a.wav</Play></Gather></Response>",
-                "not built yet",
-            ),
             (
                 "<Response><Gather><Dial>1</Dial></Gather></Response>",
                 "cannot be said",

@@ -23,6 +23,8 @@ pub struct Say {
     pub number: Option<u64>,
     pub digits: Option<String>,
     pub amount: Option<String>,
+    /// A recording at a URL (in a gather's question: TwiML's nested `<Play>`).
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -242,9 +244,10 @@ fn check_say(say: &Say) -> Result<(), String> {
         say.number.is_some(),
         say.digits.is_some(),
         say.amount.is_some(),
+        say.url.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
-        return Err("say: exactly one of text, prompt, number, digits, amount".into());
+        return Err("say: exactly one of text, prompt, number, digits, amount, url".into());
     }
     Ok(())
 }

@@ -88,19 +88,13 @@ impl State {
         report: &Mutex<Report>,
     ) -> Result<Result<Next, Broken>, Gone> {
         match verb {
-            Verb::Say(say) => say_all(call, Some(spoken(call, env, &[say])), env).await?,
-            Verb::Play(prompt) => call.play(&prompt, true).await?,
-            Verb::PlayUrl(url) => {
-                let endpoint = app.endpoint;
-                let url = match resolve(&endpoint.url, &url, &endpoint.allowed_hosts) {
-                    Ok(url) => url,
-                    Err(why) => return Ok(Err(Broken(format!("play: refused to fetch: {why}")))),
-                };
-                match env.clips.get(&env.http, url.as_str()).await {
-                    Ok(clip) => call.play_clip(clip, true).await?,
-                    Err(why) => return Ok(Err(Broken(format!("play {url}: {why}")))),
+            Verb::Say(Say { url: Some(url), .. }) | Verb::PlayUrl(url) => {
+                if let Err(broken) = play_url(call, env, app.endpoint, &url).await? {
+                    return Ok(Err(broken));
                 }
             }
+            Verb::Say(say) => say_all(call, Some(spoken(call, env, &[say])), env).await?,
+            Verb::Play(prompt) => call.play(&prompt, true).await?,
             Verb::Pause(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
             Verb::Set(values) => {
                 for (k, v) in values.into_iter().filter(|(k, _)| !k.contains('.')) {
@@ -128,7 +122,7 @@ impl State {
                     .map(|r| r.map(Next::Replace));
             }
             Verb::Gather(gather) => {
-                let (digits, reason) = self.gather(call, env, &gather).await?;
+                let (digits, reason) = self.gather(call, env, &gather, app.endpoint).await?;
                 let Some(action) = gather
                     .action
                     .filter(|_| gather.post_empty || !digits.is_empty())
@@ -212,6 +206,7 @@ impl State {
         call: &mut Call,
         env: &FlowEnv,
         g: &Gather,
+        endpoint: &Endpoint,
     ) -> Result<(String, &'static str), Gone> {
         let ask = Ask {
             prompt: None,
@@ -227,7 +222,23 @@ impl State {
             pattern: None,
         };
         for _ in 0..g.attempts {
-            say_all(call, Some(spoken(call, env, &g.say)), env).await?;
+            for said in &g.say {
+                match &said.url {
+                    Some(url) => {
+                        if let Err(Broken(why)) = play_url(call, env, endpoint, url).await? {
+                            tracing::warn!(call_id = %call.call_id, %why, "a gather's recording not played");
+                        }
+                    }
+                    None => {
+                        say_all(
+                            call,
+                            Some(spoken(call, env, std::slice::from_ref(said))),
+                            env,
+                        )
+                        .await?
+                    }
+                }
+            }
             match call.ask(&ask).await {
                 Answer::Digits(digits) => {
                     let reason = call.answer_end().as_str();
@@ -355,7 +366,26 @@ impl State {
     }
 }
 
-/// `say` objects as things to say, numbers and amounts in the call's language.
+/// Plays the recording at `url` (resolved under the endpoint's rules, fetched once for every
+/// call).
+async fn play_url(
+    call: &mut Call,
+    env: &FlowEnv,
+    endpoint: &Endpoint,
+    url: &str,
+) -> Result<Result<(), Broken>, Gone> {
+    let url = match resolve(&endpoint.url, url, &endpoint.allowed_hosts) {
+        Ok(url) => url,
+        Err(why) => return Ok(Err(Broken(format!("play: refused to fetch: {why}")))),
+    };
+    match env.clips.get(&env.http, url.as_str()).await {
+        Ok(clip) => call.play_clip(clip, true).await.map(Ok),
+        Err(why) => Ok(Err(Broken(format!("play {url}: {why}")))),
+    }
+}
+
+/// `say` objects as things to say, numbers and amounts in the call's language (recordings by
+/// URL are played by `play_url`).
 fn spoken(call: &Call, env: &FlowEnv, said: &[Say]) -> Vec<Spoken> {
     let grammar = env.script.grammar(call.language());
     let mut out = Vec::new();
