@@ -1,8 +1,9 @@
-//! A `remote` step: the call handed to a web application speaking the JSON verbs. The IVR posts
-//! the call, runs the verbs the app answers in order, posts a verb's result to its `action` and
-//! runs the reply in place of what was still queued (jambonz's rule); the verbs running out end
-//! the call. Secrets gathered stay in the IVR: `verify` checks them against our own directory
-//! and the app hears only the outcome.
+//! A `remote` step: the call handed to a web application, which speaks our JSON verbs or
+//! Twilio's TwiML (`app::exchange` reads either into the same verbs). The IVR posts the call,
+//! runs the verbs the app answers in order, posts a verb's result to its `action` and runs the
+//! reply in place of what was still queued (jambonz's rule); the verbs running out end the
+//! call. Secrets gathered stay in the IVR (unless the endpoint has `receive_secrets`): `verify`
+//! checks them against our own directory and the app hears only the outcome.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
