@@ -74,6 +74,9 @@ fn twilio_params(endpoint: &Endpoint, event: &Value) -> Vec<(String, String)> {
     if event["event"] == "gather" {
         params.push(("Digits".into(), text(&event["digits"])));
     }
+    if event["event"] == "transfer" {
+        params.push(("DialCallStatus".into(), text(&event["status"])));
+    }
     if event["event"] == "status" {
         // Twilio's names for the moments of a call.
         let status = match event["status"].as_str() {

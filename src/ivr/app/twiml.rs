@@ -219,6 +219,8 @@ fn verb(node: &Node, here: &str) -> Result<Vec<Verb>, String> {
             vec![Verb::Transfer(Transfer {
                 to,
                 mode: Some("bridge".into()),
+                action: node.attr("action").map(String::from),
+                timeout_s: node.attr("timeout").and_then(|t| t.parse().ok()),
             })]
         }
         other => return Err(format!("<{other}> is not a verb we run")),
@@ -261,7 +263,7 @@ mod tests {
   <Gather numDigits="5" action="/account" timeout="7"><Say>Enter your account</Say><Play>enter_account</Play></Gather>
   <Pause length="2"/>
   <Redirect method="POST">/again</Redirect>
-  <Dial timeout="20"><Sip>sip:agents@pbx.example</Sip></Dial>
+  <Dial timeout="20" action="/after"><Sip>sip:agents@pbx.example</Sip></Dial>
   <Hangup/>
 </Response>"#;
         let verbs = parse(xml, HERE).unwrap();
@@ -278,7 +280,13 @@ mod tests {
         assert!(!g.post_empty);
         assert_eq!(verbs[3], Verb::Pause(2));
         assert_eq!(verbs[4], Verb::Redirect("/again".into()));
-        assert!(matches!(&verbs[5], Verb::Transfer(t) if t.to == "sip:agents@pbx.example"));
+        let Verb::Transfer(t) = &verbs[5] else {
+            panic!("{verbs:?}")
+        };
+        assert_eq!(
+            (t.to.as_str(), t.timeout_s, t.action.as_deref()),
+            ("sip:agents@pbx.example", Some(20), Some("/after"))
+        );
         assert_eq!(verbs[6], Verb::Hangup);
         let bare = parse(b"<Response><Gather/></Response>", HERE).unwrap();
         assert!(matches!(&bare[0], Verb::Gather(g) if g.action.as_deref() == Some(HERE)));

@@ -71,6 +71,11 @@ pub struct Transfer {
     pub to: String,
     #[serde(default)]
     pub mode: Option<String>,
+    /// Where a transfer that did not happen is reported (`busy`, `no-answer`, `failed`); the
+    /// reply runs next. None: the next verb runs.
+    pub action: Option<String>,
+    /// How long the target may ring, in seconds.
+    pub timeout_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

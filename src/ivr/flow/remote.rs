@@ -182,7 +182,7 @@ impl State {
                 let request = TransferRequest {
                     target: t.to.clone(),
                     mode,
-                    ring_timeout: None,
+                    ring_timeout: t.timeout_s.map(|s| Duration::from_secs(s.clamp(1, 600))),
                 };
                 match call.transfer(request).await? {
                     TransferOutcome::Succeeded if mode == TransferMode::Bridge => {
@@ -194,6 +194,18 @@ impl State {
                     }
                     TransferOutcome::Failed { status } => {
                         tracing::info!(call_id = %call.call_id, status, "the application's transfer failed");
+                        if let Some(action) = t.action {
+                            let outcome = match status {
+                                486 | 600 => "busy",
+                                408 | 480 | 487 => "no-answer",
+                                _ => "failed",
+                            };
+                            let result = json!({"event": "transfer", "status": outcome, "sip_status": status});
+                            return app
+                                .post(call, env, self, &action, result)
+                                .await
+                                .map(|r| r.map(Next::Replace));
+                        }
                     }
                 }
             }

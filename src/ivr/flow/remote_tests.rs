@@ -301,3 +301,32 @@ async fn an_endpoint_trusted_with_secrets_receives_the_digits() {
     assert_eq!(got[2].0, "/pin");
     assert_eq!(got[2].1["digits"], "2468");
 }
+
+fn dialling(path: &str, _: &Value) -> (u16, String) {
+    match path {
+        "/app" => (200, r#"{"verbs": [{"transfer": {"to": "sip:busy@pbx.example", "action": "/dialled"}}, {"play": {"prompt": "payments"}}]}"#.into()),
+        "/dialled" => (200, r#"{"verbs": [{"play": {"prompt": "transfer_failed"}}]}"#.into()),
+        _ => (404, "{}".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_transfer_is_reported_to_its_action_whose_reply_runs_next() {
+    let (url, got) = app("127.0.0.1", dialling).await;
+    let (heard, _) = converse_with(REMOTE_FLOW, alice(), &[], (None, false), endpoints(&url)).await;
+    assert_eq!(
+        strs(&heard),
+        [
+            "welcome",
+            "TRANSFER sip:busy@pbx.example",
+            "transfer_failed",
+            "BYE"
+        ]
+    );
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got[1].0, "/dialled");
+    assert_eq!(
+        (got[1].1["status"].as_str(), got[1].1["sip_status"].as_u64()),
+        (Some("busy"), Some(486))
+    );
+}
