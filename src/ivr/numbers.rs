@@ -205,6 +205,13 @@ impl Grammar {
     }
 }
 
+/// The prompts that say `text`'s digits one by one (`num/4`); anything else in it is skipped.
+pub fn digit_prompts(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.chars()
+        .filter(char::is_ascii_digit)
+        .map(|d| format!("num/{d}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,30 +1,21 @@
 //! One request to an application and its answer, in the endpoint's dialect: JSON posted and
 //! verbs read back, or Twilio's form parameters posted and TwiML read back.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::twiml;
 use super::verbs::{self, Verb};
-use crate::ivr::script::steps::endpoint::{signature, Dialect, Endpoint, Outgoing};
+use crate::ivr::script::steps::endpoint::{signed_json, Dialect, Endpoint, Outgoing};
 
 /// `event` (the JSON request: `event`, `call`, `vars` and the result's fields) as `endpoint`'s
 /// dialect sends it to `url`.
 pub fn encode(endpoint: &Endpoint, url: &str, event: &Value) -> Outgoing {
     match endpoint.dialect {
-        Dialect::Json => {
-            let body = serde_json::to_vec(event).unwrap_or_default();
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            Outgoing {
-                content_type: "application/json",
-                signature: ("X-IVR-Signature", signature(&endpoint.secret, now, &body)),
-                body,
-            }
-        }
+        Dialect::Json => signed_json(
+            &endpoint.secret,
+            serde_json::to_vec(event).unwrap_or_default(),
+        ),
         Dialect::Twiml => {
             let params = twilio_params(endpoint, event);
             Outgoing {
@@ -42,11 +33,7 @@ pub fn encode(endpoint: &Endpoint, url: &str, event: &Value) -> Outgoing {
 /// The verbs in a 2xx reply from `url`.
 pub fn decode(endpoint: &Endpoint, url: &str, body: &[u8]) -> Result<Vec<Verb>, String> {
     match endpoint.dialect {
-        Dialect::Json => {
-            let value =
-                serde_json::from_slice(body).map_err(|e| format!("reply unreadable: {e}"))?;
-            verbs::parse_value(value)
-        }
+        Dialect::Json => verbs::parse(body),
         Dialect::Twiml => twiml::parse(body, url),
     }
 }

@@ -40,40 +40,34 @@ fn tree(xml: &str) -> Result<Node, String> {
     let mut nodes = 0;
     loop {
         let event = reader.read_event().map_err(|e| format!("not XML: {e}"))?;
-        match event {
-            Event::Start(e) | Event::Empty(e)
-                if {
-                    nodes += 1;
-                    nodes > 4 * MAX_VERBS || stack.len() > MAX_DEPTH
-                } =>
-            {
-                let _ = e;
+        if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            nodes += 1;
+            if nodes > 4 * MAX_VERBS || stack.len() > MAX_DEPTH {
                 return Err("too many or too deeply nested elements".into());
             }
-            Event::Start(e) => stack.push(element(&e)?),
+        }
+        let text = match event {
+            Event::Start(e) => {
+                stack.push(element(&e)?);
+                continue;
+            }
             Event::Empty(e) => {
                 let node = element(&e)?;
                 stack.last_mut().ok_or("unbalanced")?.children.push(node);
+                continue;
             }
-            Event::Text(t) => {
-                let text = t.unescape().map_err(|e| format!("text: {e}"))?;
-                stack.last_mut().ok_or("unbalanced")?.text.push_str(&text);
-            }
-            Event::CData(t) => {
-                let text = String::from_utf8_lossy(&t).into_owned();
-                stack.last_mut().ok_or("unbalanced")?.text.push_str(&text);
-            }
+            Event::Text(t) => t.unescape().map_err(|e| format!("text: {e}"))?.into_owned(),
+            Event::CData(t) => String::from_utf8_lossy(&t).into_owned(),
             Event::End(_) => {
                 let done = stack.pop().ok_or("unbalanced")?;
-                stack
-                    .last_mut()
-                    .ok_or("unbalanced end tag")?
-                    .children
-                    .push(done);
+                let parent = stack.last_mut().ok_or("unbalanced end tag")?;
+                parent.children.push(done);
+                continue;
             }
             Event::Eof => break,
-            _ => {}
-        }
+            _ => continue,
+        };
+        stack.last_mut().ok_or("unbalanced")?.text.push_str(&text);
     }
     let mut top = stack
         .pop()
@@ -305,10 +299,19 @@ mod tests {
                 "<Response><Gather><Dial>1</Dial></Gather></Response>",
                 "cannot be said",
             ),
+            (
+                "<Response><Gather><Say><Say>deep</Say></Say></Gather></Response>",
+                "too deeply nested",
+            ),
         ] {
             let err = parse(xml.as_bytes(), HERE).unwrap_err();
             assert!(err.contains(why), "{why:?} not in {err}");
         }
+        // A flood of elements is refused while reading, before any tree is held.
+        let flood = format!("<Response>{}</Response>", "<Pause/>".repeat(100_000));
+        assert!(parse(flood.as_bytes(), HERE)
+            .unwrap_err()
+            .contains("too many"));
     }
 
     #[test]

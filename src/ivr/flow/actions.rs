@@ -10,6 +10,7 @@ use tokio::time::timeout;
 use super::{farewell, note, CallingParty, FlowEnv, Report};
 use crate::directory::User;
 use crate::ivr::call::{Answer, Call, Gone, TransferMode, TransferRequest};
+use crate::ivr::numbers::digit_prompts;
 use crate::ivr::script::steps::template::render;
 use crate::ivr::script::steps::vars::Vars;
 use crate::ivr::script::Action;
@@ -87,7 +88,7 @@ pub(super) fn warm_greeting(call: &Call, env: &FlowEnv, user: &User) {
 
 /// The verified caller's recorded greeting, or its greeting text spoken; nothing for a caller
 /// with neither.
-async fn greeting(
+pub(super) async fn greeting(
     call: &mut Call,
     env: &FlowEnv,
     user: &User,
@@ -152,11 +153,7 @@ pub(super) async fn run_actions(
             }
             Action::SayDigits(text) => {
                 let digits = render(text.get_ref(), caller.vars, &[]);
-                let said: Vec<String> = digits
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .map(|d| format!("num/{d}"))
-                    .collect();
+                let said: Vec<String> = digit_prompts(&digits).collect();
                 say_all(call, prompts((!said.is_empty()).then_some(said)), env).await?
             }
             Action::Greeting => greeting(call, env, caller.user, report).await?,

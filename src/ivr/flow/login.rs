@@ -3,13 +3,10 @@
 
 use std::sync::Mutex;
 
-use tokio::time::timeout;
-
 use super::actions::{self, Next};
-use super::{farewell, note, verify, CallingParty, FlowEnv, Report};
+use super::{farewell, verify, CallingParty, FlowEnv, Report};
 use crate::directory::Verification;
 use crate::ivr::call::{Answer, Call, Gone};
-use crate::media::speech::clean_text;
 
 pub(super) async fn conversation(
     call: &mut Call,
@@ -39,33 +36,10 @@ pub(super) async fn conversation(
         Verification::Locked => return farewell(call, login.locked).await,
         Verification::Unavailable(_) => return farewell(call, login.unavailable).await,
     };
-    let recorded = user.greeting.as_deref().filter(|g| call.has_prompt(g));
     // The name is synthesised while "Welcome" plays.
-    let synthesis = match (recorded, user.greeting_text.as_deref().and_then(clean_text)) {
-        (None, Some(text)) => env
-            .speech
-            .clone()
-            .map(|speech| tokio::spawn(async move { speech.prompt(&text).await })),
-        _ => None,
-    };
+    actions::warm_greeting(call, env, &user);
     call.say(login.greeting).await?;
-    if let Some(name) = recorded {
-        call.say(name).await?;
-        note(report, |r| r.greeting_spoken = true);
-    } else if let Some(synthesis) = synthesis {
-        match timeout(env.speech_wait, synthesis).await {
-            Ok(Ok(Ok(name))) => {
-                call.play_clip(name, false).await?;
-                note(report, |r| r.greeting_spoken = true);
-            }
-            Ok(Ok(Err(why))) => {
-                tracing::warn!(call_id = %call.call_id, %why, "greeting not spoken")
-            }
-            _ => {
-                tracing::warn!(call_id = %call.call_id, "greeting not spoken: speech not ready in time")
-            }
-        }
-    }
+    actions::greeting(call, env, &user, report).await?;
     let mut vars = actions::call_variables(call, caller);
     actions::user_variables(&mut vars, &account, &user);
     let who = actions::Caller {

@@ -19,6 +19,7 @@ use crate::ivr::app::exchange;
 use crate::ivr::app::urls::resolve;
 use crate::ivr::app::verbs::{Gather, Say, Verb};
 use crate::ivr::call::{Answer, Ask, Call, Gone, TransferMode, TransferRequest};
+use crate::ivr::numbers::digit_prompts;
 use crate::ivr::script::steps::endpoint::{self, Endpoint};
 use crate::ivr::webhook::Spoken;
 use crate::sip::refer::TransferOutcome;
@@ -408,12 +409,7 @@ fn spoken(call: &Call, env: &FlowEnv, said: &[Say]) -> Vec<Spoken> {
         } else if let Some(prompt) = &say.prompt {
             out.push(Spoken::Prompt(prompt.clone()));
         } else if let Some(digits) = &say.digits {
-            out.extend(
-                digits
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .map(|d| Spoken::Prompt(format!("num/{d}"))),
-            );
+            out.extend(digit_prompts(digits).map(Spoken::Prompt));
         } else if let Some(n) = say.number {
             out.extend(
                 grammar

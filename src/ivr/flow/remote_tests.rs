@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use super::tests::{alice, converse_with, read_request, strs};
-use crate::ivr::script::steps::endpoint::{Dialect, Endpoint};
+use crate::ivr::script::steps::endpoint::Endpoint;
 
 /// What the application received: (path, JSON body) per request.
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
@@ -55,15 +55,7 @@ remote = "bank"
 "#;
 
 fn endpoints(url: &str) -> HashMap<String, Endpoint> {
-    let endpoint = Endpoint {
-        url: url.into(),
-        secret: b"bank-app-secret-0123".to_vec(),
-        allowed_hosts: Vec::new(),
-        fallback_url: None,
-        dialect: Dialect::Json,
-        status_url: None,
-        receive_secrets: false,
-    };
+    let endpoint = Endpoint::new(url.into(), b"bank-app-secret-0123".to_vec());
     HashMap::from([("bank".to_string(), endpoint)])
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use super::tests::{alice, converse, converse_with, load_error, prompts, read_request, strs};
-use crate::ivr::script::steps::endpoint::{signature, Dialect, Endpoint};
+use crate::ivr::script::steps::endpoint::{signature, Endpoint};
 
 const SECRET: &str = "farm-secret-0123456789";
 
@@ -72,15 +72,7 @@ async fn api_named(
             });
         }
     });
-    let endpoint = Endpoint {
-        url,
-        secret: SECRET.as_bytes().to_vec(),
-        allowed_hosts: Vec::new(),
-        fallback_url: None,
-        dialect: Dialect::Json,
-        status_url: None,
-        receive_secrets: false,
-    };
+    let endpoint = Endpoint::new(url, SECRET.as_bytes().to_vec());
     (HashMap::from([(name.to_string(), endpoint)]), got)
 }
 

@@ -182,6 +182,16 @@ fn default_webhook_timeout() -> u64 {
     3000
 }
 
+impl Action {
+    /// Where a `goto` leads.
+    pub fn goto(&self) -> Option<&str> {
+        match self {
+            Action::Goto(target) => Some(target.get_ref()),
+            _ => None,
+        }
+    }
+}
+
 /// The seed's login, when the flow has one: what `conversation` needs, each checked at load.
 pub struct Login<'a> {
     pub account: &'a Question,
@@ -325,7 +335,8 @@ impl Script {
                         ));
                     }
                 }
-                Action::SayDigits(_) => named.extend(check::digit_prompts()),
+                // Spoken with the number words (`num/0` to `num/9`), checked with the grammar.
+                Action::SayDigits(_) => needs_numbers = true,
                 Action::Hangup | Action::SayText(_) | Action::Greeting => {}
             }
         }

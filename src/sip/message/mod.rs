@@ -141,7 +141,7 @@ pub fn parse(bytes: &[u8], source: SocketAddr) -> Result<Message, Unusable> {
     let normalized = framing::normalize(bytes).map_err(|why| unusable(bytes, why, source))?;
     let (readable, original_uri) =
         request_line::for_rsip(&normalized).map_err(|why| unusable(&normalized, why, source))?;
-    let parsed = SipMessage::try_from(readable.as_slice())
+    let parsed = SipMessage::try_from(readable.as_ref())
         .map_err(|e| unusable(&normalized, &format!("rsip: {e}"), source))?;
     match parsed {
         SipMessage::Request(r) => lift_request(r, source)

@@ -69,6 +69,13 @@ mod tests {
         );
         assert_eq!(sdp_part("multipart/mixed", BODY.as_bytes()), None);
         assert_eq!(sdp_part("application/sdp", BODY.as_bytes()), None);
+        // RFC 2046 caps a boundary at 70 characters: a longer one is not looked for.
+        let long = "b".repeat(71);
+        let body = BODY.replace("b1", &long);
+        assert_eq!(
+            sdp_part(&format!("multipart/mixed;boundary={long}"), body.as_bytes()),
+            None
+        );
         let no_sdp = BODY.replace("application/sdp", "text/html");
         assert_eq!(
             sdp_part("multipart/mixed;boundary=b1", no_sdp.as_bytes()),

@@ -4,6 +4,8 @@
 //! and the URI is checked here the way a user agent must answer it: 416 for a scheme we do not
 //! serve, 400 for what no scheme allows.
 
+use std::borrow::Cow;
+
 use super::{split_host_port, UNSUPPORTED_SCHEME};
 
 /// What rsip is given in place of every Request-URI; the original is kept beside it.
@@ -11,20 +13,20 @@ const STAND_IN: &str = "sip:ivr@request-uri.invalid";
 
 /// The request rewritten for rsip and its original Request-URI, or why the line is unusable.
 /// Responses (`SIP/2.0 …`) pass through untouched with no URI.
-pub(super) fn for_rsip(message: &[u8]) -> Result<(Vec<u8>, Option<String>), &'static str> {
+pub(super) fn for_rsip(message: &[u8]) -> Result<(Cow<'_, [u8]>, Option<String>), &'static str> {
     let line_end = message
         .windows(2)
         .position(|w| w == b"\r\n")
         .ok_or("no end of the first line")?;
     if message.starts_with(b"SIP/") {
-        return Ok((message.to_vec(), None));
+        return Ok((Cow::Borrowed(message), None));
     }
     let line = std::str::from_utf8(&message[..line_end]).map_err(|_| "Request-Line not UTF-8")?;
     let (method, uri, version) = split(line)?;
     check_uri(uri)?;
     let mut out = format!("{method} {STAND_IN} {version}").into_bytes();
     out.extend_from_slice(&message[line_end..]);
-    Ok((out, Some(uri.to_string())))
+    Ok((Cow::Owned(out), Some(uri.to_string())))
 }
 
 fn split(line: &str) -> Result<(&str, &str, &str), &'static str> {

@@ -46,23 +46,7 @@ pub fn prompts(script: &Script) -> Vec<&Spanned<String>> {
 
 /// The actions inside steps (`say` lists and what a confirmation reads back).
 pub fn actions(script: &Script) -> impl Iterator<Item = &Action> {
-    script.steps.values().flat_map(|s| {
-        let said = s.say.iter().flatten();
-        said.chain(s.confirm.iter().flat_map(|c| &c.say))
-    })
-}
-
-/// The prompts `say_digits` plays, named so load reports any missing one.
-pub fn digit_prompts() -> Vec<&'static Spanned<String>> {
-    static DIGITS: std::sync::OnceLock<Vec<Spanned<String>>> = std::sync::OnceLock::new();
-    DIGITS
-        .get_or_init(|| {
-            (0..10)
-                .map(|d| Spanned::new(0..0, format!("num/{d}")))
-                .collect()
-        })
-        .iter()
-        .collect()
+    script.steps.values().flat_map(Step::actions)
 }
 
 /// The digit rules a question must follow (`what` names it in the message).
@@ -173,12 +157,7 @@ fn step_reads(step: &Step) -> Vec<&Spanned<String>> {
     out.extend(&step.switch);
     out.extend(step.verify.iter().map(|v| &v.account));
     out.extend(step.http.iter().flat_map(|h| h.body.values()));
-    let said = step
-        .say
-        .iter()
-        .flatten()
-        .chain(step.confirm.iter().flat_map(|c| &c.say));
-    out.extend(said.filter_map(action_reads));
+    out.extend(step.actions().filter_map(action_reads));
     out
 }
 
@@ -236,23 +215,14 @@ fn reachability(script: &Script, errors: &mut Vec<String>) {
         .iter()
         .chain(&script.start_menu)
         .map(|s| s.get_ref().as_str())
+        .chain(script.on_transfer_failed.iter().filter_map(Action::goto))
         .collect();
-    let gotos = |actions: &'_ [Action]| -> Vec<String> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Goto(g) => Some(g.get_ref().clone()),
-                _ => None,
-            })
-            .collect()
-    };
-    let mut from_actions: Vec<String> = gotos(&script.on_transfer_failed);
     while let Some(node) = todo.pop() {
         if !seen.insert(node) {
             continue;
         }
         if let Some(menu) = script.menus.get(node) {
-            from_actions.extend(menu.options.values().flat_map(|a| gotos(a)));
+            todo.extend(menu.options.values().flatten().filter_map(Action::goto));
         }
         if let Some(step) = script.steps.get(node) {
             todo.extend(
@@ -260,7 +230,7 @@ fn reachability(script: &Script, errors: &mut Vec<String>) {
                     .into_iter()
                     .map(|(_, t)| t.get_ref().as_str()),
             );
-            from_actions.extend(step.say.iter().flat_map(|a| gotos(a)));
+            todo.extend(step.actions().filter_map(Action::goto));
             if step.remote.is_some() {
                 // An application may return the call to any step or menu.
                 todo.extend(
@@ -270,13 +240,6 @@ fn reachability(script: &Script, errors: &mut Vec<String>) {
                         .chain(script.menus.keys())
                         .map(String::as_str),
                 );
-            }
-        }
-        for target in from_actions.drain(..) {
-            if let Some((name, _)) = script.steps.get_key_value(target.as_str()) {
-                todo.push(name);
-            } else if let Some((name, _)) = script.menus.get_key_value(target.as_str()) {
-                todo.push(name);
             }
         }
     }

@@ -73,17 +73,11 @@ fn successors<'a>(
         leaving.extend(written(step, &exit));
         out.push((target.get_ref().as_str(), leaving));
     }
-    let said = step
-        .say
-        .iter()
-        .flatten()
-        .chain(step.confirm.iter().flat_map(|c| &c.say));
-    for target in said.filter_map(|a| match a {
-        Action::Goto(g) => Some(g.get_ref().as_str()),
-        _ => None,
-    }) {
-        out.push((target, known.clone()));
-    }
+    out.extend(
+        step.actions()
+            .filter_map(Action::goto)
+            .map(|t| (t, known.clone())),
+    );
     out
 }
 
@@ -111,8 +105,5 @@ pub fn written<'a>(step: &'a Step, exit: &str) -> Vec<&'a str> {
 }
 
 fn gotos(actions: &[Action]) -> impl Iterator<Item = &str> {
-    actions.iter().filter_map(|a| match a {
-        Action::Goto(g) => Some(g.get_ref().as_str()),
-        _ => None,
-    })
+    actions.iter().filter_map(Action::goto)
 }

@@ -40,6 +40,21 @@ pub enum Dialect {
     Twiml,
 }
 
+impl Endpoint {
+    /// An endpoint speaking JSON at `url`, with nothing else configured.
+    pub fn new(url: String, secret: Vec<u8>) -> Endpoint {
+        Endpoint {
+            url,
+            secret,
+            allowed_hosts: Vec::new(),
+            fallback_url: None,
+            dialect: Dialect::Json,
+            status_url: None,
+            receive_secrets: false,
+        }
+    }
+}
+
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
@@ -75,6 +90,18 @@ pub struct Outgoing {
     pub body: Vec<u8>,
 }
 
+/// `body` as JSON, signed now with `X-IVR-Signature`.
+pub fn signed_json(secret: &[u8], body: Vec<u8>) -> Outgoing {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Outgoing {
+        content_type: "application/json",
+        signature: ("X-IVR-Signature", signature(secret, now, &body)),
+        body,
+    }
+}
+
 /// Sends `body` as JSON, signed with `X-IVR-Signature`, and reads the answer: `Err` for no
 /// answer in time, a refused or unreadable reply (an http step's `failed` exit).
 pub async fn send(
@@ -85,14 +112,7 @@ pub async fn send(
     idempotency_key: &str,
     timeout: Duration,
 ) -> Result<Reply, String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let outgoing = Outgoing {
-        content_type: "application/json",
-        signature: ("X-IVR-Signature", signature(&endpoint.secret, now, &body)),
-        body,
-    };
+    let outgoing = signed_json(&endpoint.secret, body);
     let (status, bytes) = post(
         http,
         &endpoint.url,
@@ -194,19 +214,8 @@ mod tests {
         );
         let b = signature(b"k", 1700000000, b"{\"cow\":\"12346\"}");
         assert_ne!(a, b);
-        assert!(!format!(
-            "{:?}",
-            Endpoint {
-                url: "https://x".into(),
-                secret: b"s3cret".to_vec(),
-                allowed_hosts: Vec::new(),
-                fallback_url: None,
-                dialect: Dialect::Json,
-                status_url: None,
-                receive_secrets: false,
-            }
-        )
-        .contains("s3cret"));
+        let endpoint = Endpoint::new("https://x".into(), b"s3cret".to_vec());
+        assert!(!format!("{endpoint:?}").contains("s3cret"));
     }
 
     #[test]

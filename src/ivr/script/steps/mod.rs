@@ -155,6 +155,12 @@ impl Step {
         out
     }
 
+    /// The actions the step runs: its `say` list, or what its confirmation reads back.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        let said = self.say.iter().flatten();
+        said.chain(self.confirm.iter().flat_map(|c| &c.say))
+    }
+
     /// The target of exit `name` (checked at load to exist for the step's kind).
     pub fn exit(&self, name: &str) -> &str {
         self.named_exits()
