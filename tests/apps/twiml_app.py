@@ -1,5 +1,6 @@
-"""A TwiML application written as for Twilio, with Twilio's own helper library: VoiceResponse
+"""An account line written as for Twilio, with Twilio's own helper library: VoiceResponse
 writes every reply, RequestValidator checks the IVR's X-Twilio-Signature on every request.
+The PIN is gathered secret and checked by <Verify> (our two extensions), so it never comes here.
 
 Usage: twiml_app.py PORT AUTH_TOKEN LOG   (LOG gets one JSON line per request)
 """
@@ -18,6 +19,20 @@ PORT, TOKEN, LOG = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 validator = RequestValidator(TOKEN)
 
 
+ACCOUNTS = {}  # CallSid -> the account its caller keyed
+
+
+def pin_gather(response, question):
+    """The PIN, gathered as secret (our extension to TwiML): the IVR keeps the digits and
+    <Verify> checks them; this app is never sent them."""
+    gather = Gather(num_digits=4, action="/pin", timeout=8, secret="true", into="pin")
+    gather.play(f"http://127.0.0.1:{PORT}/hello.wav")
+    gather.say(question)
+    response.append(gather)
+    response.say("We did not get your PIN.")
+    response.hangup()
+
+
 def reply(path, params):
     response = VoiceResponse()
     if path == "/voice":
@@ -29,10 +44,17 @@ def reply(path, params):
         response.say("We did not get your account.")
         response.hangup()
     elif path == "/account":
-        response.play(f"http://127.0.0.1:{PORT}/hello.wav")
+        ACCOUNTS[params["CallSid"]] = params["Digits"]
+        pin_gather(response, "Now your four digit PIN.")
+    elif path == "/pin":
+        response.add_child("Verify", account=ACCOUNTS[params["CallSid"]], pin="pin", action="/verified")
+    elif path == "/verified" and params.get("Verified") == "true":
+        response.say(params.get("Greeting", "Welcome."))
         response.play("balance_is")
         response.pause(length=1)
         response.redirect("/goodbye")
+    elif path == "/verified":
+        pin_gather(response, "That PIN was wrong. Try again.")
     else:
         response.play("goodbye")
         response.hangup()

@@ -28,7 +28,7 @@ fn twilio_installed() {
 }
 
 #[test]
-fn a_twilio_application_gathers_digits_redirects_and_hangs_up_with_every_request_signed() {
+fn a_twilio_account_line_logs_a_caller_in_with_every_request_signed_and_never_sees_the_pin() {
     assert!(
         is_root(),
         "pcap replay needs a raw socket: run the tests as root (see README)"
@@ -69,7 +69,8 @@ fn a_twilio_application_gathers_digits_redirects_and_hangs_up_with_every_request
             ("IVR_ENDPOINTS__TWILIO__DIALECT", "twiml"),
         ],
     );
-    assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "12345"), &[]);
+    // The README's demo account 12345: a wrong PIN first, then its own (2468).
+    assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "1234511112468"), &[]);
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(20));
     let (fetches, requests): (Vec<Value>, Vec<Value>) = std::fs::read_to_string(&log)
         .unwrap()
@@ -89,7 +90,19 @@ fn a_twilio_application_gathers_digits_redirects_and_hangs_up_with_every_request
         .iter()
         .map(|r| r["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["/voice", "/account", "/goodbye"], "{requests:?}");
+    assert_eq!(
+        paths,
+        [
+            "/voice",
+            "/account",
+            "/pin",
+            "/verified",
+            "/pin",
+            "/verified",
+            "/goodbye"
+        ],
+        "{requests:?}"
+    );
     for request in &requests {
         assert_eq!(request["valid"], true, "RequestValidator refused {request}");
         assert_eq!(request["params"]["CallStatus"], "in-progress");
@@ -99,5 +112,26 @@ fn a_twilio_application_gathers_digits_redirects_and_hangs_up_with_every_request
             .starts_with("AC"));
     }
     assert_eq!(requests[1]["params"]["Digits"], "12345");
+    for pin in [&requests[2], &requests[4]] {
+        assert_eq!(pin["params"]["Secret"], "true", "{pin}");
+        assert!(pin["params"].get("Digits").is_none(), "{pin}");
+    }
+    let verified: Vec<&Value> = [&requests[3], &requests[5]]
+        .iter()
+        .map(|r| &r["params"]["Verified"])
+        .collect();
+    assert_eq!(verified, ["false", "true"], "{requests:?}");
+    assert_eq!(requests[5]["params"]["Account"], "***45");
+    for request in &requests {
+        let sent = request["params"].as_object().unwrap();
+        for (name, value) in sent.iter().filter(|(name, _)| *name != "AccountSid") {
+            let value = value.as_str().unwrap();
+            assert!(
+                !value.contains("1111") && !value.contains("2468"),
+                "a PIN reached the application in {name}: {request}"
+            );
+        }
+    }
+    assert!(!ivr.log_text().contains("2468"), "the PIN is in the log");
     assert!(ivr.count("the application") == 0, "{}", ivr.log_text());
 }

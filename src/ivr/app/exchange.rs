@@ -59,7 +59,22 @@ fn twilio_params(endpoint: &Endpoint, event: &Value) -> Vec<(String, String)> {
         ("Called".into(), text(&call["to"])),
     ];
     if event["event"] == "gather" {
-        params.push(("Digits".into(), text(&event["digits"])));
+        // A secret gather's digits stay in the IVR: the app is told it was one, not what.
+        let secret = event["secret"] == true;
+        if !secret || !text(&event["digits"]).is_empty() {
+            params.push(("Digits".into(), text(&event["digits"])));
+        }
+        if secret {
+            params.push(("Secret".into(), "true".into()));
+        }
+    }
+    if event["event"] == "verify" {
+        params.push(("Verified".into(), event["verified"].to_string()));
+        params.push(("VerifyReason".into(), text(&event["reason"])));
+        params.push(("Account".into(), text(&event["account"])));
+        if let Some(greeting) = event["greeting"].as_str() {
+            params.push(("Greeting".into(), greeting.into()));
+        }
     }
     if event["event"] == "transfer" {
         params.push(("DialCallStatus".into(), text(&event["status"])));
@@ -78,4 +93,53 @@ fn twilio_params(endpoint: &Endpoint, event: &Value) -> Vec<(String, String)> {
         }
     }
     params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn params(event: Value) -> Vec<(String, String)> {
+        let endpoint = Endpoint {
+            dialect: Dialect::Twiml,
+            ..Endpoint::new("https://app.example.com/voice".into(), b"token".to_vec())
+        };
+        twilio_params(&endpoint, &event)
+    }
+
+    fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_secret_gathers_digits_are_never_a_parameter() {
+        let secret = params(json!({"event": "gather", "digits": "", "secret": true}));
+        assert_eq!(get(&secret, "Digits"), None);
+        assert_eq!(get(&secret, "Secret"), Some("true"));
+        let plain = params(json!({"event": "gather", "digits": "12345", "secret": false}));
+        assert_eq!(get(&plain, "Digits"), Some("12345"));
+        assert_eq!(get(&plain, "Secret"), None);
+        // An endpoint configured to receive secrets is sent them.
+        let received = params(json!({"event": "gather", "digits": "2468", "secret": true}));
+        assert_eq!(get(&received, "Digits"), Some("2468"));
+    }
+
+    #[test]
+    fn a_verification_is_posted_as_its_outcome() {
+        let event = json!({"event": "verify", "verified": true, "reason": "verified", "greeting": "Hello Ann", "account": "***45"});
+        let sent = params(event);
+        assert_eq!(get(&sent, "Verified"), Some("true"));
+        assert_eq!(get(&sent, "VerifyReason"), Some("verified"));
+        assert_eq!(get(&sent, "Greeting"), Some("Hello Ann"));
+        assert_eq!(get(&sent, "Account"), Some("***45"));
+        let refused = params(
+            json!({"event": "verify", "verified": false, "reason": "locked", "greeting": null, "account": "***45"}),
+        );
+        assert_eq!(get(&refused, "Verified"), Some("false"));
+        assert_eq!(get(&refused, "Greeting"), None);
+    }
 }

@@ -8,7 +8,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 use sha1::Sha1;
 
-use super::verbs::{Gather, Say, Transfer, Verb, MAX_PAUSE_S, MAX_VERBS};
+use super::verbs::{Gather, Say, Transfer, Verb, Verify, MAX_PAUSE_S, MAX_VERBS};
 
 /// How deep a reply may nest (`<Response><Gather><Say>`).
 const MAX_DEPTH: usize = 3;
@@ -189,13 +189,29 @@ fn verb(node: &Node, here: &str) -> Result<Vec<Verb>, String> {
                 inter_digit_timeout_s: number("timeout", 5),
                 attempts: 1,
                 say,
-                into: None,
-                secret: false,
+                // Our extensions (Twilio has no secret gather): `into` names the variable,
+                // `secret="true"` keeps the digits in the IVR for `<Verify>`.
+                into: node.attr("into").map(String::from),
+                secret: node.attr("secret") == Some("true"),
                 action: Some(node.attr("action").unwrap_or(here).to_string()),
                 post_empty: node.attr("actionOnEmptyResult") == Some("true"),
             })]
         }
         "Redirect" => vec![Verb::Redirect(node.text.trim().to_string())],
+        // Our extension: the account and a secret gather's PIN checked by the IVR, which posts
+        // only the outcome (`Verified`, `VerifyReason`, `Greeting`, `Account` masked).
+        "Verify" => {
+            let required = |name: &str| {
+                node.attr(name)
+                    .map(String::from)
+                    .ok_or_else(|| format!("<Verify> without {name}"))
+            };
+            vec![Verb::Verify(Verify {
+                account: required("account")?,
+                pin: required("pin")?,
+                action: Some(node.attr("action").unwrap_or(here).to_string()),
+            })]
+        }
         "Hangup" => vec![Verb::Hangup],
         // The call is answered before an application is asked: refusing it is a hang-up now.
         "Reject" => vec![Verb::Hangup],
@@ -284,6 +300,27 @@ mod tests {
         assert_eq!(verbs[6], Verb::Hangup);
         let bare = parse(b"<Response><Gather/></Response>", HERE).unwrap();
         assert!(matches!(&bare[0], Verb::Gather(g) if g.action.as_deref() == Some(HERE)));
+    }
+
+    #[test]
+    fn a_secret_gather_and_verify_are_our_extensions() {
+        let xml = br#"<Response><Gather numDigits="4" secret="true" into="pin" action="/pin"/><Verify account="12345" pin="pin" action="/verified"/><Verify account="1" pin="pin"/></Response>"#;
+        let verbs = parse(xml, HERE).unwrap();
+        assert!(
+            matches!(&verbs[0], Verb::Gather(g) if g.secret && g.into.as_deref() == Some("pin"))
+        );
+        let Verb::Verify(v) = &verbs[1] else {
+            panic!("{verbs:?}")
+        };
+        assert_eq!(
+            (v.account.as_str(), v.pin.as_str(), v.action.as_deref()),
+            ("12345", "pin", Some("/verified"))
+        );
+        assert!(matches!(&verbs[2], Verb::Verify(v) if v.action.as_deref() == Some(HERE)));
+        let plain = parse(br#"<Response><Gather into="pin"/></Response>"#, HERE).unwrap();
+        assert!(matches!(&plain[0], Verb::Gather(g) if !g.secret));
+        let err = parse(br#"<Response><Verify pin="pin"/></Response>"#, HERE).unwrap_err();
+        assert!(err.contains("without account"), "{err}");
     }
 
     #[test]
