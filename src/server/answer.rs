@@ -125,12 +125,14 @@ impl Switchboard {
                 transfers: None,
                 codec,
                 bridge: None,
+                held_answer: None,
+                first_reply: None,
             },
         );
         if let Some(active) = self.calls.get(&call) {
             active.report_status("initiated", None);
         }
-        self.command(UaCommand::Answer { call, sdp });
+        self.answer_or_consult(call, sdp);
     }
 
     /// Our side of a new stream on `lease`, as its SDP will describe it.
@@ -224,12 +226,12 @@ impl Switchboard {
                 transfers_rx,
                 self.prompts.clone(),
             );
-            let caller = active.caller.clone();
+            let arrival = (active.caller.clone(), active.first_reply.take());
             let closing = self.closing.subscribe();
             active.flow = Some(tokio::spawn(flow::run(
                 handle,
                 active.flow_env.clone(),
-                caller,
+                arrival,
                 closing,
                 active.report.clone(),
             )));

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::ivr::flow::CallingParty;
-use crate::ivr::flow::{FlowEnv, Report};
+use crate::ivr::flow::{FirstReply, FlowEnv, Report};
 use crate::media::codec::Codec;
 use crate::media::ports::PortLease;
 use crate::media::relay::RelayEnd;
@@ -48,6 +48,10 @@ pub(super) struct ActiveCall {
     /// The codec the caller's stream speaks, which a bridged transfer offers the target.
     pub(super) codec: Codec,
     pub(super) bridge: Option<Bridge>,
+    /// Our answer (SDP), held while the flow's application is asked about the call.
+    pub(super) held_answer: Option<String>,
+    /// The application's reply, asked while ringing, for the flow.
+    pub(super) first_reply: Option<FirstReply>,
 }
 
 /// A caller's bridge to a target we call.

@@ -9,6 +9,7 @@
 mod answer;
 mod bridge;
 mod call;
+mod consult;
 mod media_wiring;
 mod switchboard;
 
@@ -171,10 +172,12 @@ pub async fn serve(
     ));
     let (requests, requests_rx) = mpsc::unbounded_channel();
     let (located, located_rx) = mpsc::unbounded_channel();
+    let (consulted, consulted_rx) = mpsc::unbounded_channel();
     let switchboard = Switchboard {
         legs: HashMap::new(),
         locator: bridge_locator,
         located,
+        consulted,
         transfer_credentials,
         codecs: settings.sip.codecs.clone(),
         settings,
@@ -194,7 +197,13 @@ pub async fn serve(
         trunk_locator,
     };
     switchboard
-        .run(events, requests_rx, located_rx, controls, reloader)
+        .run(
+            events,
+            requests_rx,
+            (located_rx, consulted_rx),
+            controls,
+            reloader,
+        )
         .await;
     Ok(())
 }

@@ -15,7 +15,7 @@ use super::{Control, Reloaded, Reloader, NEVER};
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::ivr::call::CallRequest;
-use crate::ivr::flow::Flows;
+use crate::ivr::flow::{FirstReply, Flows};
 use crate::media::codec::Codec;
 use crate::media::dtmf::DigitSource;
 use crate::media::pacer::Pacer;
@@ -58,8 +58,14 @@ pub(super) struct Switchboard {
     pub(super) legs: HashMap<CallRef, CallRef>,
     pub(super) locator: SharedLocator,
     pub(super) located: mpsc::UnboundedSender<(CallRef, Located)>,
+    /// The first replies of applications asked about calls still ringing.
+    pub(super) consulted: mpsc::UnboundedSender<(CallRef, FirstReply)>,
     pub(super) transfer_credentials: Option<crate::sip::dial::Credentials>,
 }
+
+/// Answers for calls that tasks of their own found (a bridge target located, an application's
+/// first reply).
+pub(super) type Receiver<T> = mpsc::UnboundedReceiver<(CallRef, T)>;
 
 /// A bridge target's address, once DNS has answered.
 pub(super) type Located = Result<Option<SocketAddr>, String>;
@@ -91,7 +97,7 @@ impl Switchboard {
         mut self,
         mut events: mpsc::UnboundedReceiver<UaEvent>,
         mut requests: mpsc::UnboundedReceiver<(CallRef, CallRequest)>,
-        mut located: mpsc::UnboundedReceiver<(CallRef, Located)>,
+        (mut located, mut consulted): (Receiver<Located>, Receiver<FirstReply>),
         mut controls: mpsc::UnboundedReceiver<Control>,
         reloader: Reloader,
     ) {
@@ -120,6 +126,7 @@ impl Switchboard {
                     CallRequest::Transfer(request) => self.transfer(call, request),
                 },
                 Some((call, found)) = located.recv() => self.on_located(call, found),
+                Some((call, reply)) = consulted.recv() => self.on_consulted(call, reply),
                 Some(control) = controls.recv() => match control {
                     Control::Reload(reply) => {
                         let reloader = reloader.clone();

@@ -24,6 +24,7 @@ mod opus;
 mod pin_key;
 mod prack;
 mod registration;
+mod reject;
 mod remote;
 mod routes;
 mod rtcp;

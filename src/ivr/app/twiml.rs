@@ -181,6 +181,9 @@ fn verb(node: &Node, here: &str) -> Result<Vec<Verb>, String> {
                 (None, Some(_)) => "",
                 (None, None) => "#",
             };
+            if node.attr("secret") == Some("true") && node.attr("into").is_none() {
+                return Err("<Gather secret> names the variable it fills (into)".into());
+            }
             vec![Verb::Gather(Gather {
                 min_digits: 1,
                 max_digits,
@@ -213,8 +216,9 @@ fn verb(node: &Node, here: &str) -> Result<Vec<Verb>, String> {
             })]
         }
         "Hangup" => vec![Verb::Hangup],
-        // The call is answered before an application is asked: refusing it is a hang-up now.
-        "Reject" => vec![Verb::Hangup],
+        "Reject" => vec![Verb::Reject {
+            busy: super::verbs::rejection_is_busy(node.attr("reason").unwrap_or("rejected"))?,
+        }],
         "Dial" => {
             let target = node
                 .children
@@ -275,9 +279,12 @@ mod tests {
   <Redirect method="POST">/again</Redirect>
   <Dial timeout="20" action="/after"><Sip>sip:agents@pbx.example</Sip></Dial>
   <Hangup/>
+  <Reject reason="busy"/><Reject/>
 </Response>"#;
         let verbs = parse(xml, HERE).unwrap();
-        assert_eq!(verbs.len(), 7);
+        assert_eq!(verbs.len(), 9);
+        assert_eq!(verbs[7], Verb::Reject { busy: true });
+        assert_eq!(verbs[8], Verb::Reject { busy: false });
         assert!(matches!(&verbs[0], Verb::Say(s) if s.text.as_deref() == Some("Welcome & hello")));
         let Verb::Gather(g) = &verbs[2] else {
             panic!("{verbs:?}")
@@ -332,6 +339,14 @@ mod tests {
             ),
             ("<Reply><Hangup/></Reply>", "not <Response>"),
             ("<Response><Say>open", "not closed"),
+            (
+                r#"<Response><Gather secret="true"/></Response>"#,
+                "names the variable",
+            ),
+            (
+                r#"<Response><Reject reason="later"/></Response>"#,
+                "neither busy nor rejected",
+            ),
             (
                 "<Response><Gather><Dial>1</Dial></Gather></Response>",
                 "cannot be said",

@@ -94,6 +94,11 @@ pub enum Verb {
     Verify(Verify),
     /// Back to the flow file: a step or a menu.
     Return(String),
+    /// Refuse the call before it is answered: busy (486) or rejected (603). Only as the first
+    /// verb of the first reply; later it is a hang-up.
+    Reject {
+        busy: bool,
+    },
 }
 
 fn always() -> bool {
@@ -135,6 +140,11 @@ struct Url {
 #[serde(deny_unknown_fields)]
 struct Code {
     code: String,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refusal {
+    reason: Option<String>,
 }
 
 /// Reads a reply's verbs: each is valid, or the whole reply is refused with the first reason
@@ -230,6 +240,15 @@ fn verb(value: serde_json::Value) -> Result<Verb, String> {
         }
         "redirect" => Verb::Redirect(serde_json::from_value::<Url>(body).map_err(read)?.url),
         "hangup" => Verb::Hangup,
+        "reject" => match serde_json::from_value::<Refusal>(body)
+            .map_err(read)?
+            .reason
+        {
+            None => Verb::Reject { busy: false },
+            Some(reason) => Verb::Reject {
+                busy: rejection_is_busy(&reason)?,
+            },
+        },
         "transfer" => Verb::Transfer(serde_json::from_value(body).map_err(read)?),
         "language" => Verb::Language(serde_json::from_value::<Code>(body).map_err(read)?.code),
         "verify" => Verb::Verify(serde_json::from_value(body).map_err(read)?),
@@ -240,6 +259,17 @@ fn verb(value: serde_json::Value) -> Result<Verb, String> {
         other => return Err(format!("unknown verb {other:?}")),
     };
     Ok(verb)
+}
+
+/// Twilio's two reasons: `busy` (486) or `rejected` (603).
+pub fn rejection_is_busy(reason: &str) -> Result<bool, String> {
+    match reason {
+        "busy" => Ok(true),
+        "rejected" => Ok(false),
+        other => Err(format!(
+            "reject: reason {other:?} is neither busy nor rejected"
+        )),
+    }
 }
 
 fn check_say(say: &Say) -> Result<(), String> {
@@ -268,10 +298,12 @@ mod tests {
             {"gather": {"max_digits": 4, "secret": true, "into": "pin", "say": [{"prompt": "enter_pin"}], "action": "/pin"}},
             {"set": {"a": "b", "n": 3}}, {"redirect": {"url": "/next"}}, {"transfer": {"to": "sip:a@b"}},
             {"language": {"code": "es"}}, {"verify": {"account": "12345", "pin": "pin", "action": "/v"}},
-            {"return": "main"}, {"hangup": {}}
+            {"return": "main"}, {"hangup": {}}, {"reject": {"reason": "busy"}}, {"reject": {}}
         ]}"#;
         let verbs = parse(body).unwrap();
-        assert_eq!(verbs.len(), 11);
+        assert_eq!(verbs.len(), 13);
+        assert_eq!(verbs[11], Verb::Reject { busy: true });
+        assert_eq!(verbs[12], Verb::Reject { busy: false });
         assert!(
             matches!(&verbs[3], Verb::Gather(g) if g.secret && g.into.as_deref() == Some("pin"))
         );
@@ -286,6 +318,10 @@ mod tests {
     fn a_bad_verb_refuses_the_reply_with_its_name() {
         for (body, why) in [
             (r#"{"verbs": [{"sing": {}}]}"#, "unknown verb \"sing\""),
+            (
+                r#"{"verbs": [{"reject": {"reason": "later"}}]}"#,
+                "neither busy nor rejected",
+            ),
             (
                 r#"{"verbs": [{"say": {"text": "a", "prompt": "b"}}]}"#,
                 "exactly one",

@@ -57,11 +57,20 @@ pub(super) async fn menu_once(
 
 /// The variables every call starts with.
 pub(super) fn call_variables(call: &Call, caller: &CallingParty) -> Vars {
+    arrival_variables(&call.call_id, caller, call.language())
+}
+
+/// The `call.*` variables a call starts with (`language`: its folder, none for the base).
+pub(super) fn arrival_variables(
+    call_id: &str,
+    caller: &CallingParty,
+    language: Option<&str>,
+) -> Vars {
     let mut vars = Vars::default();
-    vars.set("call.id", &call.call_id);
+    vars.set("call.id", call_id);
     vars.set("call.from", &caller.number);
     vars.set("call.to", &caller.dialled);
-    vars.set("call.language", call.language().unwrap_or("base"));
+    vars.set("call.language", language.unwrap_or("base"));
     vars
 }
 

@@ -18,8 +18,11 @@ use crate::directory::Directory;
 use crate::media::speech::SpeechCache;
 
 mod actions;
+mod app_request;
 mod login;
 mod remote;
+
+pub use app_request::{consult_while_ringing, starts_with_application, FirstReply};
 mod steps;
 mod verify;
 
@@ -86,7 +89,7 @@ impl From<String> for CallingParty {
 pub async fn run(
     mut call: Call,
     env: Arc<FlowEnv>,
-    caller: CallingParty,
+    (caller, first_reply): (CallingParty, Option<FirstReply>),
     mut closing: watch::Receiver<bool>,
     report: Arc<Mutex<Report>>,
 ) {
@@ -105,7 +108,7 @@ pub async fn run(
         }
     };
     let outcome = tokio::select! {
-        outcome = conversation(&mut call, &env, &caller, &report) => Some(outcome),
+        outcome = conversation(&mut call, &env, (&caller, first_reply), &report) => Some(outcome),
         () = sleep(limit) => {
             tracing::info!(call_id = %call.call_id, seconds = limit.as_secs(), "maximum call duration reached");
             None
@@ -147,12 +150,15 @@ fn note(report: &Mutex<Report>, change: impl FnOnce(&mut Report)) {
 async fn conversation(
     call: &mut Call,
     env: &FlowEnv,
-    caller: &CallingParty,
+    (caller, first_reply): (&CallingParty, Option<FirstReply>),
     report: &Mutex<Report>,
 ) -> Result<(), Gone> {
     call.play(env.script.welcome.get_ref(), true).await?;
     match &env.script.start {
-        Some(start) => steps::run(call, env, caller, start.get_ref(), report).await,
+        Some(start) => {
+            let arrival = (caller, first_reply);
+            steps::run(call, env, arrival, start.get_ref(), report).await
+        }
         None => login::conversation(call, env, caller, report).await,
     }
 }

@@ -9,27 +9,23 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::actions::say_all;
+use super::app_request::{fetch, request};
 use super::steps::{with_please_wait, Onward, State};
 use super::{verify, CallingParty, FlowEnv, Report};
 use crate::directory::Verification;
-use crate::ivr::app::exchange;
 use crate::ivr::app::urls::resolve;
 use crate::ivr::app::verbs::{Gather, Say, Verb};
 use crate::ivr::call::{Answer, Ask, Call, Gone, TransferMode, TransferRequest};
 use crate::ivr::numbers::digit_prompts;
-use crate::ivr::script::steps::endpoint::{self, Endpoint};
+use crate::ivr::script::steps::endpoint::Endpoint;
 use crate::ivr::webhook::Spoken;
 use crate::sip::refer::TransferOutcome;
 
 /// Requests one call may make of its application (the first, each action and redirect).
 pub const MAX_REQUESTS: u32 = 50;
-/// How long an application may take to answer one request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Tries after the first, when nothing was received or the application failed (5xx).
-const RETRIES: u32 = 2;
 
 /// Why the application could not be followed: the step's `on_error`, or the error prompt.
 struct Broken(String);
@@ -53,11 +49,19 @@ impl State {
             step: name,
             requests: 0,
         };
-        let first = endpoint.url.clone();
-        let mut queue = match app
-            .post(call, env, self, &first, json!({"event": "call"}))
-            .await?
-        {
+        let first = match self.first_reply.take() {
+            // Asked while ringing, for the start step: not asked again.
+            Some(reply) => {
+                app.requests = 1;
+                reply.map_err(Broken)
+            }
+            None => {
+                let url = endpoint.url.clone();
+                app.post(call, env, self, &url, json!({"event": "call"}))
+                    .await?
+            }
+        };
+        let mut queue = match first {
             Ok(verbs) => verbs,
             Err(Broken(why)) => return Ok(Err(why)),
         };
@@ -105,6 +109,11 @@ impl State {
             }
             Verb::Language(code) => call.set_language(env.script.folder_of(&code)),
             Verb::Hangup => {
+                call.hangup();
+                return Ok(Ok(Next::Leave(None)));
+            }
+            Verb::Reject { .. } => {
+                tracing::warn!(call_id = %call.call_id, step = app.step, "reject: the call is already answered, hanging up instead (reject only as the first verb of the first reply)");
                 call.hangup();
                 return Ok(Ok(Next::Leave(None)));
             }
@@ -308,75 +317,19 @@ impl App<'_> {
             Ok(url) => url,
             Err(why) => return Ok(Err(Broken(format!("refused to fetch: {why}")))),
         };
-        if let Value::Object(fields) = &mut event {
-            fields.insert(
-                "call".into(),
-                json!({
-                    "id": call.call_id,
-                    "from": state.vars.get("call.from"),
-                    "to": state.vars.get("call.to"),
-                    "language": call.language().unwrap_or("base"),
-                }),
-            );
-            fields.insert("vars".into(), Value::Object(state.public_vars()));
-        }
+        let language = call.language().unwrap_or("base");
+        event = request(event, &call.call_id, &state.vars, language);
         let key = format!("{}-{}-{}", call.call_id, self.step, self.requests);
-        let fallback = self.endpoint.fallback_url.clone();
-        let mut why = String::new();
-        for target in std::iter::once(url.to_string()).chain(fallback) {
-            let asked = Self::ask(&env.http, self.endpoint, &target, &event, &key);
-            match with_please_wait(call, env, asked).await? {
-                Ok(verbs) => return Ok(Ok(verbs)),
-                Err(failed) => {
-                    tracing::warn!(call_id = %call.call_id, step = self.step, why = %failed, "the application did not answer");
-                    why = failed;
-                }
-            }
-        }
-        Ok(Err(Broken(why)))
-    }
-
-    /// One URL, tried again (same idempotency key) after a refused connection or a 5xx, at
-    /// most `RETRIES` times.
-    async fn ask(
-        http: &reqwest::Client,
-        endpoint: &Endpoint,
-        url: &str,
-        event: &Value,
-        key: &str,
-    ) -> Result<VecDeque<Verb>, String> {
-        let mut attempt = 0;
-        loop {
-            let outgoing = exchange::encode(endpoint, url, event);
-            let answer = endpoint::post(http, url, "POST", outgoing, key, REQUEST_TIMEOUT).await;
-            let again = match &answer {
-                Ok((status, _)) => *status >= 500,
-                Err(why) => why.starts_with(endpoint::NOT_CONNECTED),
-            };
-            if again && attempt < RETRIES {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                continue;
-            }
-            let body = match answer {
-                Ok((200..=299, body)) => body,
-                Ok((status, _)) => return Err(format!("the application answered {status}")),
-                Err(why) => return Err(why),
-            };
-            return exchange::decode(endpoint, url, &body)
-                .map(VecDeque::from)
-                .map_err(|why| format!("the application's reply: {why}"));
-        }
-    }
-}
-
-impl State {
-    /// The variables an application may see: every one but the secrets.
-    fn public_vars(&self) -> Map<String, Value> {
-        self.vars
-            .public()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-            .collect()
+        let call_id = call.call_id.clone();
+        let asked = fetch(
+            &env.http,
+            self.endpoint,
+            url.as_str(),
+            &event,
+            &key,
+            (&call_id, self.step),
+        );
+        Ok(with_please_wait(call, env, asked).await?.map_err(Broken))
     }
 }
 

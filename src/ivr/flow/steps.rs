@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use tokio::time::sleep;
 
 use super::actions::{self, run_actions, say_all, Caller, Next};
+use super::app_request::FirstReply;
 use super::{farewell, verify, CallingParty, FlowEnv, Report};
 use crate::directory::{User, Verification};
 use crate::ivr::call::{Answer, Ask, Call, Gone};
@@ -34,7 +35,7 @@ pub(super) type Onward = Option<String>;
 pub(super) async fn run(
     call: &mut Call,
     env: &FlowEnv,
-    caller: &CallingParty,
+    (caller, first_reply): (&CallingParty, Option<FirstReply>),
     start: &str,
     report: &Mutex<Report>,
 ) -> Result<(), Gone> {
@@ -48,6 +49,7 @@ pub(super) async fn run(
             greeting_text: None,
         },
         visits: HashMap::new(),
+        first_reply,
     };
     let mut current = start.to_string();
     let (mut passed, mut in_a_row, mut last) = (0u32, 0u32, String::new());
@@ -96,6 +98,8 @@ pub(super) struct State {
     pub(super) user: User,
     /// Visits per step: the idempotency key tells a retry from a second visit.
     visits: HashMap<String, u32>,
+    /// The start step's application's reply, asked while the call rang.
+    pub(super) first_reply: Option<FirstReply>,
 }
 
 impl State {

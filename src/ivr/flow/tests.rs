@@ -147,7 +147,7 @@ pub(super) async fn converse_with(
     let flow = tokio::spawn(run(
         call,
         env,
-        String::from("5551234").into(),
+        (String::from("5551234").into(), None),
         closing,
         report,
     ));

@@ -153,6 +153,7 @@ impl UserAgent {
                 reliable: None,
                 transfer: None,
                 reinvites: None,
+                rang: false,
             },
         );
     }

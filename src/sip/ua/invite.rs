@@ -100,6 +100,7 @@ impl UserAgent {
                 reliable: None,
                 transfer: None,
                 reinvites: None,
+                rang: false,
             },
         );
     }

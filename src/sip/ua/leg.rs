@@ -69,6 +69,8 @@ pub(super) struct Leg {
     pub transfer: Option<(Transfer, Destination)>,
     /// Re-INVITEs taken in the current minute: when it started, and how many.
     pub reinvites: Option<(Instant, u32)>,
+    /// Our 180 has gone (the layer above rang while it decided, or the answer delay).
+    pub rang: bool,
 }
 
 /// Re-INVITEs one call may send in a minute. A phone re-INVITEs for hold, resume, a codec

@@ -180,6 +180,7 @@ impl UserAgent {
 
     pub fn handle_command(&mut self, now: Instant, command: UaCommand) {
         match command {
+            UaCommand::Ring { call } => self.ring(now, call),
             UaCommand::Answer { call, sdp } => self.answer(now, call, sdp),
             UaCommand::Decline { call, decline } => self.decline(now, call, decline),
             UaCommand::Hangup { call } => self.hangup(now, call),

@@ -15,11 +15,16 @@ use crate::sip::transaction::TimerAction;
 use crate::sip::transport::Transport;
 
 impl UserAgent {
-    /// Sends the call's 180.
+    /// Sends the call's 180, once, while the INVITE waits for an answer.
     pub(super) fn ring(&mut self, now: Instant, call_ref: CallRef) {
-        let Some(call) = self.calls.get(&call_ref) else {
+        let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };
+        if call.rang || !matches!(call.state, State::Offered | State::Ringing { .. }) {
+            return;
+        }
+        call.rang = true;
+        let call = &self.calls[&call_ref];
         let Some((req, _)) = &call.invite else {
             return;
         };

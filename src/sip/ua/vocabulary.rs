@@ -128,6 +128,10 @@ pub struct Decline {
 
 #[derive(Debug, PartialEq)]
 pub enum UaCommand {
+    /// Send 180 Ringing now: the layer above is still deciding (it asks an application).
+    Ring {
+        call: CallRef,
+    },
     /// Accept with this SDP; the 200 goes after `UaConfig::answer_delay` (ringing until then).
     Answer {
         call: CallRef,

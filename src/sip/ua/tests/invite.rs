@@ -142,6 +142,44 @@ fn the_answer_delay_rings_then_answers() {
 }
 
 #[test]
+fn ringing_while_the_layer_above_decides_goes_once_then_a_decline_or_the_answer() {
+    for delay in [Duration::ZERO, Duration::from_secs(2)] {
+        let mut phone = Phone::new(UaConfig {
+            answer_delay: delay,
+            ..config()
+        });
+        phone.invite("inv1", SDP);
+        let [UaEvent::Incoming { call, .. }] = <[UaEvent; 1]>::try_from(phone.events()).unwrap()
+        else {
+            panic!("one Incoming")
+        };
+        phone.command(UaCommand::Ring { call });
+        phone.command(UaCommand::Ring { call });
+        assert_eq!(phone.statuses(), [100, 180], "one 180");
+        phone.advance(Duration::from_secs(5));
+        phone.command(UaCommand::Answer {
+            call,
+            sdp: SDP.into(),
+        });
+        phone.advance(delay);
+        assert_eq!(phone.statuses(), [200], "no second 180 before the 200");
+    }
+    let mut phone = Phone::new(config());
+    phone.invite("inv1", SDP);
+    let [UaEvent::Incoming { call, .. }] = <[UaEvent; 1]>::try_from(phone.events()).unwrap() else {
+        panic!("one Incoming")
+    };
+    phone.command(UaCommand::Ring { call });
+    let decline = Decline {
+        status: 603,
+        reason: "Decline",
+        warning: None,
+    };
+    phone.command(UaCommand::Decline { call, decline });
+    assert_eq!(phone.statuses(), [100, 180, 603]);
+}
+
+#[test]
 fn a_flood_from_one_source_gets_503_with_retry_after_then_silence() {
     let mut phone = Phone::new(config());
     let mut refused = 0;
