@@ -90,6 +90,9 @@ pub struct TransferRequest {
     pub mode: TransferMode,
     /// How long a bridged target may ring; `None`: the configured default.
     pub ring_timeout: Option<Duration>,
+    /// When a bridged target hangs up, the caller stays with the flow (Twilio's `<Dial>`),
+    /// instead of being hung up too.
+    pub caller_stays: bool,
 }
 
 pub struct Call {
@@ -320,15 +323,22 @@ impl Call {
                 outcome = self.transfers.recv() => {
                     return Ok(outcome.unwrap_or(TransferOutcome::Failed { status: 500 }));
                 }
-                event = self.events.recv() => match event {
-                    None => return Err(Gone),
-                    Some(MediaEvent::Inactive) => {
-                        tracing::info!(call_id = %self.call_id, "no RTP from the caller, hanging up");
-                        self.hangup();
-                        return Err(Gone);
-                    }
+                event = self.events.recv() => self.still_here(event)?,
+            }
+        }
+    }
+
+    /// Waits while the call is bridged (asked with `caller_stays`) until the target hangs up:
+    /// how long the bridge lasted. The caller hanging up or going quiet ends the call.
+    pub async fn stay_bridged(&mut self) -> Result<u64, Gone> {
+        loop {
+            tokio::select! {
+                outcome = self.transfers.recv() => match outcome {
+                    Some(TransferOutcome::Ended { seconds }) => return Ok(seconds),
                     Some(_) => {}
+                    None => return Err(self.stay_until_gone().await),
                 },
+                event = self.events.recv() => self.still_here(event)?,
             }
         }
     }
@@ -336,15 +346,24 @@ impl Call {
     /// Waits while the call is bridged, until it ends; a caller gone quiet is hung up.
     pub async fn stay_until_gone(&mut self) -> Gone {
         loop {
-            match self.events.recv().await {
-                None => return Gone,
-                Some(MediaEvent::Inactive) => {
-                    tracing::info!(call_id = %self.call_id, "no RTP from the caller, hanging up");
-                    self.hangup();
-                    return Gone;
-                }
-                Some(_) => {}
+            let event = self.events.recv().await;
+            if let Err(gone) = self.still_here(event) {
+                return gone;
             }
+        }
+    }
+
+    /// Whether the caller is still here after a media event that answers nothing: not when the
+    /// call is over, nor when the caller went quiet (then hung up).
+    fn still_here(&mut self, event: Option<MediaEvent>) -> Result<(), Gone> {
+        match event {
+            None => Err(Gone),
+            Some(MediaEvent::Inactive) => {
+                tracing::info!(call_id = %self.call_id, "no RTP from the caller, hanging up");
+                self.hangup();
+                Err(Gone)
+            }
+            Some(_) => Ok(()),
         }
     }
 

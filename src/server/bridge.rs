@@ -109,6 +109,7 @@ impl Switchboard {
             relay: Some(agent_end),
             agent_media: None,
             answered_ms: None,
+            caller_stays: request.caller_stays,
             pending: Some(DialRequest {
                 target: request.target,
                 destination: Destination {
@@ -212,13 +213,26 @@ impl Switchboard {
         let Some(call) = self.legs.remove(&leg) else {
             return false;
         };
-        if let Some(active) = self.calls.get_mut(&call) {
+        let Some(active) = self.calls.get_mut(&call) else {
+            return true;
+        };
+        let Some(bridge) = active.bridge.as_mut() else {
+            return true;
+        };
+        bridge.agent_media = None;
+        if !bridge.caller_stays {
             tracing::info!(call_id = %active.call_id, "the transfer target hung up: ending the call");
-            if let Some(bridge) = active.bridge.as_mut() {
-                bridge.agent_media = None;
-            }
             self.command(UaCommand::Hangup { call });
+            return true;
         }
+        let bridged_ms = bridge
+            .answered_ms
+            .map_or(0, |at| records::now_ms().saturating_sub(at));
+        active.record.bridged_s = Some(bridged_ms as f64 / 1000.0);
+        let seconds = bridged_ms / 1000;
+        tracing::info!(call_id = %active.call_id, seconds, "the transfer target hung up: the caller goes back to the flow");
+        let _ = active.media.send(MediaCommand::Unrelay);
+        self.end_bridge(call, Some(TransferOutcome::Ended { seconds }));
         true
     }
 

@@ -69,6 +69,8 @@ pub(super) struct Bridge {
     pub(super) answered_ms: Option<u64>,
     /// What the INVITE will carry once the target is located.
     pub(super) pending: Option<DialRequest>,
+    /// The target's hang-up leaves the caller with the flow.
+    pub(super) caller_stays: bool,
 }
 
 impl ActiveCall {

@@ -17,6 +17,9 @@ pub enum TransferOutcome {
     /// The caller refused the REFER, the target refused the caller, or nothing came in time
     /// (408); the status says which.
     Failed { status: u16 },
+    /// A bridge that was made is over, the target having hung up after `seconds`; the caller
+    /// stays with the flow (asked for by `TransferRequest::caller_stays`; a REFER never ends so).
+    Ended { seconds: u64 },
 }
 
 /// What one step of a transfer came to.

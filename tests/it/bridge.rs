@@ -385,3 +385,55 @@ fn baresip_callers_and_agents_hear_each_other_through_the_bridge() {
         "the agent heard the caller's 600 Hz tone in only {caller_tone} windows of 200 ms"
     );
 }
+
+#[test]
+fn a_target_who_hangs_up_leaves_the_caller_with_the_application_which_hears_completed() {
+    let dir = TempDir::new("bridge-app");
+    let (agent, agent_port) = sipp_agent(&scenario("agent_hangs_up.xml"), &dir, &[]);
+    let target = format!("sip:agent@127.0.0.1:{agent_port}");
+    let (port, got) = support::http::serve(move |path, _| {
+        let verbs = match path {
+            "/app" => format!(
+                r#"[{{"transfer": {{"to": "{target}", "mode": "bridge", "action": "/after"}}}}, {{"say": {{"text": "not this"}}}}]"#
+            ),
+            _ => r#"[{"play": {"prompt": "goodbye"}}, {"hangup": {}}]"#.into(),
+        };
+        (200, format!(r#"{{"verbs": {verbs}}}"#))
+    });
+    let flow = dir.0.join("app.toml");
+    std::fs::write(
+        &flow,
+        "welcome = \"welcome\"\nstart = \"app\"\n[outcomes]\nno_answer = \"goodbye\"\ngoodbye = \"goodbye\"\nerror = \"sorry_error\"\n[steps.app]\nremote = \"desk\"\n",
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}/app");
+    let ivr = Ivr::start(
+        "bridge-app",
+        &[
+            ("IVR_FLOW__FILE", flow.to_str().unwrap()),
+            ("IVR_ENDPOINTS__DESK__URL", &url),
+            ("IVR_ENDPOINTS__DESK__SECRET", "desk-application-secret"),
+        ],
+    );
+    // No keys: the caller waits for our BYE, which comes after the application's goodbye.
+    support::assert_sipp_file_ok(&ivr, &support::keys::pcap_scenario(&dir, ""), &[]);
+    assert_sipp_passed(agent, &dir, "the target answered, talked and hung up");
+    ivr.wait_for_line(
+        &["the transfer target hung up: the caller goes back to the flow"],
+        Duration::from_secs(2),
+    );
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(5));
+    let asked = got.lock().unwrap().clone();
+    let paths: Vec<&str> = asked
+        .iter()
+        .map(|(head, _)| head.split(' ').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(paths, ["/app", "/after"], "{asked:?}");
+    let after: serde_json::Value = serde_json::from_str(&asked[1].1).unwrap();
+    assert_eq!(after["event"], "transfer");
+    assert_eq!(after["status"], "completed", "{after}");
+    assert!(
+        (1..10).contains(&after["duration_s"].as_u64().unwrap()),
+        "{after}"
+    );
+}

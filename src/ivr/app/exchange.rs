@@ -78,6 +78,9 @@ fn twilio_params(endpoint: &Endpoint, event: &Value) -> Vec<(String, String)> {
     }
     if event["event"] == "transfer" {
         params.push(("DialCallStatus".into(), text(&event["status"])));
+        if let Some(seconds) = event["duration_s"].as_u64() {
+            params.push(("DialCallDuration".into(), seconds.to_string()));
+        }
     }
     if event["event"] == "status" {
         // Twilio's names for the moments of a call.

@@ -201,18 +201,21 @@ pub(super) async fn run_actions(
                     target: target.clone(),
                     mode: transfer.mode(),
                     ring_timeout: transfer.timeout_s.map(Duration::from_secs),
+                    caller_stays: false,
                 };
                 let outcome = call.transfer(request).await?;
                 let label = TransferLabel {
                     mode: transfer.mode().as_str(),
                     outcome: match outcome {
-                        TransferOutcome::Succeeded => "succeeded".into(),
+                        TransferOutcome::Succeeded | TransferOutcome::Ended { .. } => {
+                            "succeeded".into()
+                        }
                         TransferOutcome::Failed { status } => status.to_string(),
                     },
                 };
                 METRICS.transfers.get_or_create(&label).inc();
                 match outcome {
-                    TransferOutcome::Succeeded => {
+                    TransferOutcome::Succeeded | TransferOutcome::Ended { .. } => {
                         note(report, |r| r.transferred_to = Some(target.clone()));
                         if transfer.mode() == TransferMode::Bridge {
                             // The two calls are one now; either side's hang-up ends both.

@@ -193,12 +193,21 @@ impl State {
                     target: t.to.clone(),
                     mode,
                     ring_timeout: t.timeout_s.map(|s| Duration::from_secs(s.clamp(1, 600))),
+                    // As Twilio's <Dial>: the target hanging up leaves the caller with the app.
+                    caller_stays: mode == TransferMode::Bridge,
                 };
                 match call.transfer(request).await? {
                     TransferOutcome::Succeeded if mode == TransferMode::Bridge => {
-                        return Err(call.stay_until_gone().await)
+                        let seconds = call.stay_bridged().await?;
+                        if let Some(action) = t.action {
+                            let result = json!({"event": "transfer", "status": "completed", "duration_s": seconds});
+                            return app
+                                .post(call, env, self, &action, result)
+                                .await
+                                .map(|r| r.map(Next::Replace));
+                        }
                     }
-                    TransferOutcome::Succeeded => {
+                    TransferOutcome::Succeeded | TransferOutcome::Ended { .. } => {
                         call.hangup();
                         return Ok(Ok(Next::Leave(None)));
                     }

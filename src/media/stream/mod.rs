@@ -102,6 +102,8 @@ pub enum MediaCommand {
     /// Bridge this stream to another: what its peer sends goes to the other stream, and what
     /// the other's peer sends is sent here, replacing prompts from its first packet.
     Relay(RelayEnd),
+    /// The bridge is over and the caller stays: prompts and silence are this stream's again.
+    Unrelay,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -380,6 +382,11 @@ impl RtpStream {
             MediaCommand::Confirmed => {
                 self.confirmed = true;
                 self.latch.confirmed(now);
+            }
+            MediaCommand::Unrelay => {
+                if self.relay.take().is_some_and(|r| r.started) {
+                    self.marker = true;
+                }
             }
             MediaCommand::Relay(end) => {
                 self.relay = Some(Relay {
