@@ -30,7 +30,7 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
-# Twilio's own helper library, for the TwiML application the tests run (tests/apps/).
+# Twilio's own helper library, for the TwiML application the tests run (sip-config/examples/apps/).
 python3 -c "import twilio" 2>/dev/null || python3 -m pip install -q twilio
 
 # A full run writes about 6 GB under the target directory. A linker that runs out of disk dies

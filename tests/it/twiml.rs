@@ -1,17 +1,18 @@
-//! An application written for Twilio runs a real call: SIPp keys an account number into the
-//! built `ivr`, whose remote step speaks TwiML to a Python app built with Twilio's own helper
-//! library (`tests/apps/twiml_app.py`: `VoiceResponse` writes its replies, `RequestValidator`
-//! checks our `X-Twilio-Signature` on every request; it also hosts a recording its `<Play>`
-//! names by URL).
+//! An application written for Twilio runs a real call: SIPp keys an account and PINs into the
+//! built `ivr` (with `sip-config/examples/remote.toml`), whose remote step speaks TwiML to the
+//! README's account line, built with Twilio's own helper library
+//! (`sip-config/examples/apps/twilio_account_line.py`: `VoiceResponse` writes its replies,
+//! `RequestValidator` checks our `X-Twilio-Signature` on every request; it also hosts a
+//! recording its `<Play>` names by URL).
 
 use crate::support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+use support::apps::App;
 use support::keys::{is_root, pcap_scenario};
-use support::process::Peer;
 use support::{assert_sipp_file_ok, Ivr, TempDir};
 
 const TOKEN: &str = "twilio-auth-token-0123456789";
@@ -35,47 +36,23 @@ fn a_twilio_account_line_logs_a_caller_in_with_every_request_signed_and_never_se
     );
     twilio_installed();
     let dir = TempDir::new("twiml");
-    let log = dir.0.join("requests.jsonl");
-    let port = support::free_port();
-    let script = support::project_dir().join("tests/apps/twiml_app.py");
-    let _app = Peer::spawn(Command::new("python3").args([
-        script.to_str().unwrap(),
-        &port.to_string(),
-        TOKEN,
-        log.to_str().unwrap(),
-    ]))
-    .expect("python3 runs the app");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the TwiML app did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let flow = dir.0.join("twiml.toml");
-    std::fs::write(
-        &flow,
-        "welcome = \"welcome\"\nstart = \"app\"\n[outcomes]\nno_answer = \"goodbye\"\ngoodbye = \"goodbye\"\nerror = \"sorry_error\"\n[steps.app]\nremote = \"twilio\"\n",
-    )
-    .unwrap();
-    let url = format!("http://127.0.0.1:{port}/voice");
+    let app = App::start("twilio_account_line.py", TOKEN, &dir);
+    let flow = support::project_dir().join("sip-config/examples/remote.toml");
     let ivr = Ivr::start(
         "twiml",
         &[
             ("IVR_FLOW__FILE", flow.to_str().unwrap()),
-            ("IVR_ENDPOINTS__TWILIO__URL", &url),
-            ("IVR_ENDPOINTS__TWILIO__SECRET", TOKEN),
-            ("IVR_ENDPOINTS__TWILIO__DIALECT", "twiml"),
+            ("IVR_ENDPOINTS__APP__URL", &app.url("/voice")),
+            ("IVR_ENDPOINTS__APP__SECRET", TOKEN),
+            ("IVR_ENDPOINTS__APP__DIALECT", "twiml"),
         ],
     );
     // The README's demo account 12345: a wrong PIN first, then its own (2468).
     assert_sipp_file_ok(&ivr, &pcap_scenario(&dir, "1234511112468"), &[]);
     ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(20));
-    let (fetches, requests): (Vec<Value>, Vec<Value>) = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let (fetches, requests): (Vec<Value>, Vec<Value>) = app
+        .requests()
+        .into_iter()
         .partition(|r| r["method"] == "GET");
     let fetched: Vec<&str> = fetches
         .iter()

@@ -3,6 +3,7 @@
 //! command that installs it.
 #![allow(dead_code)]
 
+pub mod apps;
 pub mod audio;
 pub mod auth0_mock;
 pub mod baresip;
