@@ -62,7 +62,10 @@ enum Command {
         #[command(subcommand)]
         edit: cli::users::Edit,
     },
-    /// Look at the flow: `ivr flow graph [--format dot|svg] [--file FLOW]`.
+    /// Talk to a flow in the terminal, no phone: `ivr simulate [--flow FILE] [--keys "1 12345#"]`.
+    Simulate(cli::simulate::Simulate),
+    /// Look at the flow: `ivr flow graph [--format dot|svg] [--file FLOW]`; check it:
+    /// `ivr flow test CASES...`.
     Flow {
         #[command(subcommand)]
         flow: cli::flow::Flow,
@@ -140,6 +143,30 @@ impl Counters {
     }
 }
 
+/// The configured directory (local or Auth0) behind the lockout.
+fn directory(
+    settings: &Settings,
+    http: &reqwest::Client,
+    counters: &Counters,
+) -> Result<Arc<dyn Directory>> {
+    let backend: Arc<dyn Directory> = match settings.directory.backend {
+        Backend::Local => Arc::new(LocalDirectory::load(
+            &settings.directory.users,
+            settings.directory.pin_check_threads,
+            Arc::new(settings.directory.pin_key()?),
+        )?),
+        Backend::Auth0 => Arc::new(Auth0Directory::new(
+            http.clone(),
+            &settings.auth0,
+            settings.auth0_secret()?,
+        )),
+    };
+    Ok(Arc::new(
+        Guarded::new(backend, counters.accounts.clone(), counters.callers.clone())
+            .with_breaker(counters.breaker.clone()),
+    ))
+}
+
 fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, Counters)> {
     let settings = Settings::load(path)?;
     let counters = match counters {
@@ -153,22 +180,7 @@ fn load(path: &std::path::Path, counters: Option<&Counters>) -> Result<(Loaded, 
     };
     let prompts = settings.prompts.load(&settings.sip.codecs)?;
     let http = ivr::http::client()?;
-    let backend: Arc<dyn Directory> = match settings.directory.backend {
-        Backend::Local => Arc::new(LocalDirectory::load(
-            &settings.directory.users,
-            settings.directory.pin_check_threads,
-            Arc::new(settings.directory.pin_key()?),
-        )?),
-        Backend::Auth0 => Arc::new(Auth0Directory::new(
-            http.clone(),
-            &settings.auth0,
-            settings.auth0_secret()?,
-        )),
-    };
-    let directory = Arc::new(
-        Guarded::new(backend, counters.accounts.clone(), counters.callers.clone())
-            .with_breaker(counters.breaker.clone()),
-    );
+    let directory = directory(&settings, &http, &counters)?;
     let endpoints = ivr::config::endpoints::endpoints(&settings.endpoints)?;
     let clips = Arc::new(ivr::ivr::app::clips::ClipCache::new(
         settings.sip.codecs.clone(),
@@ -311,7 +323,16 @@ fn tell_running_server(settings: &Settings) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let first = Settings::load(&cli.config);
+    let mut first = Settings::load(&cli.config);
+    if matches!(
+        cli.command,
+        Some(Command::Simulate(_) | Command::Flow { .. })
+    ) {
+        // A conversation in the terminal: its log only when something is wrong.
+        if let Ok(settings) = &mut first {
+            settings.log.level = "warn".into();
+        }
+    }
     let (log_filter, _log_flush) = start_logging(first.as_ref().ok());
     let ask = match cli.command {
         Some(Command::Reload) => Some(("POST", "/reload")),
@@ -330,15 +351,21 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Simulate(args)) = cli.command {
+        return first
+            .and_then(|settings| cli::simulate::run(settings, args))
+            .unwrap_or_else(|e| {
+                eprintln!("ivr simulate: {e:#}");
+                ExitCode::from(2)
+            });
+    }
     if let Some(Command::Flow { flow }) = cli.command {
-        let drawn = first.and_then(|settings| cli::flow::run(&settings, flow));
-        return match drawn {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
+        return first
+            .and_then(|settings| cli::flow::run(settings, flow))
+            .unwrap_or_else(|e| {
                 eprintln!("ivr flow: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
+                ExitCode::from(2)
+            });
     }
     if let Some(Command::Users { edit }) = cli.command {
         let settings = match first {
@@ -386,9 +413,11 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Users { .. } | Command::Flow { .. } | Command::Reload | Command::Health => {
-            ExitCode::SUCCESS
-        }
+        Command::Users { .. }
+        | Command::Flow { .. }
+        | Command::Simulate(_)
+        | Command::Reload
+        | Command::Health => ExitCode::SUCCESS,
         Command::Serve => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(settings.sip.runtime_threads())

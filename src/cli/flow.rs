@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
@@ -21,6 +22,14 @@ pub enum Flow {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Run conversation tests (case files, e.g. sip-config/tests/*.toml); exits 1 when one fails.
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print every case's conversation, not only a failed one's.
+        #[arg(long)]
+        verbose: bool,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,8 +38,11 @@ pub enum Format {
     Svg,
 }
 
-pub fn run(settings: &Settings, flow: Flow) -> Result<()> {
-    let Flow::Graph { format, file } = flow;
+pub fn run(settings: Settings, flow: Flow) -> Result<ExitCode> {
+    let (format, file) = match flow {
+        Flow::Graph { format, file } => (format, file),
+        Flow::Test { files, verbose } => return super::flow_test::run(settings, &files, verbose),
+    };
     let file = file.unwrap_or_else(|| settings.flow.file.clone());
     let prompts = settings.prompts.load(&settings.sip.codecs)?;
     let script = Script::load(&file, &prompts)?;
@@ -46,11 +58,15 @@ pub fn run(settings: &Settings, flow: Flow) -> Result<()> {
     let mut stdout = std::io::stdout();
     if format == Format::Svg {
         match svg(&dot) {
-            Ok(svg) => return Ok(stdout.write_all(&svg)?),
+            Ok(svg) => {
+                stdout.write_all(&svg)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             Err(why) => eprintln!("ivr flow graph: no SVG ({why:#}); writing DOT instead"),
         }
     }
-    Ok(stdout.write_all(dot.as_bytes())?)
+    stdout.write_all(dot.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn svg(dot: &str) -> Result<Vec<u8>> {

@@ -83,6 +83,7 @@ pub fn endpoints(
                 dialect,
                 status_url: e.status_url.clone(),
                 receive_secrets: e.receive_secrets,
+                stand_in: None,
             },
         );
     }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
+use crate::ivr::trace::{tell, Trace, Tracer};
 use crate::media::dtmf::DigitSource;
 use crate::media::prompt::{in_folder, Prompt, PromptLibrary};
 use crate::media::stream::{MediaCommand, MediaEvent};
@@ -109,6 +110,10 @@ pub struct Call {
     typed: VecDeque<(char, DigitSource)>,
     /// What ended the last answer: an application's gather reports it.
     ended: AnswerEnd,
+    /// Who watches the conversation (a simulation, a flow test); none on a real line.
+    tracer: Option<Tracer>,
+    /// Questions asked so far (each attempt one): the number of the one waiting for keys.
+    asks: u64,
 }
 
 /// What ended an answer.
@@ -160,7 +165,23 @@ impl Call {
             next_id: 0,
             typed: VecDeque::new(),
             ended: AnswerEnd::default(),
+            tracer: None,
+            asks: 0,
         }
+    }
+
+    /// Tells `tracer` what the conversation does from now on.
+    pub fn trace_to(&mut self, tracer: Tracer) {
+        self.tracer = Some(tracer);
+    }
+
+    /// Whether anyone watches (so the work of describing a step is skipped on real calls).
+    pub fn traced(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    pub fn trace(&self, event: Trace) {
+        tell(self.tracer.as_ref(), event);
     }
 
     /// Plays a prompt to the end; keys pressed meanwhile are kept for the next question.
@@ -239,6 +260,13 @@ impl Call {
     async fn read_once(&mut self, spec: &Ask<'_>) -> Result<Answer, Gone> {
         if let Some(prompt) = spec.prompt {
             self.play(prompt, spec.barge_in).await?;
+        }
+        self.asks += 1;
+        if self.typed.is_empty() {
+            self.trace(Trace::Listening {
+                secret: spec.secret,
+                ask: self.asks,
+            });
         }
         let mut digits = String::new();
         let mut deadline = Instant::now() + spec.first_timeout;
@@ -386,6 +414,8 @@ impl Call {
                 self.typed.push_back((digit, source));
                 Ok(Some(MediaEvent::Digit { digit, source }))
             }
+            // The question waiting now is over, as if its deadline had passed.
+            MediaEvent::Expire { ask } if deadline.is_some() && ask == self.asks => Ok(None),
             other => Ok(Some(other)),
         }
     }

@@ -3,9 +3,11 @@
 
 pub mod app;
 pub mod call;
+pub mod console;
 pub mod flow;
 pub mod graph;
 pub mod numbers;
 pub mod routes;
 pub mod script;
+pub mod trace;
 pub mod webhook;

@@ -30,6 +30,7 @@ mod routes;
 mod rtcp;
 mod session_timers;
 mod shared_lockout;
+mod simulate;
 mod sip_sipp;
 mod sip_wire;
 mod softphone_auth;

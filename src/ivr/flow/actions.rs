@@ -14,6 +14,7 @@ use crate::ivr::numbers::digit_prompts;
 use crate::ivr::script::steps::template::render;
 use crate::ivr::script::steps::vars::Vars;
 use crate::ivr::script::Action;
+use crate::ivr::trace::Trace;
 use crate::ivr::webhook::{self, Spoken, WebhookRequest};
 use crate::media::prompt::Prompt;
 use crate::media::speech::clean_text;
@@ -269,7 +270,10 @@ pub(super) async fn say_all(
         match item {
             Spoken::Prompt(name) => call.play(&name, true).await?,
             Spoken::Text(text) => match speak(env, &text).await {
-                Ok(clip) => call.play_clip(clip, true).await?,
+                Ok(clip) => {
+                    call.trace(Trace::Text(text));
+                    call.play_clip(clip, true).await?
+                }
                 Err(why) => {
                     tracing::warn!(call_id = %call.call_id, %why, "text not spoken");
                     return call.say(env.script.outcomes.error.get_ref()).await;

@@ -21,6 +21,7 @@ use crate::ivr::app::verbs::{Gather, Say, Verb};
 use crate::ivr::call::{Answer, Ask, Call, Gone, TransferMode, TransferRequest};
 use crate::ivr::numbers::digit_prompts;
 use crate::ivr::script::steps::endpoint::Endpoint;
+use crate::ivr::trace::Trace;
 use crate::ivr::webhook::Spoken;
 use crate::sip::refer::TransferOutcome;
 
@@ -99,7 +100,7 @@ impl State {
                     return Ok(Err(broken));
                 }
             }
-            Verb::Say(say) => say_all(call, Some(spoken(call, env, &[say])), env).await?,
+            Verb::Say(say) => say_all(call, spoken(call, env, &[say]), env).await?,
             Verb::Play(prompt) => call.play(&prompt, true).await?,
             Verb::Pause(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
             Verb::Set(values) => {
@@ -262,12 +263,7 @@ impl State {
                         }
                     }
                     None => {
-                        say_all(
-                            call,
-                            Some(spoken(call, env, std::slice::from_ref(said))),
-                            env,
-                        )
-                        .await?
+                        say_all(call, spoken(call, env, std::slice::from_ref(said)), env).await?
                     }
                 }
             }
@@ -355,14 +351,18 @@ async fn play_url(
         Err(why) => return Ok(Err(Broken(format!("play: refused to fetch: {why}")))),
     };
     match env.clips.get(&env.http, url.as_str()).await {
-        Ok(clip) => call.play_clip(clip, true).await.map(Ok),
+        Ok(clip) => {
+            call.trace(Trace::Text(format!("(the recording at {url})")));
+            call.play_clip(clip, true).await.map(Ok)
+        }
         Err(why) => Ok(Err(Broken(format!("play {url}: {why}")))),
     }
 }
 
 /// `say` objects as things to say, numbers and amounts in the call's language (recordings by
-/// URL are played by `play_url`).
-fn spoken(call: &Call, env: &FlowEnv, said: &[Say]) -> Vec<Spoken> {
+/// URL are played by `play_url`); `None` when one cannot be said (no number words in that
+/// language, an amount that is not one): the caller hears the error prompt, not silence.
+fn spoken(call: &Call, env: &FlowEnv, said: &[Say]) -> Option<Vec<Spoken>> {
     let grammar = env.script.grammar(call.language());
     let mut out = Vec::new();
     for say in said {
@@ -373,21 +373,11 @@ fn spoken(call: &Call, env: &FlowEnv, said: &[Say]) -> Vec<Spoken> {
         } else if let Some(digits) = &say.digits {
             out.extend(digit_prompts(digits).map(Spoken::Prompt));
         } else if let Some(n) = say.number {
-            out.extend(
-                grammar
-                    .and_then(|g| g.number(n))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Spoken::Prompt),
-            );
+            out.extend(grammar?.number(n)?.into_iter().map(Spoken::Prompt));
         } else if let Some(amount) = &say.amount {
-            let words = amount
-                .parse()
-                .ok()
-                .zip(grammar)
-                .and_then(|(a, g)| g.amount(a));
-            out.extend(words.unwrap_or_default().into_iter().map(Spoken::Prompt));
+            let words = grammar?.amount(amount.parse().ok()?)?;
+            out.extend(words.into_iter().map(Spoken::Prompt));
         }
     }
-    out
+    Some(out)
 }

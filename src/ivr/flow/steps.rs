@@ -19,6 +19,7 @@ use crate::ivr::script::steps::endpoint::{self, as_text};
 use crate::ivr::script::steps::template::render;
 use crate::ivr::script::steps::vars::Vars;
 use crate::ivr::script::steps::{Collect, Confirm, HttpCall, Kind, Step, HANGUP};
+use crate::ivr::trace::Trace;
 use crate::ivr::webhook;
 use crate::metrics::METRICS;
 
@@ -66,6 +67,7 @@ pub(super) async fn run(
             tracing::warn!(call_id = %call.call_id, step = %current, passed, "the flow loops without the caller: ending the call");
             return farewell(call, script.outcomes.error.get_ref()).await;
         }
+        call.trace(Trace::Step(current.clone()));
         let onward = if script.menus.contains_key(&current) {
             let who = Caller {
                 id: &caller.number,
@@ -85,6 +87,9 @@ pub(super) async fn run(
             tracing::warn!(call_id = %call.call_id, step = %current, "no such step or menu");
             return farewell(call, script.outcomes.error.get_ref()).await;
         };
+        if call.traced() {
+            call.trace(Trace::Vars(state.vars.shown()));
+        }
         match onward {
             Some(next) => current = next,
             None => return Ok(()),

@@ -366,6 +366,8 @@ impl Script {
         }
         folders.sort();
         folders.dedup();
+        // An application may ask for a number or an amount at any time.
+        needs_numbers |= script.steps.values().any(|s| s.remote.is_some());
         let mut grammars = HashMap::new();
         for folder in folders.into_iter().filter(|_| needs_numbers) {
             let file = prompts.dir().join(&folder).join("numbers.toml");

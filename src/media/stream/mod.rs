@@ -120,6 +120,11 @@ pub enum MediaEvent {
     },
     /// No RTP from the caller for the inactivity timeout.
     Inactive,
+    /// Question `ask`'s time is up now: a simulated caller (`ivr flow test`, `ivr simulate
+    /// --fast`) pressed all it will and skips the wait. A stream never sends it.
+    Expire {
+        ask: u64,
+    },
 }
 
 const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);

@@ -13,6 +13,7 @@ use super::Action;
 pub mod check;
 mod dataflow;
 pub mod endpoint;
+pub mod stand_in;
 pub mod template;
 pub mod vars;
 

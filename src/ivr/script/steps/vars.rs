@@ -29,6 +29,20 @@ impl Vars {
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Every name and value, sorted, a secret's value as `****`: what may be shown.
+    pub fn shown(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = self
+            .values
+            .iter()
+            .map(|(k, v)| {
+                let v = if self.secret.contains(k) { "****" } else { v };
+                (k.clone(), v.to_string())
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
     pub fn is_secret(&self, name: &str) -> bool {
         self.secret.contains(name)
     }
