@@ -52,6 +52,14 @@ pub struct TransferLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    /// The endpoint's name in the settings (`[endpoints.<name>]`).
+    pub endpoint: String,
+    /// `ok` (2xx), `rejected` (4xx) or `failed` (5xx, or no answer in time).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Source {
     pub source: &'static str,
 }
@@ -75,6 +83,11 @@ pub struct Metrics {
     pub pin_check_queue: Gauge,
     pub directory_seconds: Histogram,
     pub webhook_seconds: Histogram,
+    /// From an INVITE to the ACK of our 200: ringing, an application asked, the answer.
+    pub call_setup_seconds: Histogram,
+    /// Requests to the operator's endpoints (http steps, applications), by endpoint and outcome.
+    pub endpoint_requests: Family<EndpointLabel, Counter>,
+    pub endpoint_seconds: Histogram,
     pub rtp_jitter_seconds: Histogram,
     pub rtcp_rtt_seconds: Histogram,
     pub dtmf_keys: Family<Source, Counter>,
@@ -119,6 +132,9 @@ impl Metrics {
             pin_check_queue: Gauge::default(),
             directory_seconds: latency(),
             webhook_seconds: latency(),
+            call_setup_seconds: latency(),
+            endpoint_requests: Family::default(),
+            endpoint_seconds: latency(),
             rtp_jitter_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 12)),
             rtcp_rtt_seconds: latency(),
             dtmf_keys: Family::default(),
@@ -131,6 +147,7 @@ impl Metrics {
             log_lines_dropped: Counter::default(),
             dropped_log_lines: OnceLock::new(),
         };
+        m.start_at_zero();
         let r = &mut m.registry;
         r.register("calls_active", "Calls in progress", m.calls_active.clone());
         r.register(
@@ -216,8 +233,23 @@ impl Metrics {
         );
         r.register(
             "webhook_seconds",
-            "Time a menu webhook took",
+            "Time a menu webhook or an http step took",
             m.webhook_seconds.clone(),
+        );
+        r.register(
+            "call_setup_seconds",
+            "From a call's INVITE to the ACK of its 200",
+            m.call_setup_seconds.clone(),
+        );
+        r.register(
+            "endpoint_requests",
+            "Requests to the operator's endpoints (http steps, applications), by endpoint and outcome",
+            m.endpoint_requests.clone(),
+        );
+        r.register(
+            "endpoint_seconds",
+            "Time an endpoint took to answer one request",
+            m.endpoint_seconds.clone(),
         );
         r.register(
             "rtp_jitter_seconds",
@@ -239,6 +271,27 @@ impl Metrics {
     }
 
     /// Reads `ivr_log_lines_dropped_total` from `dropped` at each scrape (set once, at start).
+    /// Every label a dashboard or an alert asks for exists from the start, at 0: a rate of
+    /// "no lockouts yet" is 0, not "no data", and a renamed metric is missed at once.
+    fn start_at_zero(&self) {
+        for reason in [
+            "caller-bye",
+            "cancelled",
+            "ack-timeout",
+            "server-bye",
+            "rejected",
+            "session-expired",
+        ] {
+            let _ = self.calls_ended.get_or_create(&Reason { reason });
+        }
+        for outcome in ["verified", "wrong_credentials", "locked", "unavailable"] {
+            let _ = self.verifications.get_or_create(&Outcome { outcome });
+        }
+        for reason in ["rate", "pending", "share", "sources", "not_allowed"] {
+            let _ = self.admission_refusals.get_or_create(&Reason { reason });
+        }
+    }
+
     pub fn count_dropped_log_lines(&self, dropped: impl Fn() -> u64 + Send + Sync + 'static) {
         let _ = self.dropped_log_lines.set(Box::new(dropped));
     }

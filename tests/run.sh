@@ -19,6 +19,7 @@ dpkg -s kamailio-tls-modules >/dev/null 2>&1 || packages+=(kamailio-tls-modules)
 command -v dnsmasq >/dev/null || packages+=(dnsmasq-base)
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v dot >/dev/null || packages+=(graphviz)
+command -v prometheus >/dev/null || packages+=(prometheus)
 dpkg -s libopus-dev >/dev/null 2>&1 || packages+=(libopus-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -92,6 +92,7 @@ impl Parts {
             });
             let stand_in = StandIn::new(name, replies.clone(), Some(tracer.clone()));
             endpoint.stand_in = Some(Arc::new(stand_in));
+            endpoint.name.clone_from(name);
             endpoints.insert(name.clone(), endpoint);
         }
         let name = file.display().to_string();

@@ -76,6 +76,7 @@ pub fn endpoints(
         out.insert(
             name.clone(),
             Endpoint {
+                name: name.clone(),
                 url,
                 secret: secret.into_bytes(),
                 allowed_hosts: e.allowed_hosts.clone(),

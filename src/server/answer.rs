@@ -211,7 +211,10 @@ impl Switchboard {
         }
         let _ = active.media.send(MediaCommand::Confirmed);
         if active.record.answered_ms.is_none() {
-            active.record.answered_ms = Some(records::now_ms());
+            let answered = records::now_ms();
+            active.record.answered_ms = Some(answered);
+            let setup_ms = answered.saturating_sub(active.record.started_ms);
+            METRICS.call_setup_seconds.observe(setup_ms as f64 / 1000.0);
             active.report_status("answered", None);
         }
         if let Some(events) = active.media_events.take() {

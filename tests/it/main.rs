@@ -12,6 +12,7 @@ mod auth0_calls;
 mod bridge;
 mod cluster;
 mod conversation;
+mod dashboards;
 mod directories;
 mod draining;
 mod dtmf;

@@ -88,3 +88,13 @@ pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
         n.eq_ignore_ascii_case(name).then(|| v.trim())
     })
 }
+
+/// The status of a GET, or `None` while nothing listens.
+pub fn get_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    reply.get(9..12)?.parse().ok()
+}

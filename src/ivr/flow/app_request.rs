@@ -123,10 +123,13 @@ async fn ask(
     let mut attempt = 0;
     loop {
         let outgoing = exchange::encode(endpoint, url, event);
+        let started = std::time::Instant::now();
         let answer = match &endpoint.stand_in {
             Some(stand_in) => Ok(stand_in.answer(outgoing.content_type, &outgoing.body)),
             None => endpoint::post(http, url, "POST", outgoing, key, REQUEST_TIMEOUT).await,
         };
+        let status = answer.as_ref().map(|(status, _)| *status).map_err(|_| ());
+        endpoint::observe(endpoint, started.elapsed(), status);
         let again = match &answer {
             Ok((status, _)) => *status >= 500,
             Err(why) => why.starts_with(endpoint::NOT_CONNECTED),

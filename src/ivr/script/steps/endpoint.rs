@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::stand_in::StandIn;
+use crate::metrics::{EndpointLabel, METRICS};
 
 /// The largest reply read.
 pub const MAX_REPLY: usize = 64 * 1024;
@@ -21,6 +22,8 @@ pub const NOT_CONNECTED: &str = "could not connect";
 /// A named API from the settings (`[endpoints.<name>]`).
 #[derive(Clone)]
 pub struct Endpoint {
+    /// Its name in the settings, for metrics.
+    pub name: String,
     pub url: String,
     pub secret: Vec<u8>,
     /// Hosts besides the endpoint's own that an application's `action` and `redirect` URLs may
@@ -50,6 +53,7 @@ impl Endpoint {
     /// An endpoint speaking JSON at `url`, with nothing else configured.
     pub fn new(url: String, secret: Vec<u8>) -> Endpoint {
         Endpoint {
+            name: String::new(),
             url,
             secret,
             allowed_hosts: Vec::new(),
@@ -120,13 +124,20 @@ pub async fn send(
     timeout: Duration,
 ) -> Result<Reply, String> {
     let outgoing = signed_json(&endpoint.secret, body);
-    let (status, bytes) = match &endpoint.stand_in {
-        Some(stand_in) => stand_in.answer(outgoing.content_type, &outgoing.body),
+    let started = std::time::Instant::now();
+    let answer = match &endpoint.stand_in {
+        Some(stand_in) => Ok(stand_in.answer(outgoing.content_type, &outgoing.body)),
         None => {
             let url = &endpoint.url;
-            post(http, url, method, outgoing, idempotency_key, timeout).await?
+            post(http, url, method, outgoing, idempotency_key, timeout).await
         }
     };
+    observe(
+        endpoint,
+        started.elapsed(),
+        answer.as_ref().map(|a| a.0).map_err(|_| ()),
+    );
+    let (status, bytes) = answer?;
     if !(200..300).contains(&status) {
         return Ok(Reply {
             status,
@@ -139,6 +150,21 @@ pub async fn send(
         serde_json::from_slice(&bytes).map_err(|e| format!("reply is not JSON: {e}"))?
     };
     Ok(Reply { status, json })
+}
+
+/// Counts one request to `endpoint` that took `took` and came to `answer`.
+pub fn observe(endpoint: &Endpoint, took: Duration, answer: Result<u16, ()>) {
+    let outcome = match answer {
+        Ok(200..=299) => "ok",
+        Ok(400..=499) => "rejected",
+        _ => "failed",
+    };
+    let label = EndpointLabel {
+        endpoint: endpoint.name.clone(),
+        outcome,
+    };
+    METRICS.endpoint_requests.get_or_create(&label).inc();
+    METRICS.endpoint_seconds.observe(took.as_secs_f64());
 }
 
 /// Sends `outgoing` to `url` and reads a 2xx reply's body (capped); other statuses come back
