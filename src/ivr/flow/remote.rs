@@ -352,7 +352,9 @@ async fn play_url(
     };
     match env.clips.get(&env.http, url.as_str()).await {
         Ok(clip) => {
-            call.trace(Trace::Text(format!("(the recording at {url})")));
+            if call.traced() {
+                call.trace(Trace::Text(format!("(the recording at {url})")));
+            }
             call.play_clip(clip, true).await.map(Ok)
         }
         Err(why) => Ok(Err(Broken(format!("play {url}: {why}")))),

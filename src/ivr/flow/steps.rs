@@ -67,7 +67,9 @@ pub(super) async fn run(
             tracing::warn!(call_id = %call.call_id, step = %current, passed, "the flow loops without the caller: ending the call");
             return farewell(call, script.outcomes.error.get_ref()).await;
         }
-        call.trace(Trace::Step(current.clone()));
+        if call.traced() {
+            call.trace(Trace::Step(current.clone()));
+        }
         let onward = if script.menus.contains_key(&current) {
             let who = Caller {
                 id: &caller.number,
