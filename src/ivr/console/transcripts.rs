@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The one shipped recording that is a tone, not words (`generate.sh` makes it with sox).
+const RINGBACK: &str = "ringback";
+
 #[derive(Debug, Default)]
 pub struct Transcripts(HashMap<String, String>);
 
@@ -27,6 +30,9 @@ impl Transcripts {
 
     /// The text of prompt `name`, or its name in brackets when no manifest has it.
     pub fn of(&self, name: &str) -> String {
+        if name == RINGBACK {
+            return "(ringing)".into();
+        }
         self.0
             .get(name)
             .cloned()
