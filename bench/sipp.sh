@@ -4,21 +4,37 @@
 # IVR's CPU from /proc over WINDOW seconds (default 10) with every call of a level up.
 # Usage: bench/sipp.sh   Environment: LEVELS (default "500 1000 2000"), PROFILE=1 (perf record
 # the IVR over the same window into bench/results/perf-sipp-N.data and print its top symbols),
-# IVR (another build of the binary, to compare two), WINDOW (seconds measured, default 10).
+# IVR (another build of the binary, to compare two), WINDOW (seconds measured, default 10),
+# CANARY (the wire bench's binary, built: target/release/deps/wire-*), PROBE=1 (one caller of
+# bench/loadgen.rs beside SIPp's times every RTP arrival from the IVR: the pacing columns).
+# Every figure comes with the canary of the same run (benches/wire.rs's visit) and the IVR's
+# CPU per call per 20 ms frame as a multiple of it: absolute speed moves between days, the
+# ratio does not.
 # SIPp echoes on one media socket (-mp) for every call: the IVR's streams all send to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v sipp >/dev/null || { echo "missing sipp: apt-get install -y sip-tester" >&2; exit 1; }
 ivr=${IVR:-./target/release/ivr}
 [ -n "${IVR:-}" ] || cargo build --release --quiet
+[ "${PROBE:-0}" = 1 ] && cargo build --release --quiet --example loadgen
 window=${WINDOW:-10}
 out=bench/results
 mkdir -p "$out"
 cp sip-config/users.example.toml "$out/users.toml"
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-echo "| calls | IVR cores ($window s steady) | calls per core | syscalls per call per frame | context switches per second |"
-echo "|---|---|---|---|---|"
+# The canary: one stream visit (read until EAGAIN, send one frame) over 500 loopback sockets,
+# measured in this run, so the IVR's CPU per call-frame reads as a multiple of its own floor.
+# CANARY: the wire bench's binary, already built (else `cargo bench` builds it first).
+canary() {
+  if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi |
+    sed -n 's/^visit_ns=//p'
+}
+visit_ns=$(canary)
+echo "canary: one stream visit costs $visit_ns ns (this run, before the load)"
+echo
+echo "| calls | IVR cores ($window s steady) | calls per core | ns of CPU per call-frame | visits per call-frame | syscalls per call per frame | context switches per second | probe pacing ms p50 / p99 / max |"
+echo "|---|---|---|---|---|---|---|---|"
 for n in ${LEVELS:-500 1000 2000}; do
   rate=$(( n / 15 ))
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
@@ -30,18 +46,35 @@ for n in ${LEVELS:-500 1000 2000}; do
     -r "$rate" -l "$n" -m $(( n * (2 + window / 15) )) -nostdin -bg -trace_err >/dev/null 2>&1 || true  # -bg exits 99
   # Ramp (15 s) and 3 s more, then the window with every call up (calls keep coming at the same rate).
   sleep 18
+  if [ "${PROBE:-0}" = 1 ]; then
+    # One caller of our own beside SIPp's, timing every RTP arrival (kernel stamps): pacing.
+    ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent 1 --rate 1 --hold-s "$window" \
+      --sample 1 --json "$out/probe-$n.json" >/dev/null 2>&1 &
+    probe=$!
+  fi
+  # The IVR's CPU over the window, with nothing else watching it (perf's tracepoints cost the
+  # traced process; they count afterwards, over 5 s).
   before=$(cpu_ticks "$pid")
   if [ "${PROFILE:-0}" = 1 ]; then
     perf record -F 999 -g -p "$pid" -o "$out/perf-sipp-$n.data" -- sleep "$window" 2>/dev/null >/dev/null &
   fi
-  counted=$(perf stat -e raw_syscalls:sys_enter,context-switches -x, -p "$pid" -- sleep "$window" 2>&1)
-  count=$(echo "$counted" | awk -F, '/sys_enter/ {print $1}')
-  switches=$(echo "$counted" | awk -F, '/context-switches/ {printf "%d", $1 / w}' w="$window")
+  sleep "$window"
   after=$(cpu_ticks "$pid")
+  wait_for=5
+  counted=$(perf stat -e raw_syscalls:sys_enter,context-switches -x, -p "$pid" -- sleep "$wait_for" 2>&1)
+  count=$(echo "$counted" | awk -F, '/sys_enter/ {print $1}')
+  switches=$(echo "$counted" | awk -F, '/context-switches/ {printf "%d", $1 / w}' w="$wait_for")
   cores=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v w="$window" 'BEGIN {printf "%.3f", (a - b) / t / w}')
   per_core=$(awk -v c="$cores" -v n="$n" 'BEGIN {printf "%d", n / c}')
-  per_frame=$(awk -v c="$count" -v n="$n" -v w="$window" 'BEGIN {printf "%.2f", c / w / n / 50}')
-  echo "| $n | $cores | $per_core | $per_frame | $switches |"
+  per_frame=$(awk -v c="$count" -v n="$n" -v w="$wait_for" 'BEGIN {printf "%.2f", c / w / n / 50}')
+  frame_ns=$(awk -v c="$cores" -v n="$n" 'BEGIN {printf "%d", c * 1e9 / (n * 50)}')
+  visits=$(awk -v f="$frame_ns" -v v="$visit_ns" 'BEGIN {printf "%.2f", f / v}')
+  pacing=""
+  if [ "${PROBE:-0}" = 1 ]; then
+    wait "$probe" || true
+    pacing=$(python3 -c "import json, sys; p = json.load(open(sys.argv[1]))['pacing_deviation_ms']; print(p['p50'], '/', p['p99'], '/', p['max'])" "$out/probe-$n.json" 2>/dev/null || echo "no probe")
+  fi
+  echo "| $n | $cores | $per_core | $frame_ns | $visits | $per_frame | $switches | $pacing |"
   pkill -x sipp || true
   sleep 1
   kill "$pid"
@@ -52,3 +85,5 @@ for n in ${LEVELS:-500 1000 2000}; do
       | grep -E '^ +[0-9.]+%' | head -25
   fi
 done
+echo
+echo "canary after the load: $(canary) ns per visit (before: $visit_ns)"

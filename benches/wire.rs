@@ -12,7 +12,8 @@
 //!
 //! Then what one wake-up of a pacer costs: a thread that sleeps to deadlines 1, 2 and 4 ms
 //! apart, as the pacer does, and the CPU time it used per wake-up (RUSAGE_THREAD).
-//! Run: `cargo bench --bench wire` (prints figures, no pass or fail).
+//! Run: `cargo bench --bench wire` (prints figures, no pass or fail); with `VISIT_ONLY=1` it
+//! prints only today's visit (`visit_ns=...`), the canary the load benchmarks divide by.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -279,6 +280,14 @@ fn main() {
     let count = env("STREAMS", 500);
     let phase = env("PHASE", 100);
     let streams = Streams::new(count);
+    if std::env::var_os("VISIT_ONLY").is_some() {
+        // The canary of bench/sipp.sh and bench/run.sh: the floor of a call's frame (read until
+        // EAGAIN, send one frame), the median of five runs, for the ratio of the same run.
+        let mut runs: Vec<f64> = (0..5).map(|_| today(&streams).0).collect();
+        runs.sort_by(f64::total_cmp);
+        println!("visit_ns={:.0}", runs[2]);
+        return;
+    }
     println!("{count} sockets, {ROUNDS} rounds, io_uring phases of {phase}; ns per stream visit (datagrams read per visit)");
     for run in 1..=3 {
         let (today_ns, today_read) = today(&streams);

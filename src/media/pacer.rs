@@ -27,6 +27,12 @@ use super::stream::{RtpStream, Scratch, Tick};
 /// The length of one phase: each stream is visited every `PHASES` of them, once a frame.
 const PHASE_MS: u64 = 4;
 const PHASES: usize = (FRAME_MS as u64 / PHASE_MS) as usize;
+/// Streams a pacer thread takes before the next one is woken for more: 1,000 visits a frame
+/// are about a quarter of a core here (bench/sipp.sh), and a phase's 200 visits under a
+/// millisecond.
+const FILL_BEFORE_NEXT: usize = 1000;
+/// How often a thread adds its streams' packet counts to the shared metrics.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// SCHED_FIFO priority: above every ordinary thread, below the kernel's own real-time work.
 const REALTIME_PRIORITY: u8 = 10;
 
@@ -67,18 +73,17 @@ impl Pacer {
         })
     }
 
-    /// Starts sending for `stream` on the quietest phase of the quietest thread.
+    /// Starts sending for `stream` on the quietest phase of the first thread with room (below
+    /// `FILL_BEFORE_NEXT` streams), or of the quietest thread when all are that full. A thread
+    /// with streams wakes every phase whatever their number, and a wake-up costs more than a
+    /// dozen streams' visits: a second thread is woken only for the load one cannot carry.
     pub fn add(&self, stream: RtpStream) {
-        let (lane, phase) = self
+        let loads: Vec<[usize; PHASES]> = self
             .lanes
             .iter()
-            .enumerate()
-            .flat_map(|(l, lane)| {
-                (0..PHASES).map(move |p| (l, p, lane.load[p].load(Ordering::Relaxed)))
-            })
-            .min_by_key(|&(_, _, load)| load)
-            .map(|(l, p, _)| (l, p))
-            .unwrap_or((0, 0));
+            .map(|lane| std::array::from_fn(|p| lane.load[p].load(Ordering::Relaxed)))
+            .collect();
+        let (lane, phase) = choose(&loads);
         let lane = &self.lanes[lane];
         lane.load[phase].fetch_add(1, Ordering::Relaxed);
         if lane.joins.send((phase, stream)).is_err() {
@@ -150,6 +155,19 @@ fn ask_for_realtime(thread: usize) {
     }
 }
 
+/// The thread and phase a new stream goes to, given each thread's streams per phase.
+fn choose(loads: &[[usize; PHASES]]) -> (usize, usize) {
+    let total = |l: usize| loads[l].iter().sum::<usize>();
+    let lane = (0..loads.len())
+        .find(|&l| total(l) < FILL_BEFORE_NEXT)
+        .or_else(|| (0..loads.len()).min_by_key(|&l| total(l)))
+        .unwrap_or(0);
+    let phase = (0..PHASES)
+        .min_by_key(|&p| loads.get(lane).map_or(0, |l| l[p]))
+        .unwrap_or(0);
+    (lane, phase)
+}
+
 /// When slot `slot` (one phase long, counted from the epoch) begins.
 fn slot_start(epoch: Instant, slot: u64) -> Instant {
     epoch + Duration::from_millis(slot * PHASE_MS)
@@ -167,6 +185,7 @@ fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize
     let mut stalls = Stalls::default();
     // The first slot not yet served.
     let mut next_slot = 0u64;
+    let mut published = Instant::now();
     loop {
         while let Ok(join) = joined.try_recv() {
             place(join, epoch, next_slot, &mut phases);
@@ -175,6 +194,7 @@ fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize
             (next_slot..next_slot + PHASES as u64).find(|&s| !phases[phase_of(s)].is_empty())
         else {
             // Idle: sleep until a stream comes, and start the clock again from now.
+            scratch.unpublished.publish();
             let Ok(join) = joined.recv() else { return };
             next_slot = next_slot.max(slot_at(epoch, Instant::now()));
             place(join, epoch, next_slot, &mut phases);
@@ -193,6 +213,10 @@ fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize
             serve(&mut phases[phase], &load[phase], &mut scratch);
         }
         next_slot = now_slot + 1;
+        if published.elapsed() >= PUBLISH_EVERY {
+            scratch.unpublished.publish();
+            published = Instant::now();
+        }
     }
 }
 
@@ -275,6 +299,22 @@ mod tests {
             .iter()
             .map(|l| l.load(Ordering::Relaxed))
             .collect()
+    }
+
+    #[test]
+    fn one_thread_fills_before_the_next_wakes_then_the_quietest_takes_more() {
+        let per_phase = FILL_BEFORE_NEXT / PHASES;
+        assert_eq!(choose(&[[0; PHASES], [0; PHASES]]), (0, 0));
+        let mut first = [3; PHASES];
+        first[2] = 2;
+        assert_eq!(choose(&[first, [0; PHASES]]), (0, 2), "the quietest phase");
+        let full = [per_phase; PHASES];
+        assert_eq!(choose(&[full, [0; PHASES]]), (1, 0), "the first is full");
+        let mut fuller = full;
+        fuller[0] += 5;
+        let mut second = full;
+        second[4] -= 1;
+        assert_eq!(choose(&[fuller, second]), (1, 4), "both full: the quietest");
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! The stream's counters, added to the shared metrics once per visit from its own cold fields.
+//! The stream's counters: the call's own after every visit, the shared metrics' through its
+//! pacer thread, once a second.
 
 use std::sync::atomic::Ordering;
 
@@ -7,7 +8,9 @@ use crate::media::srtp::SrtpError;
 use crate::metrics::{Reason, METRICS};
 
 impl RtpStream {
-    pub(super) fn publish_counts(&mut self) {
+    /// Ends a visit's counting: the call's counts now, the metrics' (in `unpublished`) when
+    /// the pacer publishes them.
+    pub(super) fn publish_counts(&mut self, unpublished: &mut Visit) {
         let visit = std::mem::take(&mut self.visit);
         for ((error, count), total) in SrtpError::ALL
             .iter()
@@ -25,13 +28,32 @@ impl RtpStream {
         if visit.received > 0 {
             self.counts.lost.store(self.rtcp.lost(), Ordering::Relaxed);
         }
-        for (count, total, metric) in [
-            (visit.sent, &self.counts.sent, &METRICS.rtp_sent),
-            (visit.received, &self.counts.received, &METRICS.rtp_received),
-            (visit.dropped, &self.counts.dropped, &METRICS.rtp_dropped),
+        // The call's own counts (its record reads them), then the thread's for the metrics.
+        for (count, total) in [
+            (visit.sent, &self.counts.sent),
+            (visit.received, &self.counts.received),
+            (visit.dropped, &self.counts.dropped),
         ] {
             if count > 0 {
                 total.fetch_add(count, Ordering::Relaxed);
+            }
+        }
+        unpublished.sent += visit.sent;
+        unpublished.received += visit.received;
+        unpublished.dropped += visit.dropped;
+    }
+}
+
+impl Visit {
+    /// Adds what is counted here to the shared metrics, and starts again from 0.
+    pub(crate) fn publish(&mut self) {
+        let counted = std::mem::take(self);
+        for (count, metric) in [
+            (counted.sent, &METRICS.rtp_sent),
+            (counted.received, &METRICS.rtp_received),
+            (counted.dropped, &METRICS.rtp_dropped),
+        ] {
+            if count > 0 {
                 metric.inc_by(count);
             }
         }

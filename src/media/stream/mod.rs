@@ -74,7 +74,7 @@ pub struct RtpCounts {
 
 /// Counts of one pacer visit, published in one step at its end.
 #[derive(Default)]
-struct Visit {
+pub(super) struct Visit {
     sent: u64,
     received: u64,
     dropped: u64,
@@ -134,9 +134,10 @@ const MAX_BURST: u64 = 5;
 const EVENT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// A flood is read at most this many packets a frame; the rest waits or is dropped by the kernel.
 const MAX_READ_PER_FRAME: usize = 32;
-/// The RTCP socket is read every this many frames: reports come every few seconds, and the
-/// kernel's arrival stamps keep the round trip exact however late they are read.
-const RTCP_READ_EVERY: u8 = 5;
+/// The RTCP socket is read every this many frames (half a second): reports come every few
+/// seconds, and the kernel's arrival stamps keep the round trip exact however late they are
+/// read. Each read that finds nothing is a system call per stream, so not every frame.
+const RTCP_READ_EVERY: u8 = 25;
 const MAX_RTCP_READ: usize = 4;
 /// Room left after a report for the SRTCP index and tag.
 const SRTCP_TRAILER: usize = 4 + 10;
@@ -147,6 +148,9 @@ pub(super) struct Scratch {
     packet: [u8; 1500],
     /// Control messages (arrival stamps) of one datagram.
     control: Vec<u8>,
+    /// Packets this thread's streams sent, received and dropped since the pacer last added
+    /// them to the shared metrics: one shared write a second, not one per visit per thread.
+    pub(super) unpublished: Visit,
 }
 
 impl Default for Scratch {
@@ -155,6 +159,7 @@ impl Default for Scratch {
             received: [0; 2048],
             packet: [0; 1500],
             control: arrival::control_buffer(),
+            unpublished: Visit::default(),
         }
     }
 }
@@ -299,7 +304,7 @@ impl RtpStream {
             match self.commands.try_recv() {
                 Ok(command) => self.on_command(command, now),
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return self.end(),
+                Err(TryRecvError::Disconnected) => return self.end(scratch),
             }
         }
         self.read(now, scratch);
@@ -307,14 +312,14 @@ impl RtpStream {
             && now.saturating_duration_since(self.last_heard) >= self.liveness.timeout
         {
             let _ = self.events.send(MediaEvent::Inactive);
-            return self.end();
+            return self.end(scratch);
         }
         self.send_relayed(scratch);
         self.send_due(now, &mut scratch.packet);
         if self.confirmed && self.rtcp.due(now) {
             self.send_report(now, &mut scratch.packet);
         }
-        self.publish_counts();
+        self.publish_counts(&mut scratch.unpublished);
         Tick::Continue
     }
 
@@ -323,7 +328,7 @@ impl RtpStream {
         self.counts.clone()
     }
 
-    fn end(&mut self) -> Tick {
+    fn end(&mut self, scratch: &mut Scratch) -> Tick {
         if self.confirmed {
             let mut goodbye = [0u8; 160];
             let wall = SystemTime::now();
@@ -335,7 +340,7 @@ impl RtpStream {
                 self.send_rtcp(&mut goodbye, len);
             }
         }
-        self.publish_counts();
+        self.publish_counts(&mut scratch.unpublished);
         let quality = self.publish_quality();
         METRICS
             .rtp_jitter_seconds

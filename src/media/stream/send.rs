@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rtp_rs::{RtpPacketBuilder, Seq};
 
 use super::*;
@@ -59,12 +58,16 @@ impl RtpStream {
         });
     }
 
-    pub(super) fn next_payload(&mut self) -> Bytes {
+    /// Moves on to the next frame: the playing prompt's frame at the index returned, or
+    /// silence (`None`). The frame is read where it is: cloning its `Bytes` would bump one
+    /// reference count that every stream playing it (silence: every quiet stream) shares
+    /// across the pacer threads.
+    pub(super) fn next_frame(&mut self) -> Option<usize> {
         loop {
             if let Some(p) = &mut self.playing {
-                if let Some(frame) = p.prompt.frames(self.params.codec).get(p.frame) {
+                if p.frame < p.prompt.frames(self.params.codec).len() {
                     p.frame += 1;
-                    return frame.clone();
+                    return Some(p.frame - 1);
                 }
                 let _ = self.events.send(MediaEvent::PlaybackDone { id: p.id });
                 self.playing = None;
@@ -74,8 +77,16 @@ impl RtpStream {
                     self.marker = true;
                     self.playing = Some(next);
                 }
-                None => return self.silence.clone(),
+                None => return None,
             }
+        }
+    }
+
+    /// The bytes of the frame `next_frame` chose.
+    fn frame_bytes(&self, frame: Option<usize>) -> &[u8] {
+        match (frame, &self.playing) {
+            (Some(n), Some(p)) => &p.prompt.frames(self.params.codec)[n],
+            _ => &self.silence,
         }
     }
 
@@ -134,15 +145,17 @@ impl RtpStream {
             self.timestamp = self.timestamp.wrapping_add(samples);
             return;
         }
-        let payload = self.next_payload();
+        let frame = self.next_frame();
         if let Some(target) = self.target() {
+            let payload = self.frame_bytes(frame);
+            let payload_len = payload.len();
             let built = RtpPacketBuilder::new()
                 .payload_type(self.params.payload_type)
                 .ssrc(self.ssrc)
                 .sequence(self.seq)
                 .timestamp(self.timestamp)
                 .marked(self.marker)
-                .payload(&payload)
+                .payload(payload)
                 .build_into(packet);
             let sealed = match (built, &mut self.crypto) {
                 (Ok(len), Some(crypto)) => crypto.outbound.protect_rtp(packet, len).ok(),
@@ -153,7 +166,7 @@ impl RtpStream {
                 match self.lease.rtp.send_to(&packet[..len], target) {
                     Ok(_) => {
                         self.visit.sent += 1;
-                        self.rtcp.on_rtp_sent(payload.len());
+                        self.rtcp.on_rtp_sent(payload_len);
                     }
                     Err(e) => tracing::trace!(%target, "RTP send failed: {e}"),
                 }
@@ -167,7 +180,7 @@ impl RtpStream {
     /// Drops `frames` frames of audio without sending them, keeping the timeline exact.
     pub(super) fn skip(&mut self, frames: u64) {
         for _ in 0..frames {
-            self.next_payload();
+            self.next_frame();
             let samples = self.params.codec.samples_per_frame() as u32;
             self.timestamp = self.timestamp.wrapping_add(samples);
         }
