@@ -10,10 +10,21 @@
 # `-rtp_echo` does, instead of a paced silent frame), SYSCALLS=1 (also count the IVR's system
 # calls over 5 s of the steady state with `perf stat`, per call and 20 ms frame), SIPP=1 (then
 # run bench/sipp.sh at the same LEVELS: SIPp's own callers, the independent view of issue 16).
+# IVR: another build of the binary (to compare two, A B A B); CANARY: the wire bench's binary.
+# Every level also prints the IVR's CPU per call per 20 ms frame as a multiple of the canaries
+# measured in the same run (benches/wire.rs, VISIT_ONLY=1): absolute speed moves between days.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+ivr=${IVR:-./target/release/ivr}
+[ -n "${IVR:-}" ] || cargo build --release --quiet
 cargo build --release --quiet --example loadgen
+canaries() {
+  if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi
+}
+measured=$(canaries)
+visit_ns=$(echo "$measured" | sed -n 's/^visit_ns=//p')
+peer_ns=$(echo "$measured" | sed -n 's/^peer_visit_ns=//p')
+echo "canaries (this run): a stream visit $visit_ns ns; in the pacer's shape to an echoing peer $peer_ns ns" >&2
 [ "${MODE:-rtp}" = remote ] && cargo build --release --quiet --example bench_app
 out=bench/results
 mkdir -p "$out"
@@ -51,7 +62,7 @@ for n in ${LEVELS:-100 500 1000 2000}; do
   hold=$(( n / rate + 20 ))
   # One generator address stands for every caller: lift the per-source budgets.
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
-  env "${ivr_env[@]}" IVR_DIRECTORY__USERS="$out/users.toml" IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 ./target/release/ivr 2>"$out/ivr-$mode-$n.log" &
+  env "${ivr_env[@]}" IVR_DIRECTORY__USERS="$out/users.toml" IVR_SIP__LISTEN=127.0.0.1:5070 IVR_RTP__PORTS=20000-29999 "$ivr" 2>"$out/ivr-$mode-$n.log" &
   pid=$!
   sleep 2
   # Warm-up: the first logins create the PIN-check buffer and malloc arenas once.
@@ -68,6 +79,12 @@ for n in ${LEVELS:-100 500 1000 2000}; do
   # The IVR's whole CPU time for the run (warm-up, every call's login, menu and end): utime +
   # stime in clock ticks, on stderr beside the table.
   echo "ivr cpu s total at $n calls ($mode): $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$pid/stat)" >&2
+  python3 -c "
+import json, sys
+cores = json.load(open(sys.argv[1]))['ivr']['cores_in_window'] or 0
+ns = cores * 1e9 / (int(sys.argv[2]) * 50)
+print(f'ivr cpu per call-frame at {sys.argv[2]} calls: {ns:.0f} ns = {ns / float(sys.argv[3]):.2f} visits = {ns / float(sys.argv[4]):.2f} peer visits')
+" "$out/$mode-$n.json" "$n" "$visit_ns" "$peer_ns" >&2 || true
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 done

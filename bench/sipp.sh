@@ -25,16 +25,20 @@ ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The canary: one stream visit (read until EAGAIN, send one frame) over 500 loopback sockets,
 # measured in this run, so the IVR's CPU per call-frame reads as a multiple of its own floor.
-# CANARY: the wire bench's binary, already built (else `cargo bench` builds it first).
-canary() {
-  if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi |
-    sed -n 's/^visit_ns=//p'
+# CANARY: the wire bench's binary, already built (else `cargo bench` builds it first). It prints
+# two canaries: `visit_ns` (read until EAGAIN, send one frame: the floor the issue names) and
+# `peer_visit_ns` (the same in the pacer's shape, 4 ms phases, to a peer thread that echoes as
+# SIPp does, its wake-ups included: the floor of this very load).
+canaries() {
+  if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi
 }
-visit_ns=$(canary)
-echo "canary: one stream visit costs $visit_ns ns (this run, before the load)"
+measured=$(canaries)
+visit_ns=$(echo "$measured" | sed -n 's/^visit_ns=//p')
+peer_ns=$(echo "$measured" | sed -n 's/^peer_visit_ns=//p')
+echo "canaries (this run, before the load): a stream visit $visit_ns ns; in the pacer's shape to an echoing peer $peer_ns ns"
 echo
-echo "| calls | IVR cores ($window s steady) | calls per core | ns of CPU per call-frame | visits per call-frame | syscalls per call per frame | context switches per second | probe pacing ms p50 / p99 / max |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| calls | IVR cores ($window s steady) | calls per core | ns of CPU per call-frame | visits per call-frame | peer visits per call-frame | syscalls per call per frame | context switches per second | probe pacing ms p50 / p99 / max |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in ${LEVELS:-500 1000 2000}; do
   rate=$(( n / 15 ))
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
@@ -69,12 +73,13 @@ for n in ${LEVELS:-500 1000 2000}; do
   per_frame=$(awk -v c="$count" -v n="$n" -v w="$wait_for" 'BEGIN {printf "%.2f", c / w / n / 50}')
   frame_ns=$(awk -v c="$cores" -v n="$n" 'BEGIN {printf "%d", c * 1e9 / (n * 50)}')
   visits=$(awk -v f="$frame_ns" -v v="$visit_ns" 'BEGIN {printf "%.2f", f / v}')
+  peer_visits=$(awk -v f="$frame_ns" -v v="$peer_ns" 'BEGIN {printf "%.2f", f / v}')
   pacing=""
   if [ "${PROBE:-0}" = 1 ]; then
     wait "$probe" || true
     pacing=$(python3 -c "import json, sys; p = json.load(open(sys.argv[1]))['pacing_deviation_ms']; print(p['p50'], '/', p['p99'], '/', p['max'])" "$out/probe-$n.json" 2>/dev/null || echo "no probe")
   fi
-  echo "| $n | $cores | $per_core | $frame_ns | $visits | $per_frame | $switches | $pacing |"
+  echo "| $n | $cores | $per_core | $frame_ns | $visits | $peer_visits | $per_frame | $switches | $pacing |"
   pkill -x sipp || true
   sleep 1
   kill "$pid"
@@ -86,4 +91,4 @@ for n in ${LEVELS:-500 1000 2000}; do
   fi
 done
 echo
-echo "canary after the load: $(canary) ns per visit (before: $visit_ns)"
+echo "canaries after the load: $(canaries | tr '\n' ' ')(before: visit_ns=$visit_ns peer_visit_ns=$peer_ns)"

@@ -12,8 +12,11 @@
 //!
 //! Then what one wake-up of a pacer costs: a thread that sleeps to deadlines 1, 2 and 4 ms
 //! apart, as the pacer does, and the CPU time it used per wake-up (RUSAGE_THREAD).
+//! Then the same visit in the pacer's shape (phases, one thread sleeping between them) to a
+//! peer thread that echoes, as SIPp does: its CPU per visit, the waking of the peer included.
 //! Run: `cargo bench --bench wire` (prints figures, no pass or fail); with `VISIT_ONLY=1` it
-//! prints only today's visit (`visit_ns=...`), the canary the load benchmarks divide by.
+//! prints only the two canaries (`visit_ns=...`, `peer_visit_ns=...`) the load benchmarks
+//! divide by.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -249,6 +252,55 @@ fn io_uring(streams: &Streams, phase: usize) -> std::io::Result<Figures> {
     Ok(per_visit(streams, started, read))
 }
 
+/// The pacer's own shape with nothing but its I/O: `STREAMS` sockets visited in five 4 ms
+/// phases of a 20 ms frame (one thread sleeping to each phase), each visit reading until
+/// `EAGAIN` and sending one frame to a peer thread that echoes it back, as SIPp's `-rtp_echo`
+/// does on one socket for every call. The CPU this thread used per visit: the floor of a call's
+/// frame, the peer's wake-ups and the pacer's own included.
+fn with_peer(streams: &Streams, rounds: usize) -> Figures {
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo_at = echo.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((len, from)) = echo.recv_from(&mut buf) {
+            if len == 1 {
+                return;
+            }
+            let _ = echo.send_to(&buf[..len], from);
+        }
+    });
+    streams.prime();
+    let mut buf = [0u8; 2048];
+    let mut control = arrival::control_buffer();
+    let phase_len = streams.sockets.len().div_ceil(5);
+    let mut read = 0;
+    let before = thread_cpu();
+    let mut deadline = Instant::now();
+    for _ in 0..rounds {
+        for phase in streams.sockets.chunks(phase_len) {
+            deadline += Duration::from_millis(4);
+            if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            for socket in phase {
+                loop {
+                    match arrival::recv(socket, &mut buf, &mut control) {
+                        Ok(_) => read += 1,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                socket.send_to(&FRAME, echo_at).unwrap();
+            }
+        }
+    }
+    let cpu = thread_cpu() - before;
+    streams.sockets[0].send_to(&[0], echo_at).unwrap();
+    peer.join().unwrap();
+    let visits = (rounds * streams.sockets.len()) as f64;
+    (cpu.as_nanos() as f64 / visits, read as f64 / visits)
+}
+
 /// CPU time this thread has used.
 fn thread_cpu() -> Duration {
     use nix::sys::resource::{getrusage, UsageWho};
@@ -286,6 +338,9 @@ fn main() {
         let mut runs: Vec<f64> = (0..5).map(|_| today(&streams).0).collect();
         runs.sort_by(f64::total_cmp);
         println!("visit_ns={:.0}", runs[2]);
+        // The same visit in the pacer's shape, to a peer that echoes (two seconds).
+        let (peer_ns, _) = with_peer(&streams, 100);
+        println!("peer_visit_ns={peer_ns:.0}");
         return;
     }
     println!("{count} sockets, {ROUNDS} rounds, io_uring phases of {phase}; ns per stream visit (datagrams read per visit)");
@@ -301,6 +356,10 @@ fn main() {
              recvmmsg + sendto {mmsg_ns:.0} ({mmsg_read:.2}); io_uring {uring}"
         );
     }
+    let (peer_ns, peer_read) = with_peer(&streams, 100);
+    println!(
+        "the pacer's shape (4 ms phases), to a peer that echoes: {peer_ns:.0} ns of CPU per visit ({peer_read:.2})"
+    );
     for period_ms in [1, 2, 4] {
         let cost = wake_up_cost(Duration::from_millis(period_ms));
         println!(

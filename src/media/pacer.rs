@@ -27,10 +27,6 @@ use super::stream::{RtpStream, Scratch, Tick};
 /// The length of one phase: each stream is visited every `PHASES` of them, once a frame.
 const PHASE_MS: u64 = 4;
 const PHASES: usize = (FRAME_MS as u64 / PHASE_MS) as usize;
-/// Streams a pacer thread takes before the next one is woken for more: 1,000 visits a frame
-/// are about a quarter of a core here (bench/sipp.sh), and a phase's 200 visits under a
-/// millisecond.
-const FILL_BEFORE_NEXT: usize = 1000;
 /// How often a thread adds its streams' packet counts to the shared metrics.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// SCHED_FIFO priority: above every ordinary thread, below the kernel's own real-time work.
@@ -73,10 +69,9 @@ impl Pacer {
         })
     }
 
-    /// Starts sending for `stream` on the quietest phase of the first thread with room (below
-    /// `FILL_BEFORE_NEXT` streams), or of the quietest thread when all are that full. A thread
-    /// with streams wakes every phase whatever their number, and a wake-up costs more than a
-    /// dozen streams' visits: a second thread is woken only for the load one cannot carry.
+    /// Starts sending for `stream` on the quietest phase of the quietest thread. (Filling one
+    /// thread before waking the next saved wake-ups but cost more CPU and pacing than it saved:
+    /// BENCHMARKS.md, issue 32.)
     pub fn add(&self, stream: RtpStream) {
         let loads: Vec<[usize; PHASES]> = self
             .lanes
@@ -155,17 +150,13 @@ fn ask_for_realtime(thread: usize) {
     }
 }
 
-/// The thread and phase a new stream goes to, given each thread's streams per phase.
+/// The thread and phase a new stream goes to, given each thread's streams per phase: the
+/// quietest phase of all.
 fn choose(loads: &[[usize; PHASES]]) -> (usize, usize) {
-    let total = |l: usize| loads[l].iter().sum::<usize>();
-    let lane = (0..loads.len())
-        .find(|&l| total(l) < FILL_BEFORE_NEXT)
-        .or_else(|| (0..loads.len()).min_by_key(|&l| total(l)))
-        .unwrap_or(0);
-    let phase = (0..PHASES)
-        .min_by_key(|&p| loads.get(lane).map_or(0, |l| l[p]))
-        .unwrap_or(0);
-    (lane, phase)
+    (0..loads.len())
+        .flat_map(|l| (0..PHASES).map(move |p| (l, p)))
+        .min_by_key(|&(l, p)| loads[l][p])
+        .unwrap_or((0, 0))
 }
 
 /// When slot `slot` (one phase long, counted from the epoch) begins.
@@ -302,19 +293,14 @@ mod tests {
     }
 
     #[test]
-    fn one_thread_fills_before_the_next_wakes_then_the_quietest_takes_more() {
-        let per_phase = FILL_BEFORE_NEXT / PHASES;
+    fn a_stream_goes_to_the_quietest_phase_of_any_thread() {
         assert_eq!(choose(&[[0; PHASES], [0; PHASES]]), (0, 0));
         let mut first = [3; PHASES];
         first[2] = 2;
-        assert_eq!(choose(&[first, [0; PHASES]]), (0, 2), "the quietest phase");
-        let full = [per_phase; PHASES];
-        assert_eq!(choose(&[full, [0; PHASES]]), (1, 0), "the first is full");
-        let mut fuller = full;
-        fuller[0] += 5;
-        let mut second = full;
-        second[4] -= 1;
-        assert_eq!(choose(&[fuller, second]), (1, 4), "both full: the quietest");
+        assert_eq!(choose(&[first, [3; PHASES]]), (0, 2));
+        let mut second = [3; PHASES];
+        second[4] = 1;
+        assert_eq!(choose(&[first, second]), (1, 4));
     }
 
     #[tokio::test]
