@@ -329,6 +329,9 @@ impl RtpStream {
     }
 
     fn end(&mut self, scratch: &mut Scratch) -> Tick {
+        // The RTCP port is read every few hundred milliseconds: a report that came since is
+        // still the call's.
+        self.read_socket(true, MAX_RTCP_READ, Instant::now(), scratch);
         if self.confirmed {
             let mut goodbye = [0u8; 160];
             let wall = SystemTime::now();
