@@ -73,12 +73,8 @@ impl Pacer {
     /// thread before waking the next saved wake-ups but cost more CPU and pacing than it saved:
     /// BENCHMARKS.md, issue 32.)
     pub fn add(&self, stream: RtpStream) {
-        let loads: Vec<[usize; PHASES]> = self
-            .lanes
-            .iter()
-            .map(|lane| std::array::from_fn(|p| lane.load[p].load(Ordering::Relaxed)))
-            .collect();
-        let (lane, phase) = choose(&loads);
+        let load = |l: usize, p: usize| self.lanes[l].load[p].load(Ordering::Relaxed);
+        let (lane, phase) = choose(self.lanes.len(), load);
         let lane = &self.lanes[lane];
         lane.load[phase].fetch_add(1, Ordering::Relaxed);
         if lane.joins.send((phase, stream)).is_err() {
@@ -150,12 +146,12 @@ fn ask_for_realtime(thread: usize) {
     }
 }
 
-/// The thread and phase a new stream goes to, given each thread's streams per phase: the
-/// quietest phase of all.
-fn choose(loads: &[[usize; PHASES]]) -> (usize, usize) {
-    (0..loads.len())
+/// The thread and phase a new stream goes to, given each thread's streams per phase
+/// (`load(thread, phase)`): the quietest phase of all.
+fn choose(threads: usize, load: impl Fn(usize, usize) -> usize) -> (usize, usize) {
+    (0..threads)
         .flat_map(|l| (0..PHASES).map(move |p| (l, p)))
-        .min_by_key(|&(l, p)| loads[l][p])
+        .min_by_key(|&(l, p)| load(l, p))
         .unwrap_or((0, 0))
 }
 
@@ -294,13 +290,14 @@ mod tests {
 
     #[test]
     fn a_stream_goes_to_the_quietest_phase_of_any_thread() {
-        assert_eq!(choose(&[[0; PHASES], [0; PHASES]]), (0, 0));
+        let on = |loads: [[usize; PHASES]; 2]| choose(2, move |l, p| loads[l][p]);
+        assert_eq!(on([[0; PHASES], [0; PHASES]]), (0, 0));
         let mut first = [3; PHASES];
         first[2] = 2;
-        assert_eq!(choose(&[first, [3; PHASES]]), (0, 2));
+        assert_eq!(on([first, [3; PHASES]]), (0, 2));
         let mut second = [3; PHASES];
         second[4] = 1;
-        assert_eq!(choose(&[first, second]), (1, 4));
+        assert_eq!(on([first, second]), (1, 4));
     }
 
     #[tokio::test]

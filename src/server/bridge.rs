@@ -231,7 +231,6 @@ impl Switchboard {
         active.record.bridged_s = Some(bridged_ms as f64 / 1000.0);
         let seconds = bridged_ms / 1000;
         tracing::info!(call_id = %active.call_id, seconds, "the transfer target hung up: the caller goes back to the flow");
-        let _ = active.media.send(MediaCommand::Unrelay);
         self.end_bridge(call, Some(TransferOutcome::Ended { seconds }));
         true
     }
@@ -361,6 +360,8 @@ impl Switchboard {
             return;
         };
         active.bridge = None;
+        // The caller's packets go nowhere now, and prompts are its stream's again.
+        let _ = active.media.send(MediaCommand::Unrelay);
         let _ = active.media.send(MediaCommand::StopPlayback);
         if let Some(outcome) = outcome {
             tell_flow(active, outcome);

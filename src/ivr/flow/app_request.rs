@@ -41,17 +41,13 @@ pub async fn consult_while_ringing(
     call_id: &str,
     caller: &CallingParty,
 ) -> Option<FirstReply> {
-    let script = &env.script;
     let (start, endpoint_name) = start_application(env)?;
     let Some(endpoint) = env.endpoints.get(endpoint_name) else {
         return Some(Err(format!(
             "no endpoint {endpoint_name:?} in the settings"
         )));
     };
-    let language = script
-        .language
-        .as_ref()
-        .and_then(|l| script.folder_of(l.get_ref()));
+    let language = env.script.start_folder();
     let vars = super::actions::arrival_variables(call_id, caller, language.as_deref());
     let language = language.as_deref().unwrap_or("base");
     let event = request(json!({"event": "call"}), call_id, &vars, language);
@@ -123,13 +119,8 @@ async fn ask(
     let mut attempt = 0;
     loop {
         let outgoing = exchange::encode(endpoint, url, event);
-        let started = std::time::Instant::now();
-        let answer = match &endpoint.stand_in {
-            Some(stand_in) => Ok(stand_in.answer(outgoing.content_type, &outgoing.body)),
-            None => endpoint::post(http, url, "POST", outgoing, key, REQUEST_TIMEOUT).await,
-        };
-        let status = answer.as_ref().map(|(status, _)| *status).map_err(|_| ());
-        endpoint::observe(endpoint, started.elapsed(), status);
+        let asked = ("POST", key, REQUEST_TIMEOUT);
+        let answer = endpoint::deliver(http, endpoint, url, outgoing, asked).await;
         let again = match &answer {
             Ok((status, _)) => *status >= 500,
             Err(why) => why.starts_with(endpoint::NOT_CONNECTED),

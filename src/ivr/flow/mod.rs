@@ -94,12 +94,7 @@ pub async fn run(
     report: Arc<Mutex<Report>>,
 ) {
     let script = &env.script;
-    call.set_language(
-        script
-            .language
-            .as_ref()
-            .and_then(|l| script.folder_of(l.get_ref())),
-    );
+    call.set_language(script.start_folder());
     let limit = Duration::from_secs(env.script.max_call_seconds);
     let closed = async {
         // A dropped sender means no shutdown will ever be announced.

@@ -450,6 +450,12 @@ impl Script {
     }
 
     /// The prompt folder of `language`: `None` for the base language (the top of the folder).
+    /// The prompt folder a call starts in (the flow's `language`), none for the base.
+    pub fn start_folder(&self) -> Option<String> {
+        let language = self.language.as_ref()?;
+        self.folder_of(language.get_ref())
+    }
+
     pub fn folder_of(&self, language: &str) -> Option<String> {
         (!language.eq_ignore_ascii_case(&self.base_language)).then(|| language.to_ascii_lowercase())
     }

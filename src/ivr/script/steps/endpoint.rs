@@ -124,20 +124,9 @@ pub async fn send(
     timeout: Duration,
 ) -> Result<Reply, String> {
     let outgoing = signed_json(&endpoint.secret, body);
-    let started = std::time::Instant::now();
-    let answer = match &endpoint.stand_in {
-        Some(stand_in) => Ok(stand_in.answer(outgoing.content_type, &outgoing.body)),
-        None => {
-            let url = &endpoint.url;
-            post(http, url, method, outgoing, idempotency_key, timeout).await
-        }
-    };
-    observe(
-        endpoint,
-        started.elapsed(),
-        answer.as_ref().map(|a| a.0).map_err(|_| ()),
-    );
-    let (status, bytes) = answer?;
+    let url = &endpoint.url;
+    let asked = (method, idempotency_key, timeout);
+    let (status, bytes) = deliver(http, endpoint, url, outgoing, asked).await?;
     if !(200..300).contains(&status) {
         return Ok(Reply {
             status,
@@ -152,11 +141,23 @@ pub async fn send(
     Ok(Reply { status, json })
 }
 
-/// Counts one request to `endpoint` that took `took` and came to `answer`.
-pub fn observe(endpoint: &Endpoint, took: Duration, answer: Result<u16, ()>) {
-    let outcome = match answer {
-        Ok(200..=299) => "ok",
-        Ok(400..=499) => "rejected",
+/// Sends `outgoing` to `url` on `endpoint`'s behalf (or has its stand-in answer), as `post`
+/// does, and counts the request in the endpoint's metrics.
+pub async fn deliver(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    url: &str,
+    outgoing: Outgoing,
+    (method, idempotency_key, timeout): (&str, &str, Duration),
+) -> Result<(u16, Vec<u8>), String> {
+    let started = std::time::Instant::now();
+    let answer = match &endpoint.stand_in {
+        Some(stand_in) => Ok(stand_in.answer(outgoing.content_type, &outgoing.body)),
+        None => post(http, url, method, outgoing, idempotency_key, timeout).await,
+    };
+    let outcome = match &answer {
+        Ok((200..=299, _)) => "ok",
+        Ok((400..=499, _)) => "rejected",
         _ => "failed",
     };
     let label = EndpointLabel {
@@ -164,7 +165,9 @@ pub fn observe(endpoint: &Endpoint, took: Duration, answer: Result<u16, ()>) {
         outcome,
     };
     METRICS.endpoint_requests.get_or_create(&label).inc();
+    let took = started.elapsed();
     METRICS.endpoint_seconds.observe(took.as_secs_f64());
+    answer
 }
 
 /// Sends `outgoing` to `url` and reads a 2xx reply's body (capped); other statuses come back
