@@ -93,3 +93,23 @@ fn a_caller_who_hangs_up_while_the_application_thinks_is_let_go() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(ivr.count("ending the call"), 0, "{}", ivr.log_text());
 }
+
+#[test]
+fn an_application_that_fails_while_the_call_rings_gets_the_call_answered_with_the_error_prompt() {
+    assert!(
+        support::keys::is_root(),
+        "pcap replay needs a raw socket: run the tests as root (see README)"
+    );
+    let dir = TempDir::new("reject-broken");
+    let (port, got) = support::http::serve(|_, _| (500, "{}".to_string()));
+    let ivr = ivr_asking(&dir, port, "json");
+    // No keys: the caller waits for our BYE, which follows the error prompt.
+    assert_sipp_file_ok(&ivr, &support::keys::pcap_scenario(&dir, ""), &[]);
+    ivr.wait_for_line(
+        &["the application did not answer", "answered 500"],
+        Duration::from_secs(5),
+    );
+    ivr.wait_for_log("reason=\"server-bye\"", Duration::from_secs(10));
+    // Asked while ringing, tried twice more on the 5xx, and not asked again once answered.
+    assert_eq!(got.lock().unwrap().len(), 3, "{:?}", got.lock().unwrap());
+}
