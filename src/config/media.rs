@@ -22,6 +22,9 @@ pub struct RtpSettings {
     pub rtcp_keeps_alive: bool,
     /// Run the media clock threads at real-time priority (SCHED_FIFO) when allowed.
     pub realtime: bool,
+    /// Do the media threads' receives and sends through io_uring where the kernel allows it
+    /// (fewer system calls per call-frame); off, or where refused, one call per datagram.
+    pub io_uring: bool,
     /// SRTP: `off`, `optional` (whatever the caller offers) or `mandatory` (488 without it).
     pub encryption: Encryption,
     /// Take SDES keys from SDP that arrived over plain UDP/TCP, where anyone on the path can
@@ -39,6 +42,7 @@ impl Default for RtpSettings {
             inactivity_timeout_s: 60,
             rtcp_keeps_alive: false,
             realtime: true,
+            io_uring: true,
             encryption: Encryption::Optional,
             sdes_over_plain_sip: false,
         }

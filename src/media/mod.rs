@@ -17,3 +17,5 @@ pub mod rtcp;
 pub mod speech;
 pub mod srtp;
 pub mod stream;
+pub mod uring;
+pub mod wire;

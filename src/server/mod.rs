@@ -100,7 +100,7 @@ pub async fn serve(
     };
     let pool = PortPool::new(bind_ip, ports.first, ports.last);
     let pacer_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pacer = Pacer::start(pacer_threads, settings.rtp.realtime)?;
+    let pacer = Pacer::start(pacer_threads, settings.rtp.realtime, settings.rtp.io_uring)?;
     let draining = Arc::new(AtomicBool::new(false));
     let Reloaded {
         prompts,

@@ -27,6 +27,7 @@ use super::prompt::{Prompt, PromptLibrary};
 use super::relay::{RelayEnd, Restamp};
 use super::rtcp::{millis, Quality, RtcpSession};
 use super::srtp::{CallCrypto, SrtpError, SrtpKeys};
+use super::wire::Wire;
 use crate::metrics::METRICS;
 
 /// What the session negotiated for this stream.
@@ -151,15 +152,17 @@ pub(super) struct Scratch {
     /// Packets this thread's streams sent, received and dropped since the pacer last added
     /// them to the shared metrics: one shared write a second, not one per visit per thread.
     pub(super) unpublished: Visit,
+    pub(super) wire: Wire,
 }
 
-impl Default for Scratch {
-    fn default() -> Scratch {
+impl Scratch {
+    pub(super) fn new(wire: Wire) -> Scratch {
         Scratch {
             received: [0; 2048],
             packet: [0; 1500],
             control: arrival::control_buffer(),
             unpublished: Visit::default(),
+            wire,
         }
     }
 }
@@ -219,6 +222,8 @@ pub struct RtpStream {
     rtcp_source: Option<SocketAddr>,
     /// Frames until the RTCP socket is read again.
     rtcp_read_in: u8,
+    /// Datagrams heard from the pacer's ring since the last visit, for the flood budget.
+    heard_since_visit: usize,
     commands: mpsc::UnboundedReceiver<MediaCommand>,
     events: mpsc::UnboundedSender<MediaEvent>,
     library: Arc<PromptLibrary>,
@@ -268,6 +273,7 @@ impl RtpStream {
             rtcp: RtcpSession::new(ssrc, params.codec.clock_rate(), now),
             rtcp_source: None,
             rtcp_read_in: 0,
+            heard_since_visit: 0,
             params,
             liveness,
             confirmed: false,
@@ -307,7 +313,10 @@ impl RtpStream {
                 Err(TryRecvError::Disconnected) => return self.end(scratch),
             }
         }
-        self.read(now, scratch);
+        self.heard_since_visit = 0;
+        if scratch.wire.streams_read() {
+            self.read(now, scratch);
+        }
         if self.params.peer_sends
             && now.saturating_duration_since(self.last_heard) >= self.liveness.timeout
         {
@@ -315,12 +324,17 @@ impl RtpStream {
             return self.end(scratch);
         }
         self.send_relayed(scratch);
-        self.send_due(now, &mut scratch.packet);
+        self.send_due(now, scratch);
         if self.confirmed && self.rtcp.due(now) {
-            self.send_report(now, &mut scratch.packet);
+            self.send_report(now, scratch);
         }
         self.publish_counts(&mut scratch.unpublished);
         Tick::Continue
+    }
+
+    /// Its RTP and RTCP sockets, for the pacer's ring to receive on.
+    pub(super) fn sockets(&self) -> [&std::net::UdpSocket; 2] {
+        [&self.lease.rtp, &self.lease.rtcp]
     }
 
     /// The packet counts this stream keeps, for the call record.
@@ -330,8 +344,10 @@ impl RtpStream {
 
     fn end(&mut self, scratch: &mut Scratch) -> Tick {
         // The RTCP port is read every few hundred milliseconds: a report that came since is
-        // still the call's.
-        self.read_socket(true, MAX_RTCP_READ, Instant::now(), scratch);
+        // still the call's. (A ring hears it as it comes.)
+        if scratch.wire.streams_read() {
+            self.read_socket(true, MAX_RTCP_READ, Instant::now(), scratch);
+        }
         if self.confirmed {
             let mut goodbye = [0u8; 160];
             let wall = SystemTime::now();
@@ -340,7 +356,7 @@ impl RtpStream {
                 .rtcp
                 .write_goodbye(wall, rtp_time, &mut goodbye[..160 - SRTCP_TRAILER]);
             if let Some(len) = len {
-                self.send_rtcp(&mut goodbye, len);
+                self.send_rtcp(&mut goodbye, len, &mut scratch.wire);
             }
         }
         self.publish_counts(&mut scratch.unpublished);

@@ -41,23 +41,7 @@ impl RtpStream {
                 &self.lease.rtp
             };
             match arrival::recv(socket, buf, &mut scratch.control) {
-                Ok((len, from, at)) => {
-                    let data = &mut buf[..len];
-                    let heard = if rtcp_port || (self.params.rtcp_mux && is_rtcp(data)) {
-                        self.on_rtcp(data, from, at)
-                    } else {
-                        self.on_packet(data, from, now, at)
-                    };
-                    match heard {
-                        Heard::Media => {
-                            self.last_heard = now;
-                            self.visit.received += 1;
-                        }
-                        Heard::Control if self.liveness.rtcp_counts => self.last_heard = now,
-                        Heard::Control => {}
-                        Heard::Refused => self.visit.dropped += 1,
-                    }
-                }
+                Ok((len, from, at)) => self.hear(rtcp_port, &mut buf[..len], from, at, now),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -65,6 +49,50 @@ impl RtpStream {
                     return;
                 }
             }
+        }
+    }
+
+    /// A datagram the pacer's ring received on the RTP (or RTCP) port: false the first time
+    /// this visit's flood budget is spent, when the ring should stop receiving for the
+    /// stream until its next visit (what is over the budget is dropped).
+    pub(in crate::media) fn hear_from_ring(
+        &mut self,
+        rtcp_port: bool,
+        data: &mut [u8],
+        from: SocketAddr,
+        at: SystemTime,
+        now: Instant,
+    ) -> bool {
+        self.heard_since_visit = self.heard_since_visit.saturating_add(1);
+        if self.heard_since_visit > MAX_READ_PER_FRAME {
+            self.visit.dropped += 1;
+            return self.heard_since_visit != MAX_READ_PER_FRAME + 1;
+        }
+        self.hear(rtcp_port, data, from, at, now);
+        true
+    }
+
+    fn hear(
+        &mut self,
+        rtcp_port: bool,
+        data: &mut [u8],
+        from: SocketAddr,
+        at: SystemTime,
+        now: Instant,
+    ) {
+        let heard = if rtcp_port || (self.params.rtcp_mux && is_rtcp(data)) {
+            self.on_rtcp(data, from, at)
+        } else {
+            self.on_packet(data, from, now, at)
+        };
+        match heard {
+            Heard::Media => {
+                self.last_heard = now;
+                self.visit.received += 1;
+            }
+            Heard::Control if self.liveness.rtcp_counts => self.last_heard = now,
+            Heard::Control => {}
+            Heard::Refused => self.visit.dropped += 1,
         }
     }
 

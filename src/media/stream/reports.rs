@@ -9,21 +9,22 @@ use crate::media::rtcp::packet::starts_with_report;
 use crate::media::rtcp::Quality;
 
 impl RtpStream {
-    pub(super) fn send_report(&mut self, now: Instant, packet: &mut [u8]) {
+    pub(super) fn send_report(&mut self, now: Instant, scratch: &mut Scratch) {
+        let packet = &mut scratch.packet;
         let rtp_time = self.rtp_time_at(now);
         let room = packet.len() - SRTCP_TRAILER;
         let written = self
             .rtcp
             .write_report(now, SystemTime::now(), rtp_time, &mut packet[..room]);
         if let Some(len) = written {
-            self.send_rtcp(packet, len);
+            self.send_rtcp(packet, len, &mut scratch.wire);
         }
         self.publish_quality();
     }
 
     /// Sends the report in `packet[..len]`, sealed under SRTCP when the call is encrypted, to
     /// where the caller takes RTCP.
-    pub(super) fn send_rtcp(&mut self, packet: &mut [u8], len: usize) {
+    pub(super) fn send_rtcp(&mut self, packet: &mut [u8], len: usize, wire: &mut Wire) {
         let len = match &mut self.crypto {
             Some(crypto) => match crypto.outbound.protect_rtcp(packet, len) {
                 Ok(len) => len,
@@ -41,7 +42,7 @@ impl RtpStream {
             )
         };
         if let Some(target) = target {
-            if let Err(e) = socket.send_to(&packet[..len], target) {
+            if let Err(e) = wire.send(socket, &packet[..len], target) {
                 tracing::trace!(%target, "RTCP send failed: {e}");
             }
         }

@@ -13,7 +13,7 @@ use crate::media::relay;
 impl RtpStream {
     /// Sends every frame whose deadline has passed: a short lag is caught up in a burst, a long
     /// one is skipped so the caller hears a gap rather than sped-up audio.
-    pub(super) fn send_due(&mut self, now: Instant, packet: &mut [u8]) {
+    pub(super) fn send_due(&mut self, now: Instant, scratch: &mut Scratch) {
         self.unheard = self.latch.unheard_after_window(now);
         let Some(elapsed) = now.checked_duration_since(self.start) else {
             return;
@@ -31,7 +31,7 @@ impl RtpStream {
             self.frame_no += behind - 1;
         }
         while self.frame_no < due {
-            self.send_next(packet);
+            self.send_next(scratch);
             self.frame_no += 1;
         }
     }
@@ -124,7 +124,10 @@ impl RtpStream {
                 (built, _) => built.ok(),
             };
             let Some(sealed) = sealed else { continue };
-            match self.lease.rtp.send_to(&scratch.packet[..sealed], target) {
+            match scratch
+                .wire
+                .send(&self.lease.rtp, &scratch.packet[..sealed], target)
+            {
                 Ok(_) => {
                     self.visit.sent += 1;
                     self.rtcp.on_rtp_sent(len);
@@ -138,7 +141,8 @@ impl RtpStream {
         }
     }
 
-    pub(super) fn send_next(&mut self, packet: &mut [u8]) {
+    pub(super) fn send_next(&mut self, scratch: &mut Scratch) {
+        let packet = &mut scratch.packet;
         let samples = self.params.codec.samples_per_frame() as u32;
         if self.relay.as_ref().is_some_and(|r| r.started) {
             // The other side's packets are the stream now; our clock runs on for RTCP.
@@ -163,7 +167,7 @@ impl RtpStream {
             };
             if let Some(len) = sealed {
                 // A full send buffer (WouldBlock) loses this frame only; pacing goes on.
-                match self.lease.rtp.send_to(&packet[..len], target) {
+                match scratch.wire.send(&self.lease.rtp, &packet[..len], target) {
                     Ok(_) => {
                         self.visit.sent += 1;
                         self.rtcp.on_rtp_sent(payload_len);

@@ -39,7 +39,7 @@ async fn an_srtp_call_is_encrypted_both_ways_and_refuses_replays_and_forgeries()
     let lease = pool.lease().unwrap();
     let stream_addr = SocketAddr::new("127.0.0.1".parse().unwrap(), lease.port());
     let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let pacer = Pacer::start(1, false).unwrap();
+    let pacer = Pacer::start(1, false, true).unwrap();
     let remote = Some(phone.local_addr().unwrap());
     let (commands, mut events) = pacer.start_test_call(lease, remote, library.clone());
     let (ours, theirs) = (MasterKey::random(), MasterKey::random());

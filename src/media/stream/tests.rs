@@ -27,7 +27,7 @@ async fn a_key_stops_an_interruptible_prompt_before_the_next_frame() {
     let lease = pool.lease().unwrap();
     let stream_addr = SocketAddr::new("127.0.0.1".parse().unwrap(), lease.port());
     let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let pacer = Pacer::start(1, false).unwrap();
+    let pacer = Pacer::start(1, false, true).unwrap();
     let (commands, mut events) =
         pacer.start_test_call(lease, Some(phone.local_addr().unwrap()), lib.clone());
     commands.send(MediaCommand::Confirmed).unwrap();
@@ -98,7 +98,7 @@ async fn stream_is_continuous_across_silence_and_prompts() {
     let beep = lib.get("beep").unwrap();
     let pool = free_port_pool(1);
     let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let pacer = Pacer::start(1, false).unwrap();
+    let pacer = Pacer::start(1, false, true).unwrap();
     let (commands, mut events) = pacer.start_test_call(
         pool.lease().unwrap(),
         Some(peer.local_addr().unwrap()),
@@ -220,7 +220,7 @@ async fn a_stranger_can_neither_type_into_a_call_nor_take_its_audio() {
     let stream_addr = SocketAddr::new("127.0.0.1".parse().unwrap(), lease.port());
     let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let pacer = Pacer::start(1, false).unwrap();
+    let pacer = Pacer::start(1, false, true).unwrap();
     let (commands, mut events) =
         pacer.start_test_call(lease, Some(phone.local_addr().unwrap()), lib.clone());
     commands.send(MediaCommand::Confirmed).unwrap();
@@ -268,7 +268,7 @@ async fn nothing_is_sent_before_the_ack() {
     let lib = library();
     let pool = free_port_pool(1);
     let victim = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let pacer = Pacer::start(1, false).unwrap();
+    let pacer = Pacer::start(1, false, true).unwrap();
     let (commands, mut events) = pacer.start_test_call(
         pool.lease().unwrap(),
         Some(victim.local_addr().unwrap()),

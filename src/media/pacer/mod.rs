@@ -7,9 +7,10 @@
 //! threads sleep to absolute deadlines on one epoch; no call has a task or a timer.
 //! Like Asterisk's and FreeSWITCH's timing threads they ask for real-time priority: on a busy
 //! host an ordinary thread waking from sleep can wait milliseconds for a core, and every call
-//! on that thread hears it.
+//! on that thread hears it. Each thread does its I/O through an io_uring where the kernel
+//! allows one (`super::uring`): receives armed once per stream, a phase's sends submitted in
+//! one call.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -22,7 +23,11 @@ use thread_priority::{
 };
 
 use super::codec::FRAME_MS;
-use super::stream::{RtpStream, Scratch, Tick};
+use super::stream::{RtpStream, Scratch};
+use super::wire::Wire;
+use table::Table;
+
+mod table;
 
 /// The length of one phase: each stream is visited every `PHASES` of them, once a frame.
 const PHASE_MS: u64 = 4;
@@ -45,9 +50,10 @@ struct Lane {
 }
 
 impl Pacer {
-    /// Starts `threads` pacer threads, at real-time priority if `realtime` and the process may.
-    /// They stop once every `Pacer` clone and stream is gone.
-    pub fn start(threads: usize, realtime: bool) -> std::io::Result<Pacer> {
+    /// Starts `threads` pacer threads, at real-time priority if `realtime` and the process may,
+    /// each on an io_uring if `io_uring` and the kernel allows. They stop once every `Pacer`
+    /// clone and stream is gone.
+    pub fn start(threads: usize, realtime: bool, io_uring: bool) -> std::io::Result<Pacer> {
         let epoch = Instant::now();
         let mut lanes = Vec::new();
         for n in 0..threads.max(1) {
@@ -60,7 +66,16 @@ impl Pacer {
                     if realtime {
                         ask_for_realtime(n);
                     }
-                    run(epoch, joined, &counts)
+                    let wire = Wire::choose(io_uring);
+                    if n == 0 {
+                        let io = if wire.streams_read() {
+                            "system calls"
+                        } else {
+                            "io_uring"
+                        };
+                        tracing::info!(threads, "RTP pacers on {io}");
+                    }
+                    run(epoch, joined, &counts, Scratch::new(wire))
                 })?;
             lanes.push(Lane { joins, load });
         }
@@ -166,25 +181,37 @@ fn slot_at(epoch: Instant, now: Instant) -> u64 {
 }
 
 /// One pacer thread: its streams sorted by phase, visited on that phase of every frame.
-fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize; PHASES]) {
-    let mut phases: [Vec<RtpStream>; PHASES] = Default::default();
-    let mut scratch = Box::<Scratch>::default();
+fn run(
+    epoch: Instant,
+    joined: Receiver<(usize, RtpStream)>,
+    load: &[AtomicUsize; PHASES],
+    scratch: Scratch,
+) {
+    let mut table = Table::default();
+    let mut scratch = Box::new(scratch);
     let mut stalls = Stalls::default();
     // The first slot not yet served.
     let mut next_slot = 0u64;
     let mut published = Instant::now();
     loop {
         while let Ok(join) = joined.try_recv() {
-            place(join, epoch, next_slot, &mut phases);
+            place(join, epoch, next_slot, &mut table);
         }
         let Some(slot) =
-            (next_slot..next_slot + PHASES as u64).find(|&s| !phases[phase_of(s)].is_empty())
+            (next_slot..next_slot + PHASES as u64).find(|&s| !table.is_phase_empty(phase_of(s)))
         else {
+            if table.ending() > 0 {
+                // Ended streams wait for the kernel to let go of their sockets.
+                table.submit(&mut scratch);
+                thread::sleep(Duration::from_millis(PHASE_MS));
+                table.hear(&mut scratch);
+                continue;
+            }
             // Idle: sleep until a stream comes, and start the clock again from now.
             scratch.unpublished.publish();
             let Ok(join) = joined.recv() else { return };
             next_slot = next_slot.max(slot_at(epoch, Instant::now()));
-            place(join, epoch, next_slot, &mut phases);
+            place(join, epoch, next_slot, &mut table);
             continue;
         };
         let deadline = slot_start(epoch, slot);
@@ -192,13 +219,15 @@ fn run(epoch: Instant, joined: Receiver<(usize, RtpStream)>, load: &[AtomicUsize
         if deadline > now {
             thread::sleep(deadline - now);
         }
-        stalls.check(deadline, &phases);
+        stalls.check(deadline, table.streams());
+        table.hear(&mut scratch);
         // After a stall, each phase is visited once; its streams catch up or skip by themselves.
         let now_slot = slot_at(epoch, Instant::now()).max(slot);
         for s in slot.max(now_slot.saturating_sub(PHASES as u64 - 1))..=now_slot {
             let phase = phase_of(s);
-            serve(&mut phases[phase], &load[phase], &mut scratch);
+            table.serve(phase, &load[phase], &mut scratch);
         }
+        table.submit(&mut scratch);
         next_slot = now_slot + 1;
         if published.elapsed() >= PUBLISH_EVERY {
             scratch.unpublished.publish();
@@ -216,7 +245,7 @@ struct Stalls {
 }
 
 impl Stalls {
-    fn check(&mut self, deadline: Instant, phases: &[Vec<RtpStream>; PHASES]) {
+    fn check(&mut self, deadline: Instant, streams: usize) {
         let now = Instant::now();
         let late = now.saturating_duration_since(deadline);
         if late < Duration::from_millis(FRAME_MS as u64) {
@@ -233,7 +262,7 @@ impl Stalls {
         tracing::warn!(
             late_ms = late.as_millis() as u64,
             stalls = self.since_log,
-            streams = phases.iter().map(Vec::len).sum::<usize>(),
+            streams,
             "the RTP pacer woke a frame late; callers hear a gap"
         );
         self.since_log = 0;
@@ -250,30 +279,11 @@ fn place(
     (phase, mut stream): (usize, RtpStream),
     epoch: Instant,
     next_slot: u64,
-    phases: &mut [Vec<RtpStream>; PHASES],
+    table: &mut Table,
 ) {
     let first = next_slot + (phase + PHASES - phase_of(next_slot)) as u64 % PHASES as u64;
     stream.begin(slot_start(epoch, first));
-    phases[phase].push(stream);
-}
-
-/// Visits every stream of one phase and drops those that ended.
-fn serve(streams: &mut Vec<RtpStream>, load: &AtomicUsize, scratch: &mut Scratch) {
-    let mut i = 0;
-    while i < streams.len() {
-        let now = Instant::now();
-        let tick = catch_unwind(AssertUnwindSafe(|| streams[i].tick(now, scratch)));
-        if matches!(tick, Ok(Tick::Continue)) {
-            i += 1;
-            continue;
-        }
-        if tick.is_err() {
-            tracing::error!("an RTP stream panicked; that call's media is stopped");
-        }
-        load.fetch_sub(1, Ordering::Relaxed);
-        // Dropping the stream frees its port, then tells the call its media is gone.
-        drop(streams.swap_remove(i));
-    }
+    table.add(phase, stream);
 }
 
 #[cfg(test)]
@@ -300,11 +310,10 @@ mod tests {
         assert_eq!(on([first, second]), (1, 4));
     }
 
-    #[tokio::test]
-    async fn streams_spread_over_every_phase_and_leave_with_their_calls() {
+    async fn streams_spread_and_leave_with_their_calls(io_uring: bool) {
         let library = crate::testing::shipped_prompts();
         let pool = crate::testing::free_port_pool(2 * PHASES as u16);
-        let pacer = Pacer::start(1, false).unwrap();
+        let pacer = Pacer::start(1, false, io_uring).unwrap();
         let calls: Vec<_> = (0..2 * PHASES)
             .map(|_| pacer.start_test_call(pool.lease().unwrap(), None, library.clone()))
             .collect();
@@ -321,5 +330,20 @@ mod tests {
         }
         assert_eq!(load(&pacer), vec![0; PHASES]);
         assert_eq!(pool.available(), pool.capacity(), "every port is back");
+        let again: Vec<_> = (0..2 * PHASES).map(|_| pool.lease()).collect();
+        assert!(
+            again.iter().all(Option::is_some),
+            "and every port can be bound again: the kernel let go of the sockets"
+        );
+    }
+
+    #[tokio::test]
+    async fn streams_spread_over_every_phase_and_leave_with_their_calls() {
+        streams_spread_and_leave_with_their_calls(true).await;
+    }
+
+    #[tokio::test]
+    async fn the_same_with_plain_system_calls() {
+        streams_spread_and_leave_with_their_calls(false).await;
     }
 }
