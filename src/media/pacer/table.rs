@@ -91,9 +91,7 @@ impl Table {
                 Heard::Ended => {
                     slot.armed[usize::from(receive.rtcp)] = false;
                     if slot.ending && slot.armed == [false; 2] {
-                        // Dropping the stream frees its ports, then tells the call.
-                        self.slots[receive.slot as usize] = None;
-                        self.free.push(receive.slot);
+                        self.free(receive.slot);
                         self.ending -= 1;
                     }
                 }
@@ -140,21 +138,17 @@ impl Table {
         }
     }
 
-    /// Ends the stream in slot `index`: at once with nothing armed, else once its receives
-    /// are cancelled.
+    /// Ends the stream in slot `index`: at once with nothing armed (always, on plain calls),
+    /// else once its receives are cancelled.
     fn end(&mut self, index: u32, wire: &mut Wire) {
         let Some(slot) = self.slots[index as usize].as_mut() else {
             return;
         };
         let Wire::Ring(ring) = wire else {
-            self.slots[index as usize] = None;
-            self.free.push(index);
-            return;
+            return self.free(index);
         };
         if slot.armed == [false; 2] {
-            self.slots[index as usize] = None;
-            self.free.push(index);
-            return;
+            return self.free(index);
         }
         slot.ending = true;
         self.ending += 1;
@@ -166,6 +160,12 @@ impl Table {
                 });
             }
         }
+    }
+
+    /// Drops the stream in slot `index` (freeing its ports, then telling the call).
+    fn free(&mut self, index: u32) {
+        self.slots[index as usize] = None;
+        self.free.push(index);
     }
 
     /// Hands the ring what the visits queued (sends, receives to arm or cancel).

@@ -283,3 +283,40 @@ async fn nothing_is_sent_before_the_ack() {
     drop(commands);
     assert_eq!(events.recv().await, None);
 }
+
+#[tokio::test]
+async fn a_strangers_flood_leaves_the_callers_keys_heard() {
+    let lib = library();
+    let pool = free_port_pool(1);
+    let lease = pool.lease().unwrap();
+    let stream_addr = SocketAddr::new("127.0.0.1".parse().unwrap(), lease.port());
+    let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let pacer = Pacer::start(1, false, true).unwrap();
+    let (commands, mut events) =
+        pacer.start_test_call(lease, Some(phone.local_addr().unwrap()), lib.clone());
+    commands.send(MediaCommand::Confirmed).unwrap();
+    phone
+        .send_to(&key_packet(7, 1, 5), stream_addr)
+        .await
+        .unwrap();
+    assert!(matches!(
+        events.recv().await,
+        Some(MediaEvent::Digit { digit: '5', .. })
+    ));
+    // Far over the per-frame budget: on a ring the stream's receive is stopped until its next
+    // visit, and must be armed again then, or the caller would go unheard.
+    for seq in 0..3000u16 {
+        let _ = stranger.send_to(&key_packet(99, seq, 1), stream_addr);
+    }
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    phone
+        .send_to(&key_packet(7, 2, 8), stream_addr)
+        .await
+        .unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(2), events.recv()).await;
+    assert!(
+        matches!(heard, Ok(Some(MediaEvent::Digit { digit: '8', .. }))),
+        "the caller's next key is heard, none of the stranger's: {heard:?}"
+    );
+}
