@@ -23,7 +23,8 @@ pub struct RtpSettings {
     /// Run the media clock threads at real-time priority (SCHED_FIFO) when allowed.
     pub realtime: bool,
     /// Do the media threads' receives and sends through io_uring where the kernel allows it
-    /// (fewer system calls per call-frame); off, or where refused, one call per datagram.
+    /// (fewer system calls per call-frame); off (the default until a slow port release seen
+    /// once in testing is explained), or where refused, one call per datagram.
     pub io_uring: bool,
     /// SRTP: `off`, `optional` (whatever the caller offers) or `mandatory` (488 without it).
     pub encryption: Encryption,
@@ -42,7 +43,7 @@ impl Default for RtpSettings {
             inactivity_timeout_s: 60,
             rtcp_keeps_alive: false,
             realtime: true,
-            io_uring: true,
+            io_uring: false,
             encryption: Encryption::Optional,
             sdes_over_plain_sip: false,
         }
