@@ -53,8 +53,8 @@ fn login_then_balance_payments_an_invalid_key_and_exit() {
         "the PIN is in the call record: {text}"
     );
     assert!(!text.contains("12345"), "the account is in clear: {text}");
-    let log = ivr.log_text();
-    assert!(!log.contains("2468"), "the PIN is in the log: {log}");
+    let leaks = ivr.lines_with_pin("2468");
+    assert!(leaks.is_empty(), "the PIN is in the log: {leaks:?}");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

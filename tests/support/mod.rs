@@ -271,6 +271,24 @@ impl Ivr {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log lines where `pin` stands as a value of its own. Call ids, tags and branches are
+    /// random hex and can hold the same four digits inside them; a leaked PIN stands alone
+    /// (`pin=2468`, `"2468"`), so only those are a leak.
+    pub fn lines_with_pin(&self, pin: &str) -> Vec<String> {
+        let part_of_a_token = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+        self.log_text()
+            .lines()
+            .filter(|line| {
+                line.match_indices(pin).any(|(i, _)| {
+                    let before = line[..i].chars().next_back();
+                    let after = line[i + pin.len()..].chars().next();
+                    !before.is_some_and(part_of_a_token) && !after.is_some_and(part_of_a_token)
+                })
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
     pub fn count(&self, needle: &str) -> usize {
         self.log_text().matches(needle).count()
     }
