@@ -11,7 +11,8 @@
 # calls over 5 s of the steady state with `perf stat`, per call and 20 ms frame), SIPP=1 (then
 # run bench/sipp.sh at the same LEVELS: SIPp's own callers, the independent view of issue 16).
 # IVR: another build of the binary (to compare two, A B A B); CANARY: the wire bench's binary.
-# Every level also prints the IVR's CPU per call per 20 ms frame as a multiple of the canaries
+# Every level also prints how late an idle real-time thread of the pacer's shape woke over its
+# run (the box's own jitter, beside the pacing) and the IVR's CPU per call per 20 ms frame as a multiple of the canaries
 # measured in the same run (benches/wire.rs, VISIT_ONLY=1): absolute speed moves between days.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,16 @@ cargo build --release --quiet --example loadgen
 canaries() {
   if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi
 }
+# The box's own jitter over a level's run: an idle real-time thread of the pacer's shape.
+wake_canary() {
+  if [ -n "${CANARY:-}" ]; then WAKE_ONLY=$1 "$CANARY"; else WAKE_ONLY=$1 cargo bench --quiet --bench wire 2>/dev/null; fi
+}
 measured=$(canaries)
 visit_ns=$(echo "$measured" | sed -n 's/^visit_ns=//p')
 peer_ns=$(echo "$measured" | sed -n 's/^peer_visit_ns=//p')
-echo "canaries (this run): a stream visit $visit_ns ns; in the pacer's shape to an echoing peer $peer_ns ns" >&2
+wake_p99=$(echo "$measured" | sed -n 's/^wake_late_p99_us=//p')
+wake_max=$(echo "$measured" | sed -n 's/^wake_late_max_us=//p')
+echo "canaries (this run): a stream visit $visit_ns ns; in the pacer's shape to an echoing peer $peer_ns ns; an idle pacer-shaped thread wakes late by $wake_p99 µs at p99 (max $wake_max)" >&2
 [ "${MODE:-rtp}" = remote ] && cargo build --release --quiet --example bench_app
 out=bench/results
 mkdir -p "$out"
@@ -74,8 +81,12 @@ for n in ${LEVELS:-100 500 1000 2000}; do
       echo "syscalls: $count in 5 s at $n calls: $(awk -v c="$count" -v n="$n" 'BEGIN {printf "%.2f", c / 5 / n / 50}') per call per frame" >&2
     ) &
   fi
+  wake_canary $(( n / rate + hold )) >"$out/wake-$mode-$n.txt" 2>/dev/null &
+  wake=$!
   ./target/release/examples/loadgen "${loadgen_args[@]}" --concurrent "$n" --rate "$rate" --hold-s "$hold" \
     --ivr-pid "$pid" --json "$out/$mode-$n.json" --markdown --threads "${LOADGEN_THREADS:-2}"
+  wait "$wake" || true
+  echo "an idle real-time thread of the pacer's shape woke late over the run by $(awk -F= '/^wake_late_p99_us/ {p = $2 / 1000} /^wake_late_max_us/ {m = $2 / 1000} END {printf "%.2f ms at p99 (max %.2f)", p, m}' "$out/wake-$mode-$n.txt"): the box's own part of the pacing" >&2
   # The IVR's whole CPU time for the run (warm-up, every call's login, menu and end): utime +
   # stime in clock ticks, on stderr beside the table.
   echo "ivr cpu s total at $n calls ($mode): $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$pid/stat)" >&2

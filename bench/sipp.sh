@@ -7,6 +7,8 @@
 # IVR (another build of the binary, to compare two), WINDOW (seconds measured, default 10),
 # CANARY (the wire bench's binary, built: target/release/deps/wire-*), PROBE=1 (one caller of
 # bench/loadgen.rs beside SIPp's times every RTP arrival from the IVR: the pacing columns).
+# The probe's pacing comes with how late an idle real-time thread of the pacer's shape woke over
+# the same window (the box's own jitter: a hypervisor's pauses reach every call alike).
 # Every figure comes with the canary of the same run (benches/wire.rs's visit) and the IVR's
 # CPU per call per 20 ms frame as a multiple of it: absolute speed moves between days, the
 # ratio does not.
@@ -32,13 +34,19 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 canaries() {
   if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi
 }
+# The box's own jitter over the probe's window: an idle real-time thread of the pacer's shape.
+wake_canary() {
+  if [ -n "${CANARY:-}" ]; then WAKE_ONLY=$1 "$CANARY"; else WAKE_ONLY=$1 cargo bench --quiet --bench wire 2>/dev/null; fi
+}
 measured=$(canaries)
 visit_ns=$(echo "$measured" | sed -n 's/^visit_ns=//p')
 peer_ns=$(echo "$measured" | sed -n 's/^peer_visit_ns=//p')
-echo "canaries (this run, before the load): a stream visit $visit_ns ns; in the pacer's shape to an echoing peer $peer_ns ns"
+wake_p99=$(echo "$measured" | sed -n 's/^wake_late_p99_us=//p')
+wake_max=$(echo "$measured" | sed -n 's/^wake_late_max_us=//p')
+echo "canaries (this run, before the load): a stream visit $visit_ns ns; in the pacer's shape to an echoing peer $peer_ns ns; an idle pacer-shaped thread wakes late by $wake_p99 µs at p99 (max $wake_max)"
 echo
-echo "| calls | IVR cores ($window s steady) | calls per core | ns of CPU per call-frame | visits per call-frame | peer visits per call-frame | syscalls per call per frame | context switches per second | probe pacing ms p50 / p99 / max |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| calls | IVR cores ($window s steady) | calls per core | ns of CPU per call-frame | visits per call-frame | peer visits per call-frame | syscalls per call per frame | context switches per second | probe pacing ms p50 / p99 / max | idle thread wakes late ms p99 / max (same window) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for n in ${LEVELS:-500 1000 2000}; do
   rate=$(( n / 15 ))
   IVR_ADMISSION__INVITES_PER_SECOND=10000 IVR_ADMISSION__BURST=10000 IVR_ADMISSION__PENDING_PER_SOURCE=10000 \
@@ -55,6 +63,8 @@ for n in ${LEVELS:-500 1000 2000}; do
     ./target/release/examples/loadgen --target 127.0.0.1:5070 --concurrent 1 --rate 1 --hold-s "$window" \
       --sample 1 --json "$out/probe-$n.json" >/dev/null 2>&1 &
     probe=$!
+    wake_canary "$window" >"$out/wake-$n.txt" 2>/dev/null &
+    wake=$!
   fi
   # The IVR's CPU over the window, with nothing else watching it (perf's tracepoints cost the
   # traced process; they count afterwards, over 5 s).
@@ -75,11 +85,14 @@ for n in ${LEVELS:-500 1000 2000}; do
   visits=$(awk -v f="$frame_ns" -v v="$visit_ns" 'BEGIN {printf "%.2f", f / v}')
   peer_visits=$(awk -v f="$frame_ns" -v v="$peer_ns" 'BEGIN {printf "%.2f", f / v}')
   pacing=""
+  box=""
   if [ "${PROBE:-0}" = 1 ]; then
     wait "$probe" || true
+    wait "$wake" || true
+    box=$(awk -F= '/^wake_late_p99_us/ {p = $2 / 1000} /^wake_late_max_us/ {m = $2 / 1000} END {printf "%.2f / %.2f", p, m}' "$out/wake-$n.txt")
     pacing=$(python3 -c "import json, sys; p = json.load(open(sys.argv[1]))['pacing_deviation_ms']; print(p['p50'], '/', p['p99'], '/', p['max'])" "$out/probe-$n.json" 2>/dev/null || echo "no probe")
   fi
-  echo "| $n | $cores | $per_core | $frame_ns | $visits | $peer_visits | $per_frame | $switches | $pacing |"
+  echo "| $n | $cores | $per_core | $frame_ns | $visits | $peer_visits | $per_frame | $switches | $pacing | $box |"
   pkill -x sipp || true
   sleep 1
   kill "$pid"

@@ -16,15 +16,23 @@
 //! peer thread that echoes, as SIPp does: its CPU per visit, the waking of the peer included.
 //! Run: `cargo bench --bench wire` (prints figures, no pass or fail); with `VISIT_ONLY=1` it
 //! prints only the two canaries (`visit_ns=...`, `peer_visit_ns=...`) the load benchmarks
-//! divide by.
+//! divide by, and how late an idle pacer-shaped thread wakes (`wake_late_p99_us=...`): the
+//! machine's own part of the pacing they report; `WAKE_ONLY=<seconds>` measures only that, for
+//! as long as a pacing probe runs beside it.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types, IoUring};
 use ivr::media::arrival;
+use thread_priority::{
+    set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy, ThreadPriority,
+    ThreadPriorityValue, ThreadSchedulePolicy,
+};
 
 const FRAME: [u8; 172] = [0x80; 172];
 const ROUNDS: usize = 400;
@@ -260,13 +268,18 @@ fn io_uring(streams: &Streams, phase: usize) -> std::io::Result<Figures> {
 fn with_peer(streams: &Streams, rounds: usize) -> Figures {
     let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
     let echo_at = echo.local_addr().unwrap();
+    // The peer stops on a flag, not on a datagram: one sent to a full receive buffer is lost,
+    // and the canary hung on that once.
+    echo.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let peer = std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
-        while let Ok((len, from)) = echo.recv_from(&mut buf) {
-            if len == 1 {
-                return;
+        while !stopped.load(Ordering::Relaxed) {
+            if let Ok((len, from)) = echo.recv_from(&mut buf) {
+                let _ = echo.send_to(&buf[..len], from);
             }
-            let _ = echo.send_to(&buf[..len], from);
         }
     });
     streams.prime();
@@ -295,7 +308,7 @@ fn with_peer(streams: &Streams, rounds: usize) -> Figures {
         }
     }
     let cpu = thread_cpu() - before;
-    streams.sockets[0].send_to(&[0], echo_at).unwrap();
+    stop.store(true, Ordering::Relaxed);
     peer.join().unwrap();
     let visits = (rounds * streams.sockets.len()) as f64;
     (cpu.as_nanos() as f64 / visits, read as f64 / visits)
@@ -328,7 +341,49 @@ fn wake_up_cost(period: Duration) -> Duration {
     .unwrap()
 }
 
+/// How late a thread shaped like a pacer's (real-time priority where the process may, asleep
+/// to deadlines 4 ms apart) wakes, over `period`: microseconds at p99 and at most. With no
+/// work at all, this is the machine's own share of any call's pacing (a hypervisor that
+/// pauses the virtual CPU, a busy neighbour), measured in the same run as the load.
+fn wake_lateness(period: Duration) -> (u64, u64) {
+    std::thread::spawn(move || {
+        let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+        let realtime = ThreadPriorityValue::try_from(10u8).is_ok_and(|value| {
+            let priority = ThreadPriority::Crossplatform(value);
+            set_thread_priority_and_policy(thread_native_id(), priority, policy).is_ok()
+        });
+        if !realtime {
+            eprintln!("wake lateness measured at normal priority (no CAP_SYS_NICE)");
+        }
+        let started = Instant::now();
+        let mut deadline = started;
+        let mut late = Vec::new();
+        while deadline < started + period {
+            deadline += Duration::from_millis(4);
+            if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            late.push(
+                Instant::now()
+                    .saturating_duration_since(deadline)
+                    .as_micros() as u64,
+            );
+        }
+        late.sort_unstable();
+        (late[late.len() * 99 / 100], late[late.len() - 1])
+    })
+    .join()
+    .unwrap()
+}
+
 fn main() {
+    if let Some(seconds) = std::env::var("WAKE_ONLY").ok().and_then(|v| v.parse().ok()) {
+        // Beside a load's pacing probe, over the same seconds.
+        let (p99, max) = wake_lateness(Duration::from_secs(seconds));
+        println!("wake_late_p99_us={p99}");
+        println!("wake_late_max_us={max}");
+        return;
+    }
     let count = env("STREAMS", 500);
     let phase = env("PHASE", 100);
     let streams = Streams::new(count);
@@ -341,6 +396,10 @@ fn main() {
         // The same visit in the pacer's shape, to a peer that echoes (two seconds).
         let (peer_ns, _) = with_peer(&streams, 100);
         println!("peer_visit_ns={peer_ns:.0}");
+        // What the box does to a pacer's wake-ups with nothing to do, to read pacing beside.
+        let (p99, max) = wake_lateness(Duration::from_secs(5));
+        println!("wake_late_p99_us={p99}");
+        println!("wake_late_max_us={max}");
         return;
     }
     println!("{count} sockets, {ROUNDS} rounds, io_uring phases of {phase}; ns per stream visit (datagrams read per visit)");

@@ -7,9 +7,9 @@
 //! threads sleep to absolute deadlines on one epoch; no call has a task or a timer.
 //! Like Asterisk's and FreeSWITCH's timing threads they ask for real-time priority: on a busy
 //! host an ordinary thread waking from sleep can wait milliseconds for a core, and every call
-//! on that thread hears it. Each thread does its I/O through an io_uring where the kernel
-//! allows one (`super::uring`): receives armed once per stream, a phase's sends submitted in
-//! one call.
+//! on that thread hears it. With `rtp.io_uring` (off by default: BENCHMARKS.md, issue 32) each
+//! thread does its I/O through an io_uring where the kernel allows one (`super::uring`):
+//! receives armed once per stream, a phase's sends submitted in one call.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
