@@ -294,12 +294,13 @@ impl Switchboard {
                 if let Some(active) = self.calls.remove(&call) {
                     self.caller_ended(&active);
                     METRICS.calls_active.dec();
-                    tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
                     let record = active.finished(reason);
                     active.report_status("completed", Some(&record));
                     if let Some(file) = &mut self.records {
                         file.write(&record);
                     }
+                    // Said once the record is written: whoever reads the log can read it.
+                    tracing::info!(call_id = %active.call_id, reason = reason.as_str(), "media released");
                 }
             }
         }

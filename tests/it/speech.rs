@@ -43,9 +43,16 @@ fn bobs_call(ivr: &Ivr, id: &str) -> usize {
     let call = phone.call(id).expect("answered");
     assert!(phone.hears_prompt(Duration::from_secs(3)));
     phone.press(call.rtp_port, "24680#1357#");
-    phone
+    let frames = phone
         .audio_until_bye(Duration::from_secs(30))
-        .expect("the IVR says goodbye and hangs up")
+        .expect("the IVR says goodbye and hangs up");
+    // The record is written, then "media released" logged, a moment after our BYE's 200:
+    // reading it sooner found the file empty once.
+    ivr.wait_for_line(
+        &["media released", &format!("call_id={id}")],
+        Duration::from_secs(5),
+    );
+    frames
 }
 
 fn records(dir: &TempDir) -> Vec<serde_json::Value> {
