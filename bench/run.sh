@@ -19,13 +19,13 @@ cd "$(dirname "$0")/.."
 ivr=${IVR:-./target/release/ivr}
 [ -n "${IVR:-}" ] || cargo build --release --quiet
 cargo build --release --quiet --example loadgen
-canaries() {
-  if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi
+# The wire bench (CANARY, else built here) with its mode in the environment: VISIT_ONLY=1 for
+# the canaries, WAKE_ONLY=<s> for the box's own jitter (an idle thread of the pacer's shape).
+wire() {
+  if [ -n "${CANARY:-}" ]; then env "$@" "$CANARY"; else env "$@" cargo bench --quiet --bench wire 2>/dev/null; fi
 }
-# The box's own jitter over a level's run: an idle real-time thread of the pacer's shape.
-wake_canary() {
-  if [ -n "${CANARY:-}" ]; then WAKE_ONLY=$1 "$CANARY"; else WAKE_ONLY=$1 cargo bench --quiet --bench wire 2>/dev/null; fi
-}
+canaries() { wire VISIT_ONLY=1; }
+wake_canary() { wire WAKE_ONLY="$1"; }
 measured=$(canaries)
 visit_ns=$(echo "$measured" | sed -n 's/^visit_ns=//p')
 peer_ns=$(echo "$measured" | sed -n 's/^peer_visit_ns=//p')

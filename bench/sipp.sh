@@ -11,7 +11,7 @@
 # the same window (the box's own jitter: a hypervisor's pauses reach every call alike).
 # Every figure comes with the canary of the same run (benches/wire.rs's visit) and the IVR's
 # CPU per call per 20 ms frame as a multiple of it: absolute speed moves between days, the
-# ratio does not.
+# ratio much less (it still moves: compare builds A B A B in one session).
 # SIPp echoes on one media socket (-mp) for every call: the IVR's streams all send to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,13 +31,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # two canaries: `visit_ns` (read until EAGAIN, send one frame: the floor the issue names) and
 # `peer_visit_ns` (the same in the pacer's shape, 4 ms phases, to a peer thread that echoes as
 # SIPp does, its wake-ups included: the floor of this very load).
-canaries() {
-  if [ -n "${CANARY:-}" ]; then VISIT_ONLY=1 "$CANARY"; else VISIT_ONLY=1 cargo bench --quiet --bench wire 2>/dev/null; fi
+# The wire bench (CANARY, else built here) with its mode in the environment: VISIT_ONLY=1 for
+# the canaries, WAKE_ONLY=<s> for the box's own jitter (an idle thread of the pacer's shape).
+wire() {
+  if [ -n "${CANARY:-}" ]; then env "$@" "$CANARY"; else env "$@" cargo bench --quiet --bench wire 2>/dev/null; fi
 }
-# The box's own jitter over the probe's window: an idle real-time thread of the pacer's shape.
-wake_canary() {
-  if [ -n "${CANARY:-}" ]; then WAKE_ONLY=$1 "$CANARY"; else WAKE_ONLY=$1 cargo bench --quiet --bench wire 2>/dev/null; fi
-}
+canaries() { wire VISIT_ONLY=1; }
+wake_canary() { wire WAKE_ONLY="$1"; }
 measured=$(canaries)
 visit_ns=$(echo "$measured" | sed -n 's/^visit_ns=//p')
 peer_ns=$(echo "$measured" | sed -n 's/^peer_visit_ns=//p')

@@ -28,11 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types, IoUring};
-use ivr::media::arrival;
-use thread_priority::{
-    set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy, ThreadPriority,
-    ThreadPriorityValue, ThreadSchedulePolicy,
-};
+use ivr::media::{arrival, pacer};
 
 const FRAME: [u8; 172] = [0x80; 172];
 const ROUNDS: usize = 400;
@@ -347,12 +343,8 @@ fn wake_up_cost(period: Duration) -> Duration {
 /// pauses the virtual CPU, a busy neighbour), measured in the same run as the load.
 fn wake_lateness(period: Duration) -> (u64, u64) {
     std::thread::spawn(move || {
-        let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
-        let realtime = ThreadPriorityValue::try_from(10u8).is_ok_and(|value| {
-            let priority = ThreadPriority::Crossplatform(value);
-            set_thread_priority_and_policy(thread_native_id(), priority, policy).is_ok()
-        });
-        if !realtime {
+        // As thread 1: thread 0 would log the pacers' own warning.
+        if !pacer::ask_for_realtime(1) {
             eprintln!("wake lateness measured at normal priority (no CAP_SYS_NICE)");
         }
         let started = Instant::now();
@@ -376,13 +368,16 @@ fn wake_lateness(period: Duration) -> (u64, u64) {
     .unwrap()
 }
 
+fn print_wake_lateness(period: Duration) {
+    let (p99, max) = wake_lateness(period);
+    println!("wake_late_p99_us={p99}");
+    println!("wake_late_max_us={max}");
+}
+
 fn main() {
     if let Some(seconds) = std::env::var("WAKE_ONLY").ok().and_then(|v| v.parse().ok()) {
         // Beside a load's pacing probe, over the same seconds.
-        let (p99, max) = wake_lateness(Duration::from_secs(seconds));
-        println!("wake_late_p99_us={p99}");
-        println!("wake_late_max_us={max}");
-        return;
+        return print_wake_lateness(Duration::from_secs(seconds));
     }
     let count = env("STREAMS", 500);
     let phase = env("PHASE", 100);
@@ -397,10 +392,7 @@ fn main() {
         let (peer_ns, _) = with_peer(&streams, 100);
         println!("peer_visit_ns={peer_ns:.0}");
         // What the box does to a pacer's wake-ups with nothing to do, to read pacing beside.
-        let (p99, max) = wake_lateness(Duration::from_secs(5));
-        println!("wake_late_p99_us={p99}");
-        println!("wake_late_max_us={max}");
-        return;
+        return print_wake_lateness(Duration::from_secs(5));
     }
     println!("{count} sockets, {ROUNDS} rounds, io_uring phases of {phase}; ns per stream visit (datagrams read per visit)");
     for run in 1..=3 {

@@ -64,7 +64,7 @@ impl Pacer {
                 .name(format!("rtp-pacer-{n}"))
                 .spawn(move || {
                     if realtime {
-                        ask_for_realtime(n);
+                        let _ = ask_for_realtime(n);
                     }
                     let wire = Wire::choose(io_uring);
                     if n == 0 {
@@ -142,7 +142,9 @@ impl Pacer {
     }
 }
 
-fn ask_for_realtime(thread: usize) {
+/// Puts the calling thread at the pacers' real-time priority where the process may; whether it
+/// did. (Public for the wire bench's idle thread of the same shape.)
+pub fn ask_for_realtime(thread: usize) -> bool {
     let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
     let set = ThreadPriorityValue::try_from(REALTIME_PRIORITY)
         .map_err(|e| format!("{e:?}"))
@@ -151,7 +153,7 @@ fn ask_for_realtime(thread: usize) {
             set_thread_priority_and_policy(thread_native_id(), priority, policy)
                 .map_err(|e| format!("{e:?}"))
         });
-    match set {
+    match &set {
         Ok(()) => tracing::debug!(thread, "RTP pacer at SCHED_FIFO {REALTIME_PRIORITY}"),
         Err(e) if thread == 0 => tracing::warn!(
             "RTP pacers at normal priority ({e}): grant CAP_SYS_NICE or LimitRTPRIO=\
@@ -159,6 +161,7 @@ fn ask_for_realtime(thread: usize) {
         ),
         Err(_) => {}
     }
+    set.is_ok()
 }
 
 /// The thread and phase a new stream goes to, given each thread's streams per phase
